@@ -1,0 +1,85 @@
+//! Emulator configuration: registered applications, users and token behaviour.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, DEMO_USER, DEMO_USER_2};
+
+/// An Entra ID app registration known to the emulator.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppRegistration {
+    /// The application (client) id.
+    pub client_id: String,
+    /// The client secret value; an empty string registers a public client that needs no secret.
+    pub client_secret: String,
+    /// Redirect URIs registered for the app; `/authorize` only redirects to one of these (exact match).
+    pub redirect_uris: Vec<String>,
+}
+
+// Hand-written so that a secret never ends up in a log line or a test failure message.
+impl fmt::Debug for AppRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppRegistration")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("redirect_uris", &self.redirect_uris)
+            .finish()
+    }
+}
+
+/// How the emulator behaves: who may sign in, token lifetimes and the public URLs it emits.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Registered applications.
+    pub apps: Vec<AppRegistration>,
+    /// User principal names that can sign in (delegated); the first is the default account for
+    /// `/authorize` auto-consent.
+    pub users: Vec<String>,
+    /// Lifetime of issued access tokens (default 3600 s).
+    pub access_token_lifetime: Duration,
+    /// When true a refresh token stops working once it has been redeemed (to test that clients
+    /// keep the newest); Entra itself keeps old ones valid, hence the default `false`.
+    pub strict_refresh_rotation: bool,
+    /// Base used for links to Graph (`@odata.nextLink`, `@odata.context`).
+    pub graph_public_base: String,
+    /// Base used for Outlook-on-the-web links (`webLink`).
+    pub outlook_public_base: String,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            apps: vec![AppRegistration {
+                client_id: DEMO_CLIENT_ID.to_string(),
+                client_secret: DEMO_CLIENT_SECRET.to_string(),
+                redirect_uris: vec![DEMO_REDIRECT_URI.to_string()],
+            }],
+            users: vec![DEMO_USER.to_string(), DEMO_USER_2.to_string()],
+            access_token_lifetime: Duration::from_secs(3600),
+            strict_refresh_rotation: false,
+            graph_public_base: "https://graph.microsoft.com".to_string(),
+            outlook_public_base: "https://outlook.office365.com".to_string(),
+        }
+    }
+}
+
+impl EmulatorConfig {
+    pub(crate) fn app(&self, client_id: &str) -> Option<&AppRegistration> {
+        self.apps.iter().find(|a| a.client_id == client_id)
+    }
+
+    pub(crate) fn user(&self, upn: &str) -> Option<&String> {
+        self.users
+            .iter()
+            .find(|u| u.eq_ignore_ascii_case(upn.trim()))
+    }
+
+    /// Public bases without a trailing slash, so links never contain `//`.
+    pub(crate) fn graph_base(&self) -> &str {
+        self.graph_public_base.trim_end_matches('/')
+    }
+
+    pub(crate) fn outlook_base(&self) -> &str {
+        self.outlook_public_base.trim_end_matches('/')
+    }
+}

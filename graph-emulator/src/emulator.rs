@@ -1,0 +1,212 @@
+//! The [`Emulator`] handle: start and stop the server, inspect and steer its state.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::config::EmulatorConfig;
+use crate::seed::{Seed, SeedError, validate_address};
+use crate::state::{Inner, RecordedRequest, Server, State};
+
+/// A running (or startable) emulator. Cheap to clone: clones share the same state.
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+impl Emulator {
+    /// Builds an emulator holding the seed's mailboxes; nothing listens until [`Emulator::start`].
+    pub fn new(seed: Seed, config: EmulatorConfig) -> Emulator {
+        Emulator {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(State::from_seed(seed)),
+                server: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The configuration the emulator was built with.
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.inner.config
+    }
+
+    /// Binds `addr` (use `127.0.0.1:0` for an ephemeral port) and serves in a spawned tokio
+    /// task. Returns the bound address. Fails with `AlreadyExists` while already serving.
+    pub async fn start(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        if self.inner.server().is_some() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the emulator is already serving; call shutdown() first",
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let bound = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = crate::server::router(self.inner.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!("graph emulator server stopped with an error: {e}");
+            }
+        });
+        *self.inner.server() = Some(Server { addr: bound, stop });
+        tracing::info!("graph emulator listening on http://{bound}");
+        Ok(bound)
+    }
+
+    /// `http://127.0.0.1:PORT` once started, `None` before or after shutdown.
+    pub fn base_url(&self) -> Option<String> {
+        self.inner
+            .server()
+            .as_ref()
+            .map(|s| format!("http://{}", s.addr))
+    }
+
+    /// Stops accepting connections; requests in flight finish.
+    pub fn shutdown(&self) {
+        if let Some(server) = self.inner.server().take() {
+            let _ = server.stop.send(());
+        }
+    }
+
+    /// Messages left per folder of `mailbox`, keyed by well-known name where the folder has one
+    /// (`inbox`, `junkemail`, `archive`, `deleteditems`, ...), else by display name (or
+    /// `Parent/Child` when two custom folders share a name). Empty folders are included; the
+    /// root (`msgfolderroot`) only when messages were moved into it. Unknown mailbox: empty map.
+    pub fn folder_counts(&self, mailbox: &str) -> BTreeMap<String, usize> {
+        let st = self.inner.lock();
+        let mut out = BTreeMap::new();
+        let Some(mb) = st.mailbox(mailbox) else {
+            return out;
+        };
+        for f in &mb.folders {
+            let count = mb.messages_in(&f.id).count();
+            if f.well_known == Some("msgfolderroot") && count == 0 {
+                continue;
+            }
+            let mut key = f
+                .well_known
+                .map(str::to_string)
+                .unwrap_or_else(|| f.display_name.clone());
+            if out.contains_key(&key) {
+                let parent = mb
+                    .folders
+                    .iter()
+                    .find(|p| p.id == f.parent_id)
+                    .map(|p| p.display_name.as_str())
+                    .unwrap_or("");
+                key = format!("{parent}/{key}");
+            }
+            out.insert(key, count);
+        }
+        out
+    }
+
+    /// Messages in a folder (well-known name, display name or id), in the order they arrived,
+    /// shaped as a Graph GET with `Prefer: IdType="ImmutableId"` returns them.
+    pub fn messages(&self, mailbox: &str, folder: &str) -> Vec<Value> {
+        let st = self.inner.lock();
+        let outlook = self.inner.config.outlook_base();
+        let Some(mb) = st.mailbox(mailbox) else {
+            return Vec::new();
+        };
+        let Some(f) = mb.folder_by_name(folder) else {
+            return Vec::new();
+        };
+        mb.messages_in(&f.id)
+            .map(|m| Value::Object(m.to_json(true, outlook)))
+            .collect()
+    }
+
+    /// Delivers a message (a Graph message object) to a folder and returns its immutable id.
+    /// A folder name that is neither well-known nor existing creates a custom folder under the
+    /// root, as in seeds.
+    pub fn add_message(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        message: Value,
+    ) -> Result<String, SeedError> {
+        let mut guard = self.inner.lock();
+        let st = &mut *guard;
+        let index = st
+            .mailbox_index(mailbox)
+            .ok_or_else(|| SeedError::UnknownMailbox(mailbox.to_string()))?;
+        let invalid = |reason: String| SeedError::InvalidMessage {
+            mailbox: mailbox.to_string(),
+            folder: folder.to_string(),
+            index: 0,
+            reason,
+        };
+        let Value::Object(data) = message else {
+            return Err(invalid("expected a JSON object".into()));
+        };
+        if folder.trim().is_empty() {
+            return Err(SeedError::InvalidFolder {
+                mailbox: mailbox.to_string(),
+                folder: folder.to_string(),
+                reason: "folder name is empty".into(),
+            });
+        }
+        let mb = &mut st.mailboxes[index];
+        let folder_id = mb.seed_folder(folder.trim(), &mut st.serial);
+        mb.add_message(&folder_id, data, &mut st.serial)
+            .map_err(invalid)
+    }
+
+    /// Creates an empty mailbox (with the well-known folders) unless it exists. Addresses that
+    /// could never be a mailbox (empty, containing `/` or whitespace) are ignored.
+    pub fn add_mailbox(&self, address: &str) {
+        if validate_address(address.trim()).is_ok() {
+            self.inner.lock().ensure_mailbox(address);
+        }
+    }
+
+    /// Every access token issued so far becomes invalid after `n` more Graph requests; later
+    /// requests with them get 401 `InvalidAuthenticationToken`. Tokens issued afterwards are
+    /// unaffected.
+    pub fn expire_access_tokens_after(&self, n: u64) {
+        let mut st = self.inner.lock();
+        let limit = st.graph_requests.saturating_add(n);
+        for t in st.access_tokens.values_mut() {
+            t.last_request = Some(t.last_request.map_or(limit, |l| l.min(limit)));
+        }
+    }
+
+    /// Every refresh token issued so far is expired: redeeming it gives `invalid_grant`
+    /// AADSTS700082.
+    pub fn expire_refresh_tokens(&self) {
+        for t in self.inner.lock().refresh_tokens.values_mut() {
+            t.expired = true;
+        }
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.lock().requests.clone()
+    }
+
+    /// Resolves an Outlook-on-the-web link (public form, any host) to the message it opens, if
+    /// the REST id in it is still current.
+    pub fn resolve_web_link(&self, web_link: &str) -> Option<Value> {
+        let st = self.inner.lock();
+        crate::owa::resolve(&st, web_link, self.inner.config.outlook_base())
+    }
+}
+
+/// Runs an emulator until ctrl-c (the standalone CLI's entry point).
+pub async fn serve(seed: Seed, config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<()> {
+    let emulator = Emulator::new(seed, config);
+    let bound = emulator.start(addr).await?;
+    tracing::info!("serving Microsoft Graph + Entra ID emulator on http://{bound}; ctrl-c stops");
+    tokio::signal::ctrl_c().await?;
+    emulator.shutdown();
+    Ok(())
+}

@@ -1,0 +1,517 @@
+//! Microsoft Graph mail routes under `/v1.0`.
+//!
+//! Paths are parsed by hand rather than with axum's router because Graph mixes plain segments
+//! with OData key segments (`mailFolders('Inbox')`) and is case-insensitive in segment names.
+
+use std::time::Instant;
+
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use crate::config::EmulatorConfig;
+use crate::error::{Ctx, GraphError};
+use crate::mailbox::{Folder, FolderExists, Mailbox};
+use crate::odata::{DEFAULT_TOP, Query};
+use crate::seed::check_message_id;
+use crate::state::{Inner, Principal, State};
+
+/// Handles one Graph request; `path` is everything after `/v1.0`.
+pub(crate) fn handle(
+    inner: &Inner,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    ctx: &Ctx,
+) -> Response {
+    let mut st = inner.lock();
+    st.graph_requests += 1;
+    let result = authenticate(&st, headers).and_then(|principal| {
+        let req = Req {
+            cfg: &inner.config,
+            method,
+            query,
+            body,
+            ctx,
+        };
+        route(&mut st, &req, &principal, path)
+    });
+    match result {
+        Ok(response) => response,
+        Err(e) => ctx.error(&e),
+    }
+}
+
+struct Req<'a> {
+    cfg: &'a EmulatorConfig,
+    method: &'a Method,
+    query: Option<&'a str>,
+    body: &'a [u8],
+    ctx: &'a Ctx,
+}
+
+fn authenticate(st: &State, headers: &HeaderMap) -> Result<Principal, GraphError> {
+    const EXPIRED: &str = "Access token has expired or is not yet valid.";
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ if value.is_empty() || value.eq_ignore_ascii_case("bearer") => "",
+        _ => return Err(GraphError::unauthorized(EXPIRED)),
+    };
+    if token.is_empty() {
+        return Err(GraphError::unauthorized("Access token is empty."));
+    }
+    let info = st
+        .access_tokens
+        .get(token)
+        .ok_or_else(|| GraphError::unauthorized(EXPIRED))?;
+    let used_up = info.last_request.is_some_and(|n| st.graph_requests > n);
+    if used_up || Instant::now() >= info.expires_at {
+        return Err(GraphError::unauthorized(EXPIRED));
+    }
+    Ok(info.principal.clone())
+}
+
+/// Decodes `%XX` escapes of a path segment; `+` stays a plus, as in any URL path.
+pub(crate) fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Splits the path into decoded segments, turning `name('key')` into `name`, `key`.
+fn segments(path: &str) -> Result<Vec<String>, GraphError> {
+    let mut out = Vec::new();
+    for raw in path.split('/').filter(|s| !s.is_empty()) {
+        let seg = percent_decode(raw).ok_or_else(GraphError::malformed_id)?;
+        match seg.find('(') {
+            Some(open) if seg.ends_with(')') => {
+                let name = &seg[..open];
+                let inner = seg[open + 1..seg.len() - 1].trim();
+                let key = inner
+                    .strip_prefix('\'')
+                    .and_then(|k| k.strip_suffix('\''))
+                    .map(|k| k.replace("''", "'"))
+                    .unwrap_or_else(|| inner.to_string());
+                out.push(name.to_string());
+                out.push(key);
+            }
+            _ => out.push(seg),
+        }
+    }
+    Ok(out)
+}
+
+fn is(seg: &str, name: &str) -> bool {
+    seg.eq_ignore_ascii_case(name)
+}
+
+fn route(
+    st: &mut State,
+    req: &Req<'_>,
+    principal: &Principal,
+    path: &str,
+) -> Result<Response, GraphError> {
+    let segs = segments(path)?;
+    let (mailbox_index, link_prefix, rest) = match segs.as_slice() {
+        [first, rest @ ..] if is(first, "me") => {
+            let Principal::User(upn) = principal else {
+                return Err(GraphError::bad_request(
+                    "/me request is only valid with delegated authentication flow.",
+                ));
+            };
+            (st.ensure_mailbox(upn), "me".to_string(), rest)
+        }
+        [first, address, rest @ ..] if is(first, "users") => {
+            let index = st
+                .mailbox_index(address)
+                .ok_or_else(|| GraphError::invalid_user(address))?;
+            // Only the characters that would end the path early need escaping in links.
+            let address = st.mailboxes[index]
+                .address
+                .replace('%', "%25")
+                .replace('?', "%3F")
+                .replace('#', "%23");
+            (index, format!("users/{address}"), rest)
+        }
+        [first, ..] => return Err(GraphError::segment_not_found(first)),
+        [] => return Err(GraphError::bad_request("Invalid request.")),
+    };
+    let serial = &mut st.serial;
+    let mb = &mut st.mailboxes[mailbox_index];
+    mailbox_route(mb, serial, req, &link_prefix, rest)
+}
+
+fn mailbox_route(
+    mb: &mut Mailbox,
+    serial: &mut u64,
+    req: &Req<'_>,
+    prefix: &str,
+    rest: &[String],
+) -> Result<Response, GraphError> {
+    let m = req.method;
+    match rest {
+        [] if m == Method::GET => Ok(req.ctx.json(
+            StatusCode::OK,
+            json!({
+                "@odata.context": format!("{}/v1.0/$metadata#users/$entity", req.cfg.graph_base()),
+                "id": mb.address, "mail": mb.address, "userPrincipalName": mb.address,
+            }),
+        )),
+        [s] if is(s, "mailFolders") => {
+            let root = mb.root_id().to_string();
+            let link = format!("{prefix}/mailFolders");
+            folder_collection(mb, serial, req, &root, &link)
+        }
+        [s, key, tail @ ..] if is(s, "mailFolders") => {
+            let mut folder = find_folder(mb, key)?;
+            let mut tail = tail;
+            // mailFolders/{id}/childFolders/{id}/... addresses a descendant.
+            while let [c, child, more @ ..] = tail {
+                if !is(c, "childFolders") {
+                    break;
+                }
+                let found = find_folder(mb, child)?;
+                if found.parent_id != folder.id {
+                    return Err(GraphError::item_not_found());
+                }
+                folder = found;
+                tail = more;
+            }
+            folder_route(mb, serial, req, prefix, &folder, tail)
+        }
+        [s] if is(s, "messages") => {
+            only(m, &[Method::GET])?;
+            let q = Query::parse(req.query)?;
+            let link = format!("{prefix}/messages");
+            list_messages(mb, req, None, &q, &link)
+        }
+        [s, id, tail @ ..] if is(s, "messages") => message_route(mb, req, id, tail),
+        [first, ..] => Err(GraphError::segment_not_found(first)),
+        [] => Err(GraphError::method_not_allowed(m.as_str())),
+    }
+}
+
+fn only(m: &Method, allowed: &[Method]) -> Result<(), GraphError> {
+    if allowed.contains(m) {
+        Ok(())
+    } else {
+        Err(GraphError::method_not_allowed(m.as_str()))
+    }
+}
+
+fn find_folder(mb: &Mailbox, key: &str) -> Result<Folder, GraphError> {
+    if check_message_id(key).is_err() {
+        return Err(GraphError::malformed_id());
+    }
+    mb.folder(key)
+        .cloned()
+        .ok_or_else(GraphError::item_not_found)
+}
+
+fn folder_route(
+    mb: &mut Mailbox,
+    serial: &mut u64,
+    req: &Req<'_>,
+    prefix: &str,
+    folder: &Folder,
+    tail: &[String],
+) -> Result<Response, GraphError> {
+    let m = req.method;
+    match tail {
+        [] => {
+            only(m, &[Method::GET])?;
+            let q = Query::parse(req.query)?;
+            let mut body = as_map(mb.folder_json(folder));
+            body = q.project(body);
+            body.insert(
+                "@odata.context".into(),
+                format!(
+                    "{}/v1.0/$metadata#{}/mailFolders/$entity",
+                    req.cfg.graph_base(),
+                    context_owner(prefix)
+                )
+                .into(),
+            );
+            Ok(req.ctx.json(StatusCode::OK, Value::Object(body)))
+        }
+        [s] if is(s, "childFolders") => {
+            let link = format!("{prefix}/mailFolders('{}')/childFolders", folder.id);
+            folder_collection(mb, serial, req, &folder.id, &link)
+        }
+        [s] if is(s, "messages") => {
+            only(m, &[Method::GET])?;
+            let q = Query::parse(req.query)?;
+            let link = format!("{prefix}/mailFolders('{}')/messages", folder.id);
+            list_messages(mb, req, Some(folder), &q, &link)
+        }
+        [s, id, tail @ ..] if is(s, "messages") => message_route(mb, req, id, tail),
+        [first, ..] => Err(GraphError::segment_not_found(first)),
+    }
+}
+
+/// `users('x')` for the `@odata.context` of a mailbox-relative link prefix.
+fn context_owner(prefix: &str) -> String {
+    match prefix.strip_prefix("users/") {
+        Some(address) => format!("users('{address}')"),
+        None => "users('me')".to_string(),
+    }
+}
+
+fn as_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// GET lists child folders, POST creates one under `parent_id`.
+fn folder_collection(
+    mb: &mut Mailbox,
+    serial: &mut u64,
+    req: &Req<'_>,
+    parent_id: &str,
+    link: &str,
+) -> Result<Response, GraphError> {
+    if req.method == Method::POST {
+        let body = parse_body(req.body)?;
+        let name = match body.get("displayName") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+            _ => {
+                return Err(GraphError::invalid_parameter(
+                    "The property 'displayName' is required and must be a non-empty string.",
+                ));
+            }
+        };
+        let hidden = match body.get("isHidden") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(GraphError::invalid_parameter(
+                    "The property 'isHidden' must be a boolean.",
+                ));
+            }
+        };
+        let folder = mb
+            .create_folder(parent_id, &name, hidden, serial)
+            .map_err(|FolderExists| GraphError::folder_exists())?;
+        let mut out = as_map(mb.folder_json(&folder));
+        out.insert(
+            "@odata.context".into(),
+            format!(
+                "{}/v1.0/$metadata#{}/mailFolders/$entity",
+                req.cfg.graph_base(),
+                context_owner(link)
+            )
+            .into(),
+        );
+        return Ok(req.ctx.json(StatusCode::CREATED, Value::Object(out)));
+    }
+    only(req.method, &[Method::GET])?;
+    let q = Query::parse(req.query)?;
+    let mut items: Vec<Map<String, Value>> = mb
+        .children(parent_id)
+        .filter(|f| q.include_hidden || !f.hidden)
+        .map(|f| as_map(mb.folder_json(f)))
+        .filter(|f| q.matches(f))
+        .collect();
+    q.sort(&mut items, |m| m);
+    Ok(page(req, &q, items, link, "mailFolders"))
+}
+
+fn list_messages(
+    mb: &Mailbox,
+    req: &Req<'_>,
+    folder: Option<&Folder>,
+    q: &Query,
+    link: &str,
+) -> Result<Response, GraphError> {
+    let outlook = req.cfg.outlook_base();
+    let mut items: Vec<Map<String, Value>> = mb
+        .messages
+        .iter()
+        .filter(|m| folder.is_none_or(|f| m.folder_id == f.id))
+        .map(|m| m.to_json(req.ctx.immutable, outlook))
+        .filter(|m| q.matches(m))
+        .collect();
+    if q.orderby.is_empty() {
+        // Graph lists newest first when no order is asked for.
+        let default = Query {
+            orderby: vec![("receivedDateTime".into(), true)],
+            ..Query::default()
+        };
+        default.sort(&mut items, |m| m);
+    } else {
+        q.sort(&mut items, |m| m);
+    }
+    Ok(page(req, q, items, link, "messages"))
+}
+
+/// Cuts one page out of `items` and adds `@odata.nextLink` when more remain. Paging is by
+/// `$skip` over what the collection holds now, exactly like Graph's message lists.
+fn page(
+    req: &Req<'_>,
+    q: &Query,
+    items: Vec<Map<String, Value>>,
+    link: &str,
+    entity: &str,
+) -> Response {
+    let top = q.top.unwrap_or(DEFAULT_TOP);
+    let total = items.len();
+    let value: Vec<Value> = items
+        .into_iter()
+        .skip(q.skip)
+        .take(top)
+        .map(|m| Value::Object(q.project(m)))
+        .collect();
+    let base = req.cfg.graph_base();
+    let select = q
+        .raw_select
+        .as_ref()
+        .map(|s| format!("({s})"))
+        .unwrap_or_default();
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        format!(
+            "{base}/v1.0/$metadata#{}/{entity}{select}",
+            context_owner(link)
+        )
+        .into(),
+    );
+    out.insert("value".into(), Value::Array(value));
+    let next_skip = q.skip.saturating_add(top);
+    if next_skip < total {
+        let mut params = url::form_urlencoded::Serializer::new(String::new());
+        for (name, v) in [
+            ("$select", &q.raw_select),
+            ("$filter", &q.raw_filter),
+            ("$orderby", &q.raw_orderby),
+        ] {
+            if let Some(v) = v {
+                params.append_pair(name, v);
+            }
+        }
+        params.append_pair("$top", &top.to_string());
+        params.append_pair("$skip", &next_skip.to_string());
+        let query = params.finish().replace('+', "%20");
+        out.insert(
+            "@odata.nextLink".into(),
+            format!("{base}/v1.0/{link}?{query}").into(),
+        );
+    }
+    req.ctx.json(StatusCode::OK, Value::Object(out))
+}
+
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, GraphError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(GraphError::invalid_json()),
+    }
+}
+
+fn message_route(
+    mb: &mut Mailbox,
+    req: &Req<'_>,
+    id: &str,
+    tail: &[String],
+) -> Result<Response, GraphError> {
+    if check_message_id(id).is_err() {
+        return Err(GraphError::malformed_id());
+    }
+    let m = req.method;
+    let outlook = req.cfg.outlook_base();
+    let immutable = req.ctx.immutable;
+    match tail {
+        [] => {
+            let index = mb.find_message(id).ok_or_else(GraphError::item_not_found)?;
+            if m == Method::DELETE {
+                mb.delete_message(index);
+                return Ok(req.ctx.empty(StatusCode::NO_CONTENT));
+            }
+            if m == Method::PATCH {
+                let patch = parse_body(req.body)?;
+                let message = &mut mb.messages[index];
+                for (k, v) in patch {
+                    if !["id", "parentFolderId", "webLink", "@odata.etag"].contains(&k.as_str()) {
+                        message.data.insert(k, v);
+                    }
+                }
+                return Ok(req.ctx.json(
+                    StatusCode::OK,
+                    Value::Object(message.to_json(immutable, outlook)),
+                ));
+            }
+            only(m, &[Method::GET])?;
+            let q = Query::parse(req.query)?;
+            let body = q.project(mb.messages[index].to_json(immutable, outlook));
+            Ok(req.ctx.json(StatusCode::OK, Value::Object(body)))
+        }
+        [s] if is(s, "move") => {
+            only(m, &[Method::POST])?;
+            let body = parse_body(req.body)?;
+            let dest = match body.get("destinationId") {
+                Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+                _ => {
+                    return Err(GraphError::invalid_parameter(
+                        "The property 'destinationId' is required and must be a folder id or well-known folder name.",
+                    ));
+                }
+            };
+            let index = mb.find_message(id).ok_or_else(GraphError::item_not_found)?;
+            let dest = mb
+                .folder(&dest)
+                .ok_or_else(GraphError::item_not_found)?
+                .id
+                .clone();
+            mb.move_message(index, &dest);
+            Ok(req.ctx.json(
+                StatusCode::CREATED,
+                Value::Object(mb.messages[index].to_json(immutable, outlook)),
+            ))
+        }
+        [first, ..] => Err(GraphError::segment_not_found(first)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_handle_key_form_and_escapes() {
+        let s = segments("/users/a%40b.example/mailFolders('Bob''s')/messages/AA%2FB").unwrap();
+        assert_eq!(
+            s,
+            [
+                "users",
+                "a@b.example",
+                "mailFolders",
+                "Bob's",
+                "messages",
+                "AA/B"
+            ]
+        );
+        assert_eq!(percent_decode("%zz%4").as_deref(), Some("%zz%4"));
+        assert!(percent_decode("%ff").is_none());
+    }
+}

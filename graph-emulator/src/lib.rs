@@ -1,0 +1,88 @@
+//! A stateful emulator of Microsoft Graph mail (v1.0) and the Entra ID v2 token endpoint.
+//!
+//! It serves real HTTP (axum, loopback) so that a client under test can keep using the public
+//! URLs (`https://graph.microsoft.com/v1.0/...`, `https://login.microsoftonline.com/{tenant}/...`,
+//! `https://outlook.office365.com/owa/...`) behind a proxy that only rewrites scheme and host.
+//! Every link the emulator emits uses the public bases from [`EmulatorConfig`].
+//!
+//! Routes:
+//! - `/v1.0/users/{address}/...` and `/v1.0/me/...`: mail folders and messages (list with
+//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`; get, move, delete, patch; folder
+//!   list, get, create), behind bearer tokens issued by the emulator.
+//! - `/{tenant}/oauth2/v2.0/token` and `/authorize`, `/{tenant}/v2.0/adminconsent`.
+//! - `/owa/?ItemID=...`: what a `webLink` opens.
+//!
+//! Behaviour worth knowing when writing tests:
+//! - Without `$orderby`, message lists are newest first (`receivedDateTime desc`). In any
+//!   order, a missing or unparseable date sorts before all real dates ascending (so last when
+//!   descending).
+//! - In `$filter`, a missing or null boolean counts as `false` (`isDraft eq false` keeps seed
+//!   messages without `isDraft`); a missing or malformed date never matches a date comparison.
+//! - Paging is `$skip`-based over the collection as it is at each request, as in Graph.
+
+mod config;
+mod emulator;
+mod error;
+mod graph;
+mod identity;
+mod ids;
+mod mailbox;
+mod odata;
+mod owa;
+mod seed;
+mod server;
+mod state;
+
+pub use config::{AppRegistration, EmulatorConfig};
+pub use emulator::{Emulator, serve};
+pub use seed::{Seed, SeedError};
+pub use state::RecordedRequest;
+
+/// Client id of the demo app registration in [`EmulatorConfig::default`].
+pub const DEMO_CLIENT_ID: &str = "8f6c2d1e-0b5a-4c3e-9d7f-1a2b3c4d5e6f";
+/// Client secret of the demo app registration (not a real secret).
+pub const DEMO_CLIENT_SECRET: &str = "demo~secret.Not-A-Real-One_0123456789";
+/// Redirect URI registered for the demo app.
+pub const DEMO_REDIRECT_URI: &str = "http://localhost:8471/email-logging/callback";
+/// Default account for `/authorize` auto-consent.
+pub const DEMO_USER: &str = "logging.agent@cronus.example";
+/// A second account that can sign in (via `login_hint`).
+pub const DEMO_USER_2: &str = "backup.agent@cronus.example";
+/// Tenant id put into id tokens when the request's tenant is not a GUID (`common`, a domain).
+pub const DEMO_TENANT_ID: &str = "3c9f2b7e-5a1d-4e8f-9b6c-2d4e6f8a0b1c";
+/// The shared mailbox of the built-in sample.
+pub const SAMPLE_MAILBOX: &str = "email-logging@cronus.example";
+
+/// Built-in sample mailbox for `email-logging@cronus.example`: 13 Inbox messages and 1 Junk
+/// Email message, oldest first, 2 to 5 November 2026. It goes with [`SAMPLE_CRM`].
+///
+/// People: salespeople JO Jim Olive, LT Lina Townsend, BC Benjamin Chiu (`@cronus.example`);
+/// contacts CT000010 The Cannon Group PLC, CT000011 Andy Teal (company CT000010, e-mail 2
+/// `andy@teal-family.example`), CT000020 Selangorian Ltd., CT000021 Mindy Martin (company
+/// CT000020, alternative address `HOME` = `mindy.home@martin-mail.example`), CT000030 Adatum
+/// Corporation; `someone@unknown-vendor.example` is unknown. Most messages carry the logging
+/// mailbox in Bcc, which matches nobody.
+///
+/// | # | Subject | Exercises | Entries |
+/// |---|---------|-----------|---------|
+/// | 1 | Quote Q-1045 for the Cannon Group renovation | outbound: JO to Andy Teal (To) and Mindy Martin + Andy's e-mail 2 (Cc); Andy counted once | 2 (CT000011, CT000021; by JO) |
+/// | 2 | RE: Quote Q-1045 ... | inbound from a contact to two salespeople; `sender` is null so `from` is used | 2 (JO, LT; from CT000011) |
+/// | 3 | Weekend delivery question | contact matched via e-mail 2 | 1 (BC; from CT000011) |
+/// | 4 | Samples received | contact matched via alternative address `HOME` | 1 (LT; from CT000021, alt HOME, company CT000020) |
+/// | 5 | Adatum framework agreement | mixed case and surrounding spaces in sender and recipient | 1 (CT000030; by LT) |
+/// | 6 | Lunch on Thursday? | internal only (JO to BC) | 0 |
+/// | 7 | Joint tender for the harbour project | external only (contact to contact) | 0 |
+/// | 8 | Special offer on office chairs | unknown sender | 0 |
+/// | 9 | Draft: follow-up on Q-1045 | draft (`isDraft` true) | 0 |
+/// | 10 | Notes to self | no recipients | 0 |
+/// | 11 | Price list 2027 | outbound LT to Selangorian | 1 (CT000020; by LT) |
+/// | 12 | Price list 2027 | same `internetMessageId` as #11 (BCC copy arriving twice) | 0 |
+/// | 13 | Invoice question | no `internetMessageId`; inbound from Adatum to BC (To) and JO (Cc) | 2 (BC, JO; from CT000030) |
+/// | Junk | You have won a prize | Junk Email is never read by the job | 0 |
+///
+/// Processing the whole Inbox should create **10** interaction log entries.
+pub const SAMPLE_SEED: &str = include_str!("../seeds/sample-mailbox.json");
+
+/// The CRM data the sample mailbox is written for (SPEC §7 CRM seed format). Company contacts
+/// carry their own number as `company_no`, as Business Central does.
+pub const SAMPLE_CRM: &str = include_str!("../seeds/sample-crm.json");

@@ -1,0 +1,277 @@
+//! One mailbox: its folder tree and the messages in it.
+
+use serde_json::{Map, Value, json};
+
+use crate::ids;
+
+/// Well-known folders every mailbox has, with the display names Exchange gives them in English.
+/// `msgfolderroot` comes first because the others are its children.
+pub(crate) const WELL_KNOWN: &[(&str, &str)] = &[
+    ("msgfolderroot", "Top of Information Store"),
+    ("inbox", "Inbox"),
+    ("junkemail", "Junk Email"),
+    ("archive", "Archive"),
+    ("deleteditems", "Deleted Items"),
+    ("drafts", "Drafts"),
+    ("sentitems", "Sent Items"),
+    ("outbox", "Outbox"),
+];
+
+/// Fields the emulator computes; a seed's own values for them are dropped so they never lie.
+const COMPUTED: &[&str] = &["id", "parentFolderId", "webLink", "@odata.etag"];
+
+#[derive(Debug, Clone)]
+pub(crate) struct Folder {
+    pub id: String,
+    pub display_name: String,
+    pub parent_id: String,
+    pub well_known: Option<&'static str>,
+    pub hidden: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StoredMessage {
+    pub immutable_id: String,
+    pub serial: u64,
+    /// Bumped on every move so that the REST id changes like Exchange's does.
+    pub generation: u32,
+    pub folder_id: String,
+    pub data: Map<String, Value>,
+}
+
+impl StoredMessage {
+    pub fn rest_id(&self) -> String {
+        ids::rest_id(self.serial, self.generation)
+    }
+
+    pub fn web_link(&self, outlook_base: &str) -> String {
+        let ews = ids::rest_to_ews(&self.rest_id());
+        let encoded: String = url::form_urlencoded::byte_serialize(ews.as_bytes()).collect();
+        format!("{outlook_base}/owa/?ItemID={encoded}&exvsurl=1&viewmodel=ReadMessageItem")
+    }
+
+    /// The message as Graph returns it, with all fields.
+    pub fn to_json(&self, immutable: bool, outlook_base: &str) -> Map<String, Value> {
+        let mut out = self.data.clone();
+        let id = if immutable {
+            self.immutable_id.clone()
+        } else {
+            self.rest_id()
+        };
+        out.insert(
+            "@odata.etag".into(),
+            ids::etag(self.serial, self.generation).into(),
+        );
+        out.insert("id".into(), id.into());
+        out.insert("parentFolderId".into(), self.folder_id.clone().into());
+        out.insert("webLink".into(), self.web_link(outlook_base).into());
+        out
+    }
+}
+
+/// Returned when a folder name is already taken under the same parent.
+#[derive(Debug)]
+pub(crate) struct FolderExists;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Mailbox {
+    pub address: String,
+    pub folders: Vec<Folder>,
+    pub messages: Vec<StoredMessage>,
+    /// Parent id of msgfolderroot: a folder that exists in Exchange but is not exposed.
+    root_parent_id: String,
+}
+
+impl Mailbox {
+    pub fn new(address: &str, serial: &mut u64) -> Mailbox {
+        let root_parent_id = ids::folder_id(next(serial));
+        let root_id = ids::folder_id(next(serial));
+        let folders = WELL_KNOWN
+            .iter()
+            .map(|(wk, name)| {
+                let root = *wk == "msgfolderroot";
+                Folder {
+                    id: if root {
+                        root_id.clone()
+                    } else {
+                        ids::folder_id(next(serial))
+                    },
+                    display_name: (*name).to_string(),
+                    parent_id: if root {
+                        root_parent_id.clone()
+                    } else {
+                        root_id.clone()
+                    },
+                    well_known: Some(wk),
+                    hidden: false,
+                }
+            })
+            .collect();
+        Mailbox {
+            address: address.to_string(),
+            folders,
+            messages: Vec::new(),
+            root_parent_id,
+        }
+    }
+
+    pub fn root_id(&self) -> &str {
+        // WELL_KNOWN starts with msgfolderroot, created in `new`.
+        &self.folders[0].id
+    }
+
+    /// Looks a folder up the way Graph paths do: by id or well-known name.
+    pub fn folder(&self, key: &str) -> Option<&Folder> {
+        self.folders.iter().find(|f| {
+            f.id == key
+                || f.well_known
+                    .is_some_and(|wk| wk.eq_ignore_ascii_case(key.trim()))
+        })
+    }
+
+    /// Looks a folder up for the test API: well-known name, display name or id.
+    pub fn folder_by_name(&self, key: &str) -> Option<&Folder> {
+        self.folder(key).or_else(|| {
+            self.folders
+                .iter()
+                .find(|f| f.display_name.eq_ignore_ascii_case(key.trim()))
+        })
+    }
+
+    pub fn children(&self, parent_id: &str) -> impl Iterator<Item = &Folder> {
+        self.folders
+            .iter()
+            .filter(move |f| f.parent_id == parent_id)
+    }
+
+    pub fn create_folder(
+        &mut self,
+        parent_id: &str,
+        name: &str,
+        hidden: bool,
+        serial: &mut u64,
+    ) -> Result<Folder, FolderExists> {
+        if self
+            .children(parent_id)
+            .any(|f| f.display_name.eq_ignore_ascii_case(name))
+        {
+            return Err(FolderExists);
+        }
+        let folder = Folder {
+            id: ids::folder_id(next(serial)),
+            display_name: name.to_string(),
+            parent_id: parent_id.to_string(),
+            well_known: None,
+            hidden,
+        };
+        self.folders.push(folder.clone());
+        Ok(folder)
+    }
+
+    /// Folder for a seed key: a well-known name, else a custom folder under msgfolderroot.
+    pub fn seed_folder(&mut self, key: &str, serial: &mut u64) -> String {
+        if let Some(f) = self.folder_by_name(key) {
+            return f.id.clone();
+        }
+        let root = self.root_id().to_string();
+        match self.create_folder(&root, key, false, serial) {
+            Ok(f) => f.id,
+            // Unreachable in practice: folder_by_name found no folder with this name.
+            Err(FolderExists) => root,
+        }
+    }
+
+    /// Index of the live message with this immutable or current REST id.
+    pub fn find_message(&self, id: &str) -> Option<usize> {
+        self.messages
+            .iter()
+            .position(|m| m.immutable_id == id || m.rest_id() == id)
+    }
+
+    /// Stores a message and returns its immutable id; a caller-given `id` becomes the immutable
+    /// id unless it is already taken.
+    pub fn add_message(
+        &mut self,
+        folder_id: &str,
+        mut data: Map<String, Value>,
+        serial: &mut u64,
+    ) -> Result<String, String> {
+        let s = next(serial);
+        let immutable_id = match data.get("id").and_then(Value::as_str) {
+            Some(given) => {
+                crate::seed::check_message_id(given)?;
+                if self.find_message(given).is_some() {
+                    return Err(format!("id {given:?} is already used in this mailbox"));
+                }
+                given.to_string()
+            }
+            None => ids::immutable_id(s),
+        };
+        for key in COMPUTED {
+            data.remove(*key);
+        }
+        self.messages.push(StoredMessage {
+            immutable_id: immutable_id.clone(),
+            serial: s,
+            generation: 0,
+            folder_id: folder_id.to_string(),
+            data,
+        });
+        Ok(immutable_id)
+    }
+
+    /// Moves a message; like Exchange this makes a new REST id even within the same folder.
+    pub fn move_message(&mut self, index: usize, dest_id: &str) {
+        if let Some(m) = self.messages.get_mut(index) {
+            m.folder_id = dest_id.to_string();
+            m.generation = m.generation.wrapping_add(1);
+        }
+    }
+
+    /// DELETE in Exchange moves to Deleted Items; deleting from there removes the message.
+    pub fn delete_message(&mut self, index: usize) {
+        let deleted = self
+            .folder("deleteditems")
+            .map(|f| f.id.clone())
+            .unwrap_or_default();
+        let in_deleted = self.messages.get(index).map(|m| m.folder_id == deleted);
+        match in_deleted {
+            Some(true) => {
+                self.messages.remove(index);
+            }
+            Some(false) => self.move_message(index, &deleted),
+            None => {}
+        }
+    }
+
+    pub fn messages_in<'a>(
+        &'a self,
+        folder_id: &'a str,
+    ) -> impl Iterator<Item = &'a StoredMessage> {
+        self.messages
+            .iter()
+            .filter(move |m| m.folder_id == folder_id)
+    }
+
+    pub fn folder_json(&self, f: &Folder) -> Value {
+        let total = self.messages_in(&f.id).count();
+        let unread = self
+            .messages_in(&f.id)
+            .filter(|m| m.data.get("isRead").and_then(Value::as_bool) != Some(true))
+            .count();
+        json!({
+            "id": f.id,
+            "displayName": f.display_name,
+            "parentFolderId": if f.well_known == Some("msgfolderroot") { &self.root_parent_id } else { &f.parent_id },
+            "childFolderCount": self.children(&f.id).count(),
+            "unreadItemCount": unread,
+            "totalItemCount": total,
+            "isHidden": f.hidden,
+        })
+    }
+}
+
+fn next(serial: &mut u64) -> u64 {
+    *serial += 1;
+    *serial
+}

@@ -1,0 +1,143 @@
+//! Shared emulator state behind one mutex. The lock is never held across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::config::EmulatorConfig;
+use crate::mailbox::Mailbox;
+use crate::seed::Seed;
+
+/// One request as the emulator saw it, for assertions in tests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordedRequest {
+    /// HTTP method (`GET`, `POST`, ...).
+    pub method: String,
+    /// Path and raw query exactly as received.
+    pub path_and_query: String,
+    /// The `Prefer` header(s), joined with ", " when sent more than once.
+    pub prefer: Option<String>,
+    /// Whether an `Authorization` header was present (its value is never recorded).
+    pub authorization_present: bool,
+    /// Status code the emulator answered with.
+    pub status: u16,
+}
+
+/// Who an access token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Principal {
+    /// Delegated token for this user principal name.
+    User(String),
+    /// App-only token (client credentials): may access every mailbox.
+    App,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AccessToken {
+    pub principal: Principal,
+    pub expires_at: Instant,
+    /// Set by `expire_access_tokens_after`: the last Graph request number this token may serve.
+    pub last_request: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AuthCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub user: String,
+    pub scope: String,
+    pub challenge: Option<(String, String)>,
+    pub issued: Instant,
+    pub redeemed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshToken {
+    pub client_id: String,
+    pub user: String,
+    pub scope: String,
+    pub redeemed: bool,
+    pub expired: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Source of unique numbers for ids.
+    pub serial: u64,
+    pub mailboxes: Vec<Mailbox>,
+    pub access_tokens: HashMap<String, AccessToken>,
+    pub codes: HashMap<String, AuthCode>,
+    pub refresh_tokens: HashMap<String, RefreshToken>,
+    /// Graph (`/v1.0`) requests received so far.
+    pub graph_requests: u64,
+    pub requests: Vec<RecordedRequest>,
+}
+
+impl State {
+    pub fn from_seed(seed: Seed) -> State {
+        let mut state = State::default();
+        for sm in seed.mailboxes {
+            let mut mailbox = Mailbox::new(&sm.address, &mut state.serial);
+            for (key, messages) in sm.folders {
+                let folder_id = mailbox.seed_folder(&key, &mut state.serial);
+                for m in messages {
+                    // Ids were validated by Seed::from_json, so this cannot fail.
+                    let _ = mailbox.add_message(&folder_id, m, &mut state.serial);
+                }
+            }
+            state.mailboxes.push(mailbox);
+        }
+        state
+    }
+
+    pub fn mailbox(&self, address: &str) -> Option<&Mailbox> {
+        let address = address.trim();
+        self.mailboxes
+            .iter()
+            .find(|m| m.address.eq_ignore_ascii_case(address))
+    }
+
+    pub fn mailbox_index(&self, address: &str) -> Option<usize> {
+        let address = address.trim();
+        self.mailboxes
+            .iter()
+            .position(|m| m.address.eq_ignore_ascii_case(address))
+    }
+
+    /// Returns the mailbox's index, creating it empty when absent.
+    pub fn ensure_mailbox(&mut self, address: &str) -> usize {
+        match self.mailbox_index(address) {
+            Some(i) => i,
+            None => {
+                let mailbox = Mailbox::new(address.trim(), &mut self.serial);
+                self.mailboxes.push(mailbox);
+                self.mailboxes.len() - 1
+            }
+        }
+    }
+}
+
+/// Everything the handle and the HTTP handlers share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub config: EmulatorConfig,
+    pub state: Mutex<State>,
+    pub server: Mutex<Option<Server>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Server {
+    pub addr: std::net::SocketAddr,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Inner {
+    /// A panic elsewhere must not take the emulator down with a poisoned lock.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn server(&self) -> MutexGuard<'_, Option<Server>> {
+        self.server.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,394 @@
+//! A small Microsoft Graph mail client over the host's `http` import.
+//!
+//! Every call carries `Prefer: IdType="ImmutableId"` so ids survive moves,
+//! retries transient failures with `Retry-After` honoured, and renews the
+//! access token once on a 401.
+
+use crate::auth::{AuthError, TokenSource};
+use crate::host::{Host, HostError, HttpRequest, HttpResponse, Level};
+use crate::setup::Setup;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Graph's v1.0 base URL.
+pub const GRAPH_BASE: &str = "https://graph.microsoft.com/v1.0";
+/// Attempts per request for transient failures.
+const MAX_ATTEMPTS: u32 = 4;
+/// Longest single wait this client does by itself; longer `Retry-After`s
+/// end the run and postpone the job instead.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Well-known folder names, usable directly in paths and as `destinationId`.
+pub const WELL_KNOWN_FOLDERS: &[&str] = &[
+    "archive",
+    "clutter",
+    "conflicts",
+    "conversationhistory",
+    "deleteditems",
+    "drafts",
+    "inbox",
+    "junkemail",
+    "localfailures",
+    "msgfolderroot",
+    "outbox",
+    "recoverableitemsdeletions",
+    "scheduled",
+    "searchfolders",
+    "sentitems",
+    "serverfailures",
+    "syncissues",
+];
+
+/// Why a Graph call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// Throttled for longer than this client waits.
+    #[error("Microsoft Graph is throttling requests; retry after {0} s")]
+    Throttled(u32),
+    /// No token could be had.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The transient failure persisted through all attempts.
+    #[error("Microsoft Graph is unavailable: {0}")]
+    Transient(String),
+    /// Graph answered with an error.
+    #[error("Microsoft Graph answered HTTP {status} {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Graph's error code.
+        code: String,
+        /// Graph's message.
+        message: String,
+    },
+    /// The host refused or failed.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// Graph's answer was not what the API documents.
+    #[error("Microsoft Graph sent an unreadable answer: {0}")]
+    Malformed(String),
+}
+
+impl GraphError {
+    /// The Graph error code, if Graph answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            GraphError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// One page of messages.
+pub struct Page {
+    /// The raw items.
+    pub items: Vec<Value>,
+    /// The opaque link to the next page.
+    pub next_link: Option<String>,
+}
+
+/// A Graph client bound to one mailbox for one call.
+pub struct Graph<'a> {
+    host: &'a dyn Host,
+    setup: &'a Setup,
+    tokens: TokenSource,
+    mailbox: String,
+    deadline: Option<Instant>,
+    /// Graph requests made.
+    pub requests: u32,
+    /// Waits for throttling or `Retry-After`.
+    pub throttled_waits: u32,
+}
+
+impl<'a> Graph<'a> {
+    /// A client for the setup's mailbox.
+    pub fn new(host: &'a dyn Host, setup: &'a Setup, mailbox: &str) -> Self {
+        Self {
+            host,
+            setup,
+            tokens: TokenSource::default(),
+            mailbox: mailbox.to_string(),
+            deadline: None,
+            requests: 0,
+            throttled_waits: 0,
+        }
+    }
+
+    /// Waits never run past this instant.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
+
+    /// Token requests made.
+    pub fn token_requests(&self) -> u32 {
+        self.tokens.requests
+    }
+
+    /// Gets a token now, so sign-in failures surface before any mail work.
+    pub fn sign_in(&mut self) -> Result<(), AuthError> {
+        self.tokens.access_token(self.host, self.setup).map(|_| ())
+    }
+
+    /// `https://graph.microsoft.com/v1.0/users/{mailbox}`.
+    pub fn mailbox_url(&self) -> String {
+        format!("{GRAPH_BASE}/users/{}", enc(&self.mailbox))
+    }
+
+    /// The first page of a folder's messages, oldest first.
+    pub fn first_page_url(&self, folder: &str, select: &str, top: u32) -> String {
+        format!(
+            "{}/mailFolders/{}/messages?$select={select}&$top={top}&$orderby=receivedDateTime%20asc",
+            self.mailbox_url(),
+            enc(folder)
+        )
+    }
+
+    /// Reads a page of messages (a first-page URL or an opaque next link).
+    pub fn page(&mut self, url: &str) -> Result<Page, GraphError> {
+        let v = self.call("GET", url, None)?;
+        let items = v
+            .get("value")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| GraphError::Malformed("a message page without 'value'".into()))?;
+        let next_link = v
+            .get("@odata.nextLink")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(Page { items, next_link })
+    }
+
+    /// Moves a message; returns the moved message (with its new `webLink`).
+    pub fn move_message(&mut self, id: &str, destination: &str) -> Result<Value, GraphError> {
+        let url = format!("{}/messages/{}/move", self.mailbox_url(), enc(id));
+        let body = serde_json::json!({ "destinationId": destination });
+        self.call("POST", &url, Some(body))
+    }
+
+    /// Deletes a message (Exchange moves it to Deleted Items).
+    pub fn delete_message(&mut self, id: &str) -> Result<(), GraphError> {
+        let url = format!("{}/messages/{}", self.mailbox_url(), enc(id));
+        self.call("DELETE", &url, None).map(|_| ())
+    }
+
+    /// The folder id for a well-known name or a display name under the
+    /// mailbox root, creating the folder when it does not exist.
+    pub fn ensure_folder(&mut self, name: &str) -> Result<String, GraphError> {
+        if WELL_KNOWN_FOLDERS.contains(&name.to_lowercase().as_str()) {
+            return Ok(name.to_lowercase());
+        }
+        if let Some(id) = self.find_folder(name)? {
+            return Ok(id);
+        }
+        let url = format!("{}/mailFolders", self.mailbox_url());
+        match self.call(
+            "POST",
+            &url,
+            Some(serde_json::json!({ "displayName": name })),
+        ) {
+            Ok(v) => folder_id(&v),
+            // Someone created it between our look and our create.
+            Err(e) if e.code() == Some("ErrorFolderExists") => {
+                self.find_folder(name)?.ok_or_else(|| {
+                    GraphError::Malformed(format!("folder '{name}' exists but cannot be found"))
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn find_folder(&mut self, name: &str) -> Result<Option<String>, GraphError> {
+        let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+        let url = format!(
+            "{}/mailFolders?$filter={}&$select=id,displayName",
+            self.mailbox_url(),
+            enc(&filter)
+        );
+        let v = self.call("GET", &url, None)?;
+        match v
+            .get("value")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
+            Some(f) => folder_id(f).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// One Graph call with retries; returns the JSON body (`Null` for 204).
+    pub fn call(
+        &mut self,
+        method: &str,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<Value, GraphError> {
+        let mut renewed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.tokens.access_token(self.host, self.setup)?;
+            let mut headers = vec![
+                ("authorization".to_string(), format!("Bearer {token}")),
+                ("prefer".to_string(), "IdType=\"ImmutableId\"".to_string()),
+                ("accept".to_string(), "application/json".to_string()),
+            ];
+            if body.is_some() {
+                headers.push(("content-type".into(), "application/json".into()));
+            }
+            self.requests += 1;
+            let result = self.host.http_send(HttpRequest {
+                method: method.into(),
+                url: url.into(),
+                headers,
+                body: body.as_ref().map(|b| b.to_string().into_bytes()),
+                timeout_ms: Some(60_000),
+                sensitive: false,
+            });
+            let (wait, why, throttled) = match result {
+                Ok(resp) if (200..300).contains(&resp.status) => return parse_body(&resp),
+                Ok(resp) if resp.status == 401 && !renewed => {
+                    // An access token can expire or be revoked mid-run: renew once.
+                    renewed = true;
+                    self.tokens.invalidate(self.host);
+                    continue;
+                }
+                Ok(resp) if matches!(resp.status, 429 | 500 | 502 | 503 | 504) => {
+                    let retry_after = resp.header("retry-after").and_then(parse_retry_after);
+                    if resp.status == 429 || retry_after.is_some() {
+                        self.throttled_waits += 1;
+                    }
+                    (
+                        retry_after,
+                        format!("HTTP {}", resp.status),
+                        resp.status == 429,
+                    )
+                }
+                Ok(resp) => return Err(api_error(&resp)),
+                Err(HostError::Unavailable(m)) => (None, m, false),
+                Err(e) => return Err(e.into()),
+            };
+            let wait = wait.unwrap_or_else(|| self.backoff(attempt));
+            if wait > MAX_WAIT {
+                return Err(GraphError::Throttled(wait.as_secs().max(1) as u32));
+            }
+            if attempt >= MAX_ATTEMPTS || self.past_deadline(wait) {
+                return Err(if throttled {
+                    GraphError::Throttled(wait.as_secs().max(1) as u32)
+                } else {
+                    GraphError::Transient(why)
+                });
+            }
+            self.host.log(
+                Level::Debug,
+                "retrying a Graph request",
+                &[("reason", &why), ("wait_ms", &wait.as_millis().to_string())],
+            );
+            self.host.sleep(wait);
+        }
+    }
+
+    /// Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 8 s.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = 500u64 << attempt.min(4).saturating_sub(1);
+        let mut r = [0u8; 2];
+        let jitter = match self.host.random(&mut r) {
+            Ok(()) => u64::from(u16::from_le_bytes(r)) % (base / 2 + 1),
+            Err(_) => 0,
+        };
+        Duration::from_millis((base + jitter).min(8_000))
+    }
+
+    fn past_deadline(&self, wait: Duration) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() + wait > d)
+    }
+}
+
+/// `Retry-After` as Graph sends it: decimal seconds (HTTP dates are not used by Graph).
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let secs: f64 = v.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+fn parse_body(resp: &HttpResponse) -> Result<Value, GraphError> {
+    if resp.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&resp.body).map_err(|e| {
+        GraphError::Malformed(format!(
+            "HTTP {} with a body that is not JSON: {e}",
+            resp.status
+        ))
+    })
+}
+
+/// Reads Graph's error envelope (`innerError`/`innererror` alike).
+fn api_error(resp: &HttpResponse) -> GraphError {
+    let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    let err = v.get("error");
+    let text = |k: &str| {
+        err.and_then(|e| e.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect::<String>()
+    };
+    GraphError::Api {
+        status: resp.status,
+        code: text("code"),
+        message: text("message"),
+    }
+}
+
+fn folder_id(v: &Value) -> Result<String, GraphError> {
+    v.get("id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| GraphError::Malformed("a folder without an id".into()))
+}
+
+/// Percent-encodes one path segment or query value.
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_decimal_seconds() {
+        assert_eq!(parse_retry_after("2.5"), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_retry_after(" 10 "), Some(Duration::from_secs(10)));
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("NaN"), None);
+    }
+
+    #[test]
+    fn error_envelope_is_read() {
+        let resp = HttpResponse {
+            status: 404,
+            headers: vec![],
+            body: br#"{"error":{"code":"ErrorItemNotFound","message":"gone"}}"#.to_vec(),
+        };
+        assert_eq!(api_error(&resp).code(), Some("ErrorItemNotFound"));
+        let junk = HttpResponse {
+            status: 500,
+            headers: vec![],
+            body: b"<html>".to_vec(),
+        };
+        assert!(matches!(
+            api_error(&junk),
+            GraphError::Api { status: 500, .. }
+        ));
+    }
+
+    #[test]
+    fn ids_are_encoded_in_paths() {
+        assert_eq!(enc("AAk/x+y=="), "AAk%2Fx%2By%3D%3D");
+        assert_eq!(enc("a b"), "a%20b");
+    }
+}

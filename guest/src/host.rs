@@ -1,0 +1,219 @@
+//! What the logic needs from the ERP host, in the logic's own types.
+//!
+//! `lib.rs` implements [`Host`] over the generated WIT imports; unit tests
+//! implement it in memory. Nothing outside `lib.rs` sees generated bindings.
+
+use chrono::{DateTime, Utc};
+
+/// A failure reported by the host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// The host refused (for example a URL outside its allow-list).
+    #[error("refused by the host: {0}")]
+    Denied(String),
+    /// The record does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request was malformed.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// A transient fault; retrying may work.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// A concurrent writer won.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else.
+    #[error("host error: {0}")]
+    Internal(String),
+}
+
+/// An HTTP request for the host to send.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: String,
+    /// The absolute URL.
+    pub url: String,
+    /// The headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Option<Vec<u8>>,
+    /// A timeout in milliseconds.
+    pub timeout_ms: Option<u32>,
+    /// Holds a secret: the host must not log it.
+    pub sensitive: bool,
+}
+
+/// The host's answer to an [`HttpRequest`].
+#[derive(Debug, Clone, Default)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Headers, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The whole body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An interaction log entry to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRecord {
+    /// The contact.
+    pub contact_no: String,
+    /// The contact's company.
+    pub contact_company_no: Option<String>,
+    /// The alternative address code that matched.
+    pub contact_alt_address_code: Option<String>,
+    /// The salesperson.
+    pub salesperson_code: String,
+    /// The interaction template for e-mails.
+    pub interaction_template_code: String,
+    /// Inbound or outbound.
+    pub flow: crate::classify::Flow,
+    /// The subject (the host truncates it).
+    pub subject: String,
+    /// RFC 3339 UTC.
+    pub datetime: String,
+}
+
+/// Where a logged message is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageLink {
+    /// The immutable message id.
+    pub message_id: String,
+    /// The RFC 5322 Message-ID.
+    pub internet_message_id: Option<String>,
+    /// The Outlook on the web link.
+    pub web_link: String,
+}
+
+/// What `log_message` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutcome {
+    /// The entries were inserted.
+    Inserted,
+    /// Entries existed already for the key.
+    AlreadyLogged,
+}
+
+/// How the recurring job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recurrence {
+    /// Seconds between runs.
+    pub every_seconds: u32,
+    /// Seconds until the first run.
+    pub first_run_in_seconds: u32,
+    /// Attempts per failed run.
+    pub max_attempts: u8,
+    /// Seconds between attempts.
+    pub retry_delay_seconds: u32,
+}
+
+/// The job queue entry's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    /// `ready`, `in-process`, `error` or `on-hold`.
+    pub status: String,
+    /// Next run, RFC 3339.
+    pub next_run: Option<String>,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+/// Log levels for host events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Detail.
+    Debug,
+    /// Progress.
+    Info,
+    /// Worth a look.
+    Warn,
+    /// A failure.
+    Error,
+}
+
+/// Everything the logic asks of the host.
+pub trait Host {
+    /// Sends one HTTP request.
+    fn http_send(&self, req: HttpRequest) -> Result<HttpResponse, HostError>;
+    /// Looks up the parties behind addresses (one call per batch).
+    fn lookup_parties(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<(String, crate::classify::Party)>, HostError>;
+    /// The interaction template for e-mails.
+    fn email_template(&self) -> Result<Option<String>, HostError>;
+    /// Whether a message key was logged already.
+    fn is_logged(&self, key: &str) -> Result<bool, HostError>;
+    /// Records a message's entries and link, idempotently.
+    fn log_message(
+        &self,
+        key: &str,
+        entries: &[EntryRecord],
+        link: &MessageLink,
+    ) -> Result<LogOutcome, HostError>;
+    /// Replaces a logged message's link.
+    fn update_link(&self, key: &str, link: &MessageLink) -> Result<(), HostError>;
+    /// Adds an activity log line.
+    fn log_activity(
+        &self,
+        severity: &str,
+        description: &str,
+        key: Option<&str>,
+    ) -> Result<(), HostError>;
+    /// Reads a stored value and its version.
+    fn storage_get(&self, key: &str) -> Result<Option<(String, u64)>, HostError>;
+    /// Writes a stored value with compare-and-swap.
+    fn storage_put(&self, key: &str, value: &str, expected: Option<u64>) -> Result<u64, HostError>;
+    /// Removes a stored value.
+    fn storage_remove(&self, key: &str) -> Result<(), HostError>;
+    /// Reads a secret.
+    fn secret_get(&self, name: &str) -> Result<Option<String>, HostError>;
+    /// Stores a secret.
+    fn secret_put(&self, name: &str, value: &str) -> Result<(), HostError>;
+    /// Removes a secret.
+    fn secret_remove(&self, name: &str) -> Result<(), HostError>;
+    /// Creates or updates the recurring job.
+    fn job_ensure(&self, job: &str, recurrence: Recurrence) -> Result<(), HostError>;
+    /// Removes the job.
+    fn job_remove(&self, job: &str) -> Result<(), HostError>;
+    /// Postpones the job.
+    fn job_postpone(&self, job: &str, until_unix_seconds: u64) -> Result<(), HostError>;
+    /// The job's state.
+    fn job_status(&self, job: &str) -> Result<Option<JobStatus>, HostError>;
+    /// The host's client id callback.
+    fn host_client_id(&self) -> Option<String>;
+    /// The host's client secret callback.
+    fn host_client_secret(&self) -> Option<String>;
+    /// The host's redirect URL callback.
+    fn host_redirect_url(&self) -> Option<String>;
+    /// Logs an event (never a secret).
+    fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
+    /// The current time.
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+    /// Waits (for `Retry-After` and backoff).
+    fn sleep(&self, duration: std::time::Duration) {
+        std::thread::sleep(duration);
+    }
+    /// Fills a buffer with secure random bytes.
+    fn random(&self, buf: &mut [u8]) -> Result<(), HostError> {
+        getrandom::fill(buf).map_err(|e| HostError::Internal(format!("no randomness: {e}")))
+    }
+}
+
+/// The job queue entry's name.
+pub const JOB_NAME: &str = "email-logging";

@@ -1,0 +1,424 @@
+//! The Email Logging component.
+//!
+//! The logic lives in plain modules that know nothing of WIT; this file is
+//! the only edge: it implements the exported interfaces and adapts the host
+//! imports to [`host::Host`].
+
+pub mod address;
+pub mod admin;
+pub mod auth;
+pub mod classify;
+pub mod graph;
+pub mod host;
+pub mod message;
+pub mod process;
+pub mod report;
+pub mod setup;
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "email-logging",
+        generate_all,
+    });
+}
+
+use bindings::erp::host as wit;
+use bindings::erp::plugin::types as pt;
+use bindings::exports::erp::plugin as ex;
+
+/// The exported component.
+struct Component;
+
+bindings::export!(Component with_types_in bindings);
+
+/// [`host::Host`] over the generated imports.
+struct WitHost;
+
+fn host_error(e: wit::types::Error) -> host::HostError {
+    use host::HostError as H;
+    use wit::types::Error as E;
+    match e {
+        E::Denied(m) => H::Denied(m),
+        E::NotFound(m) => H::NotFound(m),
+        E::Invalid(m) => H::Invalid(m),
+        E::Unavailable(m) => H::Unavailable(m),
+        E::Conflict(m) => H::Conflict(m),
+        E::Internal(m) => H::Internal(m),
+    }
+}
+
+fn wit_link(link: &host::MessageLink) -> wit::crm::MessageLink {
+    wit::crm::MessageLink {
+        message_id: link.message_id.clone(),
+        internet_message_id: link.internet_message_id.clone(),
+        web_link: link.web_link.clone(),
+    }
+}
+
+impl host::Host for WitHost {
+    fn http_send(&self, req: host::HttpRequest) -> Result<host::HttpResponse, host::HostError> {
+        let resp = wit::http::send(&wit::http::Request {
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+            timeout_ms: req.timeout_ms,
+            sensitive: req.sensitive,
+        })
+        .map_err(host_error)?;
+        Ok(host::HttpResponse {
+            status: resp.status,
+            headers: resp.headers,
+            body: resp.body,
+        })
+    }
+
+    fn lookup_parties(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<(String, classify::Party)>, host::HostError> {
+        let parties = wit::crm::lookup_parties(addresses).map_err(host_error)?;
+        if parties.len() != addresses.len() {
+            return Err(host::HostError::Internal(format!(
+                "asked for {} addresses, the ERP answered {}",
+                addresses.len(),
+                parties.len()
+            )));
+        }
+        Ok(parties
+            .into_iter()
+            .map(|p| {
+                let party = classify::Party {
+                    salesperson: p
+                        .salesperson
+                        .map(|s| classify::Salesperson { code: s.code }),
+                    contacts: p
+                        .contacts
+                        .into_iter()
+                        .map(|c| classify::ContactMatch {
+                            contact_no: c.contact_no,
+                            company_no: c.company_no,
+                            alt_address_code: c.alt_address_code,
+                        })
+                        .collect(),
+                };
+                (p.address, party)
+            })
+            .collect())
+    }
+
+    fn email_template(&self) -> Result<Option<String>, host::HostError> {
+        wit::crm::email_interaction_template().map_err(host_error)
+    }
+
+    fn is_logged(&self, key: &str) -> Result<bool, host::HostError> {
+        wit::crm::is_logged(key).map_err(host_error)
+    }
+
+    fn log_message(
+        &self,
+        key: &str,
+        entries: &[host::EntryRecord],
+        link: &host::MessageLink,
+    ) -> Result<host::LogOutcome, host::HostError> {
+        let entries: Vec<wit::crm::InteractionLogEntry> = entries
+            .iter()
+            .map(|e| wit::crm::InteractionLogEntry {
+                contact_no: e.contact_no.clone(),
+                contact_company_no: e.contact_company_no.clone(),
+                contact_alt_address_code: e.contact_alt_address_code.clone(),
+                salesperson_code: e.salesperson_code.clone(),
+                interaction_template_code: e.interaction_template_code.clone(),
+                information_flow: match e.flow {
+                    classify::Flow::Inbound => wit::crm::InformationFlow::Inbound,
+                    classify::Flow::Outbound => wit::crm::InformationFlow::Outbound,
+                },
+                initiated_by: match e.flow {
+                    classify::Flow::Inbound => wit::crm::InitiatedBy::Them,
+                    classify::Flow::Outbound => wit::crm::InitiatedBy::Us,
+                },
+                subject: e.subject.clone(),
+                datetime: e.datetime.clone(),
+            })
+            .collect();
+        match wit::crm::log_message(key, &entries, &wit_link(link)).map_err(host_error)? {
+            wit::crm::LogOutcome::Inserted => Ok(host::LogOutcome::Inserted),
+            wit::crm::LogOutcome::AlreadyLogged => Ok(host::LogOutcome::AlreadyLogged),
+        }
+    }
+
+    fn update_link(&self, key: &str, link: &host::MessageLink) -> Result<(), host::HostError> {
+        wit::crm::update_link(key, &wit_link(link)).map_err(host_error)
+    }
+
+    fn log_activity(
+        &self,
+        severity: &str,
+        description: &str,
+        key: Option<&str>,
+    ) -> Result<(), host::HostError> {
+        wit::crm::log_activity(&wit::crm::Activity {
+            severity: severity.into(),
+            description: description.into(),
+            message_key: key.map(str::to_string),
+        })
+        .map_err(host_error)
+    }
+
+    fn storage_get(&self, key: &str) -> Result<Option<(String, u64)>, host::HostError> {
+        Ok(wit::storage::get(key)
+            .map_err(host_error)?
+            .map(|v| (v.value, v.version)))
+    }
+
+    fn storage_put(
+        &self,
+        key: &str,
+        value: &str,
+        expected: Option<u64>,
+    ) -> Result<u64, host::HostError> {
+        wit::storage::put(key, value, expected).map_err(host_error)
+    }
+
+    fn storage_remove(&self, key: &str) -> Result<(), host::HostError> {
+        wit::storage::remove(key).map_err(host_error)
+    }
+
+    fn secret_get(&self, name: &str) -> Result<Option<String>, host::HostError> {
+        wit::storage::get_secret(name).map_err(host_error)
+    }
+
+    fn secret_put(&self, name: &str, value: &str) -> Result<(), host::HostError> {
+        wit::storage::put_secret(name, value).map_err(host_error)
+    }
+
+    fn secret_remove(&self, name: &str) -> Result<(), host::HostError> {
+        wit::storage::remove_secret(name).map_err(host_error)
+    }
+
+    fn job_ensure(&self, job: &str, r: host::Recurrence) -> Result<(), host::HostError> {
+        wit::scheduler::ensure_recurring(
+            job,
+            wit::scheduler::Recurrence {
+                every_seconds: r.every_seconds,
+                first_run_in_seconds: r.first_run_in_seconds,
+                max_attempts: r.max_attempts,
+                retry_delay_seconds: r.retry_delay_seconds,
+            },
+        )
+        .map_err(host_error)
+    }
+
+    fn job_remove(&self, job: &str) -> Result<(), host::HostError> {
+        wit::scheduler::remove(job).map_err(host_error)
+    }
+
+    fn job_postpone(&self, job: &str, until: u64) -> Result<(), host::HostError> {
+        wit::scheduler::postpone(job, until).map_err(host_error)
+    }
+
+    fn job_status(&self, job: &str) -> Result<Option<host::JobStatus>, host::HostError> {
+        Ok(wit::scheduler::status(job)
+            .map_err(host_error)?
+            .map(|s| host::JobStatus {
+                status: s.status,
+                next_run: s.next_run,
+                last_error: s.last_error,
+            }))
+    }
+
+    fn host_client_id(&self) -> Option<String> {
+        wit::secrets::client_id()
+    }
+
+    fn host_client_secret(&self) -> Option<String> {
+        wit::secrets::client_secret()
+    }
+
+    fn host_redirect_url(&self) -> Option<String> {
+        wit::secrets::redirect_url()
+    }
+
+    fn log(&self, level: host::Level, message: &str, fields: &[(&str, &str)]) {
+        let level = match level {
+            host::Level::Debug => wit::log::Level::Debug,
+            host::Level::Info => wit::log::Level::Info,
+            host::Level::Warn => wit::log::Level::Warn,
+            host::Level::Error => wit::log::Level::Error,
+        };
+        let fields: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        wit::log::event(level, message, &fields);
+    }
+}
+
+fn setup_error(e: setup::SetupError) -> pt::SetupError {
+    use pt::SetupError as E;
+    match e {
+        setup::SetupError::InvalidFields(list) => E::InvalidFields(
+            list.into_iter()
+                .map(|f| pt::FieldError {
+                    field: f.field.to_string(),
+                    message: f.message,
+                })
+                .collect(),
+        ),
+        setup::SetupError::Incomplete(m) => E::Incomplete(m),
+        setup::SetupError::SignInFailed(m) => E::SignInFailed(m),
+        setup::SetupError::StateMismatch => E::StateMismatch,
+        setup::SetupError::Host(h) => E::Host(h.to_string()),
+    }
+}
+
+fn wit_auth_mode(m: setup::AuthMode) -> pt::AuthMode {
+    match m {
+        setup::AuthMode::Delegated => pt::AuthMode::Delegated,
+        setup::AuthMode::Application => pt::AuthMode::Application,
+    }
+}
+
+fn wit_policy(p: setup::NotLoggedPolicy) -> pt::NotLoggedPolicy {
+    match p {
+        setup::NotLoggedPolicy::MoveToFolder => pt::NotLoggedPolicy::MoveToFolder,
+        setup::NotLoggedPolicy::Delete => pt::NotLoggedPolicy::Delete,
+        setup::NotLoggedPolicy::Leave => pt::NotLoggedPolicy::Leave,
+    }
+}
+
+fn wit_record(v: admin::SetupView) -> pt::SetupRecord {
+    let s = v.setup;
+    pt::SetupRecord {
+        shared_mailbox: s.shared_mailbox,
+        tenant: s.tenant,
+        auth_mode: wit_auth_mode(s.auth_mode),
+        client_id: s.client_id,
+        client_secret_set: v.client_secret_set,
+        redirect_url: s.redirect_url,
+        batch_size: s.batch_size,
+        storage_folder: s.storage_folder,
+        not_logged_policy: wit_policy(s.not_logged_policy),
+        not_logged_folder: s.not_logged_folder,
+        enabled: s.enabled,
+        consent_given: s.consent_given,
+        signed_in_account: s.signed_in_account,
+        status: s.status,
+    }
+}
+
+impl ex::setup::Guest for Component {
+    fn get() -> Result<pt::SetupRecord, pt::SetupError> {
+        admin::get(&WitHost).map(wit_record).map_err(setup_error)
+    }
+
+    fn update(change: pt::SetupChange) -> Result<pt::SetupRecord, pt::SetupError> {
+        let change = setup::SetupChange {
+            shared_mailbox: change.shared_mailbox,
+            tenant: change.tenant,
+            auth_mode: change.auth_mode.map(|m| match m {
+                pt::AuthMode::Delegated => setup::AuthMode::Delegated,
+                pt::AuthMode::Application => setup::AuthMode::Application,
+            }),
+            client_id: change.client_id,
+            client_secret: change.client_secret,
+            redirect_url: change.redirect_url,
+            batch_size: change.batch_size,
+            storage_folder: change.storage_folder,
+            not_logged_policy: change.not_logged_policy.map(|p| match p {
+                pt::NotLoggedPolicy::MoveToFolder => setup::NotLoggedPolicy::MoveToFolder,
+                pt::NotLoggedPolicy::Delete => setup::NotLoggedPolicy::Delete,
+                pt::NotLoggedPolicy::Leave => setup::NotLoggedPolicy::Leave,
+            }),
+            not_logged_folder: change.not_logged_folder,
+        };
+        admin::update(&WitHost, change)
+            .map(wit_record)
+            .map_err(setup_error)
+    }
+
+    fn validate() -> Vec<pt::Check> {
+        admin::validate(&WitHost)
+            .into_iter()
+            .map(|c| pt::Check {
+                name: c.name,
+                status: match c.status {
+                    admin::CheckStatus::Pass => pt::CheckStatus::Pass,
+                    admin::CheckStatus::Warn => pt::CheckStatus::Warn,
+                    admin::CheckStatus::Fail => pt::CheckStatus::Fail,
+                },
+                detail: c.detail,
+                hint: c.hint,
+            })
+            .collect()
+    }
+
+    fn begin_sign_in() -> Result<String, pt::SetupError> {
+        admin::begin_sign_in(&WitHost).map_err(setup_error)
+    }
+
+    fn complete_sign_in(redirect_query: String) -> Result<pt::SetupRecord, pt::SetupError> {
+        admin::complete_sign_in(&WitHost, &redirect_query)
+            .map(wit_record)
+            .map_err(setup_error)
+    }
+
+    fn enable() -> Result<pt::SetupRecord, pt::SetupError> {
+        admin::enable(&WitHost).map(wit_record).map_err(setup_error)
+    }
+
+    fn disable() -> Result<pt::SetupRecord, pt::SetupError> {
+        admin::disable(&WitHost)
+            .map(wit_record)
+            .map_err(setup_error)
+    }
+
+    fn clear() -> Result<(), pt::SetupError> {
+        admin::clear(&WitHost).map_err(setup_error)
+    }
+}
+
+impl ex::processing::Guest for Component {
+    fn run(budget_ms: u32) -> Result<pt::RunReport, pt::RunError> {
+        use pt::RunError as E;
+        match process::run(&WitHost, budget_ms) {
+            Ok(r) => Ok(pt::RunReport {
+                started_at: r.started_at,
+                duration_ms: r.duration_ms,
+                messages_seen: r.messages_seen,
+                messages_logged: r.messages_logged,
+                messages_already_logged: r.messages_already_logged,
+                not_logged: r
+                    .not_logged
+                    .into_iter()
+                    .map(|(reason, count)| pt::ReasonCount { reason, count })
+                    .collect(),
+                failed: r
+                    .failed
+                    .into_iter()
+                    .map(|f| pt::MessageFailure {
+                        message_id: f.message_id,
+                        internet_message_id: f.internet_message_id,
+                        reason: f.reason,
+                    })
+                    .collect(),
+                entries_created: r.entries_created,
+                requests: r.requests,
+                throttled_waits: r.throttled_waits,
+                pages: r.pages,
+                budget_exhausted: r.budget_exhausted,
+                inbox_drained: r.inbox_drained,
+                stopped_early: r.stopped_early,
+            }),
+            Err(e) => Err(match e {
+                process::RunError::NotEnabled => E::NotEnabled,
+                process::RunError::SetupIncomplete(m) => E::SetupIncomplete(m),
+                process::RunError::SignInRequired(m) => E::SignInRequired(m),
+                process::RunError::Throttled(s) => E::Throttled(s),
+                process::RunError::Mailbox(m) => E::Mailbox(m),
+                process::RunError::Transient(m) => E::Transient(m),
+            }),
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! The command line of `email-logging-host`.
+
+use crate::crm;
+use crate::erp::{Erp, ErpOptions, JobOutcome, RUN_BUDGET};
+use crate::host::AppRegistration;
+use crate::runtime::{
+    AuthMode, CheckStatus, NotLoggedPolicy, SetupChange, SetupError, SetupRecord,
+};
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Email Logging reference host: logs the e-mail salespeople exchange with
+/// contacts, from a shared Exchange Online mailbox, as interaction log entries.
+///
+/// Exit codes: 0 success, 1 failure (the reason is printed on one line),
+/// 2 wrong usage.
+#[derive(Debug, Parser)]
+#[command(name = "email-logging-host", version)]
+pub struct Cli {
+    /// Where the database and the secret key file live.
+    #[arg(
+        long,
+        env = "EMAIL_LOGGING_HOME",
+        default_value = "email-logging-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// The ERP company to work in.
+    #[arg(
+        long,
+        env = "EMAIL_LOGGING_COMPANY",
+        default_value = "CRONUS",
+        global = true
+    )]
+    pub company: String,
+    /// Send Microsoft Graph and sign-in requests to this Graph emulator base
+    /// URL (for example http://127.0.0.1:8470) instead of Microsoft.
+    #[arg(long, env = "EMAIL_LOGGING_EMULATOR", global = true)]
+    pub emulator: Option<url::Url>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole flow on embedded defaults: an in-process Graph emulator
+    /// with a sample mailbox, a fresh database with a sample CRM, setup,
+    /// sign-in, enable, and runs until the Inbox is drained.
+    Demo {
+        /// A mailbox seed (JSON) instead of the built-in sample.
+        #[arg(long)]
+        mailbox: Option<PathBuf>,
+        /// A CRM seed (JSON) instead of the built-in sample.
+        #[arg(long)]
+        crm: Option<PathBuf>,
+        /// Print one JSON object {"entries", "report", "mailbox"} instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the job queue: every due Email Logging job of every company, until Ctrl-C.
+    Serve {
+        /// Seconds between two looks at the job queue.
+        #[arg(long, default_value_t = 5)]
+        poll_seconds: u64,
+    },
+    /// Run the Email Logging job of the company once, now.
+    Run {
+        /// The run's time budget in seconds.
+        #[arg(long, default_value_t = RUN_BUDGET.as_secs())]
+        budget_seconds: u64,
+        /// Print the run report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change the Email Logging setup.
+    #[command(subcommand)]
+    Setup(SetupCommand),
+    /// The CRM records.
+    #[command(subcommand)]
+    Crm(CrmCommand),
+    /// List interaction log entries.
+    Entries {
+        /// Only this contact's entries.
+        #[arg(long)]
+        contact: Option<String>,
+        /// Print JSON (one array of entries).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the Graph emulator on its own.
+    Emulator {
+        /// The mailbox seed (JSON); the built-in sample when omitted.
+        #[arg(long)]
+        seed: Option<PathBuf>,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8470")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+/// Setup commands.
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// Show the setup (never the secret).
+    Show,
+    /// Change setup fields; only the fields given change.
+    Set(SetArgs),
+    /// Sign in with the job account (delegated mode).
+    SignIn {
+        /// The address the browser was redirected to after signing in; asked for when omitted.
+        #[arg(long)]
+        redirected_url: Option<String>,
+    },
+    /// Run the validation checklist.
+    Validate,
+    /// Validate, then create the recurring job.
+    Enable,
+    /// Remove the recurring job.
+    Disable,
+    /// Remove the setup, its job and every stored secret.
+    Clear,
+}
+
+/// Fields of `setup set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The shared mailbox that receives the BCC copies.
+    #[arg(long)]
+    pub shared_mailbox: Option<String>,
+    /// Tenant id or domain (or common/organizations for delegated sign-in).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// How the job signs in.
+    #[arg(long, value_enum)]
+    pub auth_mode: Option<Mode>,
+    /// The app registration's Application (client) ID.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Read the client secret from standard input (it never goes on the command line).
+    #[arg(long)]
+    pub client_secret_stdin: bool,
+    /// The app registration's redirect URL.
+    #[arg(long)]
+    pub redirect_url: Option<String>,
+    /// Messages per page, 1 to 1000.
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// Where logged messages go (a well-known folder name or a folder's name).
+    #[arg(long)]
+    pub storage_folder: Option<String>,
+    /// What happens to messages that cannot be logged.
+    #[arg(long, value_enum)]
+    pub not_logged_policy: Option<Policy>,
+    /// The folder for messages that cannot be logged.
+    #[arg(long)]
+    pub not_logged_folder: Option<String>,
+}
+
+/// Auth modes on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Mode {
+    /// Authorization code with a job account.
+    Delegated,
+    /// Client credentials.
+    Application,
+}
+
+/// Not-logged policies on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Policy {
+    /// Move to the "not logged" folder.
+    Move,
+    /// Delete.
+    Delete,
+    /// Leave in the Inbox.
+    Leave,
+}
+
+/// CRM commands.
+#[derive(Debug, Subcommand)]
+pub enum CrmCommand {
+    /// Import salespeople, contacts and the e-mail template from a CRM seed (JSON).
+    Import {
+        /// The seed file.
+        file: PathBuf,
+    },
+}
+
+fn app_from_env() -> AppRegistration {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    AppRegistration {
+        client_id: var("EMAIL_LOGGING_CLIENT_ID"),
+        client_secret: var("EMAIL_LOGGING_CLIENT_SECRET"),
+        redirect_url: var("EMAIL_LOGGING_REDIRECT_URL"),
+    }
+}
+
+fn setup_failed(e: SetupError) -> anyhow::Error {
+    match e {
+        SetupError::InvalidFields(list) => anyhow::anyhow!(
+            "{}",
+            list.iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        SetupError::Incomplete(m) => anyhow::anyhow!("the setup is incomplete: {m}"),
+        SetupError::SignInFailed(m) => anyhow::anyhow!("sign-in failed: {m}"),
+        SetupError::StateMismatch => anyhow::anyhow!(
+            "the sign-in response does not belong to the sign-in that was started; sign in again"
+        ),
+        SetupError::Host(m) => anyhow::anyhow!("the host failed: {m}"),
+    }
+}
+
+fn print_setup(s: &SetupRecord) {
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
+    println!("Shared mailbox:      {}", show(&s.shared_mailbox));
+    println!("Tenant:              {}", s.tenant);
+    println!("Auth mode:           {:?}", s.auth_mode);
+    println!("Client id:           {}", show(&s.client_id));
+    println!(
+        "Client secret:       {}",
+        if s.client_secret_set {
+            "(stored, encrypted)"
+        } else {
+            "(not set)"
+        }
+    );
+    println!("Redirect URL:        {}", show(&s.redirect_url));
+    println!("Batch size:          {}", s.batch_size);
+    println!("Storage folder:      {}", s.storage_folder);
+    println!(
+        "Not logged:          {:?} ({})",
+        s.not_logged_policy, s.not_logged_folder
+    );
+    println!("Enabled:             {}", s.enabled);
+    println!("Consent given:       {}", s.consent_given);
+    println!("Signed-in account:   {}", show(&s.signed_in_account));
+    println!("Status:              {}", s.status);
+}
+
+/// Runs the command line.
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo { mailbox, crm, json } => {
+            let read = |p: Option<PathBuf>, default: &str| -> anyhow::Result<String> {
+                match p {
+                    Some(p) => std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display())),
+                    None => Ok(default.to_string()),
+                }
+            };
+            let result = crate::demo::run(
+                &read(mailbox, graph_emulator::SAMPLE_SEED)?,
+                &read(crm, graph_emulator::SAMPLE_CRM)?,
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                crate::demo::print_human(&result);
+            }
+            Ok(())
+        }
+        Command::Emulator { seed, listen } => {
+            let text = match seed {
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+                None => graph_emulator::SAMPLE_SEED.to_string(),
+            };
+            let seed =
+                graph_emulator::Seed::from_json(&text).context("the mailbox seed is not valid")?;
+            eprintln!("Graph emulator listening on http://{listen} (Ctrl-C stops it)");
+            graph_emulator::serve(seed, graph_emulator::EmulatorConfig::default(), listen).await?;
+            Ok(())
+        }
+        command => {
+            let erp = Erp::open(ErpOptions {
+                data_dir: cli.data_dir.clone(),
+                emulator: cli.emulator.clone(),
+                app: app_from_env(),
+                ..Default::default()
+            })?;
+            let company = erp.company(&cli.company)?;
+            with_erp(&erp, company, command, cli.emulator.as_ref()).await
+        }
+    }
+}
+
+async fn with_erp(
+    erp: &Erp,
+    company: i64,
+    command: Command,
+    emulator: Option<&url::Url>,
+) -> anyhow::Result<()> {
+    let rt = &erp.runtime;
+    match command {
+        Command::Serve { poll_seconds } => {
+            eprintln!("Running the job queue (Ctrl-C stops it)");
+            erp.serve(Duration::from_secs(poll_seconds.max(1)), async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+        }
+        Command::Run {
+            budget_seconds,
+            json,
+        } => match erp
+            .run_job(company, Duration::from_secs(budget_seconds))
+            .await?
+        {
+            JobOutcome::Report(r) => {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                } else {
+                    println!(
+                        "{} messages seen, {} logged, {} entries created, {} failed",
+                        r.messages_seen,
+                        r.messages_logged,
+                        r.entries_created,
+                        r.failed.len()
+                    );
+                }
+                Ok(())
+            }
+            JobOutcome::Error(e) => bail!("the run did not complete: {e:?}"),
+            JobOutcome::Fault(e) => bail!("the run did not complete: {e}"),
+        },
+        Command::Setup(SetupCommand::Show) => {
+            print_setup(&rt.setup_get(company).await?.map_err(setup_failed)?);
+            Ok(())
+        }
+        Command::Setup(SetupCommand::Set(a)) => {
+            let client_secret = if a.client_secret_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the client secret")?;
+                Some(line.trim().to_string())
+            } else {
+                None
+            };
+            let change = SetupChange {
+                shared_mailbox: a.shared_mailbox,
+                tenant: a.tenant,
+                auth_mode: a.auth_mode.map(|m| match m {
+                    Mode::Delegated => AuthMode::Delegated,
+                    Mode::Application => AuthMode::Application,
+                }),
+                client_id: a.client_id,
+                client_secret,
+                redirect_url: a.redirect_url,
+                batch_size: a.batch_size,
+                storage_folder: a.storage_folder,
+                not_logged_policy: a.not_logged_policy.map(|p| match p {
+                    Policy::Move => NotLoggedPolicy::MoveToFolder,
+                    Policy::Delete => NotLoggedPolicy::Delete,
+                    Policy::Leave => NotLoggedPolicy::Leave,
+                }),
+                not_logged_folder: a.not_logged_folder,
+            };
+            print_setup(
+                &rt.setup_update(company, change)
+                    .await?
+                    .map_err(setup_failed)?,
+            );
+            Ok(())
+        }
+        Command::Setup(SetupCommand::SignIn { redirected_url }) => {
+            let url = rt.begin_sign_in(company).await?.map_err(setup_failed)?;
+            let query = match (redirected_url, emulator) {
+                (Some(u), _) => url::Url::parse(&u)
+                    .context("--redirected-url is not a URL")?
+                    .query()
+                    .unwrap_or_default()
+                    .to_string(),
+                (None, Some(base)) => crate::erp::follow_authorize_url(&url, base).await?,
+                (None, None) => {
+                    println!(
+                        "Open this address, sign in with the job account, then paste the address you were sent to:"
+                    );
+                    println!("{url}");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    url::Url::parse(line.trim())
+                        .context("that is not the address of the redirect")?
+                        .query()
+                        .unwrap_or_default()
+                        .to_string()
+                }
+            };
+            let s = rt
+                .complete_sign_in(company, &query)
+                .await?
+                .map_err(setup_failed)?;
+            println!(
+                "Signed in{}.",
+                s.signed_in_account
+                    .map(|a| format!(" as {a}"))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Setup(SetupCommand::Validate) => {
+            let checks = rt.validate(company).await?;
+            let mut failed = false;
+            for c in checks {
+                let mark = match c.status {
+                    CheckStatus::Pass => "pass",
+                    CheckStatus::Warn => "warn",
+                    CheckStatus::Fail => {
+                        failed = true;
+                        "FAIL"
+                    }
+                };
+                println!("[{mark}] {}: {}", c.name, c.detail);
+                if !c.hint.is_empty() {
+                    println!("       → {}", c.hint);
+                }
+            }
+            if failed {
+                bail!("the setup is not valid yet");
+            }
+            Ok(())
+        }
+        Command::Setup(SetupCommand::Enable) => {
+            rt.enable(company).await?.map_err(setup_failed)?;
+            println!(
+                "Email logging is enabled; the job runs every 10 minutes, the first time in a minute."
+            );
+            Ok(())
+        }
+        Command::Setup(SetupCommand::Disable) => {
+            rt.disable(company).await?.map_err(setup_failed)?;
+            println!("Email logging is disabled; the job was removed.");
+            Ok(())
+        }
+        Command::Setup(SetupCommand::Clear) => {
+            rt.clear(company).await?.map_err(setup_failed)?;
+            println!("The setup, its job and its secrets were removed.");
+            Ok(())
+        }
+        Command::Crm(CrmCommand::Import { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let s = erp.import_crm(company, &text)?;
+            println!(
+                "Imported {} salespeople, {} contacts, {} alternative addresses.",
+                s.salespeople, s.contacts, s.alt_addresses
+            );
+            Ok(())
+        }
+        Command::Entries { contact, json } => {
+            let entries = crm::entries(&erp.db, company, contact.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                for e in &entries {
+                    println!(
+                        "{:>5} {:<10} {:<6} {:<8} {} {}",
+                        e.entry_no,
+                        e.contact_no,
+                        e.salesperson_code,
+                        e.information_flow,
+                        e.datetime,
+                        e.subject
+                    );
+                }
+                println!("{} entries", entries.len());
+            }
+            Ok(())
+        }
+        Command::Demo { .. } | Command::Emulator { .. } => {
+            unreachable!("handled without a database")
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! `email-logging-host demo`: the whole flow on embedded defaults.
+//!
+//! Starts the Graph emulator in-process, loads the CRM seed into a fresh
+//! database, sets up and signs in like an administrator would, enables
+//! email logging, runs the job until the Inbox is drained, and reports.
+
+use crate::crm::{self, EntryView};
+use crate::erp::{Erp, ErpOptions, JobOutcome, follow_authorize_url};
+use crate::runtime::{RunReport, SetupChange};
+use anyhow::{Context as _, bail};
+use graph_emulator::{Emulator, EmulatorConfig, Seed};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// What the demo prints with `--json` (SPEC §7).
+#[derive(Debug, Serialize)]
+pub struct DemoResult {
+    /// Every interaction log entry.
+    pub entries: Vec<EntryView>,
+    /// The runs' reports added up.
+    pub report: RunReport,
+    /// Messages left per folder.
+    pub mailbox: BTreeMap<String, usize>,
+}
+
+/// The company the demo plays.
+pub const DEMO_COMPANY: &str = "CRONUS";
+
+/// Runs the demo on the given seed texts.
+pub async fn run(mailbox_seed: &str, crm_seed: &str) -> anyhow::Result<DemoResult> {
+    let seed = Seed::from_json(mailbox_seed).context("the mailbox seed is not valid")?;
+    let crm_seed = crm::parse_seed(crm_seed)?;
+    let emulator = Emulator::new(seed, EmulatorConfig::default());
+    let addr = emulator
+        .start(([127, 0, 0, 1], 0).into())
+        .await
+        .context("cannot start the Graph emulator")?;
+    let base = url::Url::parse(&format!("http://{addr}/"))?;
+    let data = tempfile::tempdir().context("cannot create a temporary data directory")?;
+    let erp = Erp::open(ErpOptions {
+        data_dir: data.path().to_path_buf(),
+        emulator: Some(base.clone()),
+        ..Default::default()
+    })?;
+    let company = erp.company(DEMO_COMPANY)?;
+    crm::import(&erp.db, company, &crm_seed)?;
+    let mailbox = mailbox_of(mailbox_seed)?;
+
+    let rt = &erp.runtime;
+    rt.setup_update(
+        company,
+        SetupChange {
+            shared_mailbox: Some(mailbox.clone()),
+            tenant: Some("common".into()),
+            auth_mode: None,
+            client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
+            client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
+            redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
+            batch_size: Some(10),
+            storage_folder: None,
+            not_logged_policy: None,
+            not_logged_folder: None,
+        },
+    )
+    .await?
+    .map_err(|e| anyhow::anyhow!("setup: {e:?}"))?;
+    let url = rt
+        .begin_sign_in(company)
+        .await?
+        .map_err(|e| anyhow::anyhow!("sign-in: {e:?}"))?;
+    let query = follow_authorize_url(&url, &base).await?;
+    rt.complete_sign_in(company, &query)
+        .await?
+        .map_err(|e| anyhow::anyhow!("sign-in: {e:?}"))?;
+    rt.enable(company)
+        .await?
+        .map_err(|e| anyhow::anyhow!("enable: {e:?}"))?;
+
+    let mut total: Option<RunReport> = None;
+    for _ in 0..20 {
+        match erp.run_job(company, Duration::from_secs(120)).await? {
+            JobOutcome::Report(r) => {
+                let drained = r.inbox_drained;
+                total = Some(match total {
+                    None => r,
+                    Some(t) => add(t, r),
+                });
+                if drained {
+                    break;
+                }
+            }
+            JobOutcome::Error(e) => bail!("the run failed: {e:?}"),
+            JobOutcome::Fault(e) => bail!("the run failed: {e}"),
+        }
+    }
+    let report = total.context("no run finished")?;
+    let entries = crm::entries(&erp.db, company, None)?;
+    let counts = emulator.folder_counts(&mailbox);
+    emulator.shutdown();
+    Ok(DemoResult {
+        entries,
+        report,
+        mailbox: counts,
+    })
+}
+
+/// The first mailbox named in a seed.
+fn mailbox_of(seed: &str) -> anyhow::Result<String> {
+    let v: serde_json::Value = serde_json::from_str(seed)?;
+    v.get("mailboxes")
+        .and_then(|m| m.as_object())
+        .and_then(|m| m.keys().next().cloned())
+        .context("the mailbox seed names no mailbox")
+}
+
+/// Adds up the reports of several runs.
+fn add(mut a: RunReport, b: RunReport) -> RunReport {
+    a.duration_ms += b.duration_ms;
+    a.messages_seen += b.messages_seen;
+    a.messages_logged += b.messages_logged;
+    a.messages_already_logged += b.messages_already_logged;
+    for rc in b.not_logged {
+        match a.not_logged.iter_mut().find(|x| x.reason == rc.reason) {
+            Some(x) => x.count += rc.count,
+            None => a.not_logged.push(rc),
+        }
+    }
+    a.failed.extend(b.failed);
+    a.entries_created += b.entries_created;
+    a.requests += b.requests;
+    a.throttled_waits += b.throttled_waits;
+    a.pages += b.pages;
+    a.budget_exhausted = b.budget_exhausted;
+    a.inbox_drained = b.inbox_drained;
+    a.stopped_early = b.stopped_early;
+    a
+}
+
+/// Prints the result for a person.
+pub fn print_human(r: &DemoResult) {
+    println!("Interaction log entries ({}):", r.entries.len());
+    println!(
+        "{:>4}  {:<9} {:<5} {:<9} {:<4} {:<20} {}",
+        "No.", "Contact", "Sp.", "Flow", "By", "Date (UTC)", "Subject"
+    );
+    for e in &r.entries {
+        println!(
+            "{:>4}  {:<9} {:<5} {:<9} {:<4} {:<20} {}",
+            e.entry_no,
+            e.contact_no,
+            e.salesperson_code,
+            e.information_flow,
+            e.initiated_by,
+            e.datetime,
+            e.subject.chars().take(60).collect::<String>()
+        );
+    }
+    let rep = &r.report;
+    println!();
+    println!(
+        "Run report: {} messages seen, {} logged, {} already logged, {} entries, {} failed, {} requests, {} pages, {} ms",
+        rep.messages_seen,
+        rep.messages_logged,
+        rep.messages_already_logged,
+        rep.entries_created,
+        rep.failed.len(),
+        rep.requests,
+        rep.pages,
+        rep.duration_ms
+    );
+    for rc in &rep.not_logged {
+        println!("  not logged, {}: {}", rc.reason, rc.count);
+    }
+    for f in &rep.failed {
+        println!("  failed {}: {}", f.message_id, f.reason);
+    }
+    println!();
+    println!("Mailbox after the run:");
+    for (folder, n) in &r.mailbox {
+        if *n > 0 || ["inbox", "archive", "junkemail"].contains(&folder.as_str()) {
+            println!("  {folder}: {n}");
+        }
+    }
+}

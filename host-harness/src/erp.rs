@@ -1,0 +1,202 @@
+//! The reference ERP: database, component and job queue put together.
+
+use crate::crm;
+use crate::crypto::SecretBox;
+use crate::db::{CompanyId, Db};
+use crate::host::http::HttpPolicy;
+use crate::host::{AppRegistration, CrashHook, HostContext};
+use crate::jobs::{self, RunEnd};
+use crate::runtime::{CallError, Limits, RunError, RunReport, Runtime};
+use anyhow::Context as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+/// The job's name in the job queue (the component names it).
+pub const JOB: &str = "email-logging";
+/// The budget of one scheduled run.
+pub const RUN_BUDGET: Duration = Duration::from_secs(300);
+
+/// How to open the ERP.
+#[derive(Clone, Default)]
+pub struct ErpOptions {
+    /// Where the database and key file live.
+    pub data_dir: PathBuf,
+    /// Route the Microsoft hosts to this base URL (the Graph emulator).
+    pub emulator: Option<Url>,
+    /// The host's app registration callbacks.
+    pub app: AppRegistration,
+    /// Another component instead of the embedded one.
+    pub component: Option<Vec<u8>>,
+    /// Per-call limits.
+    pub limits: Option<Limits>,
+    /// Test hook: crash calls before matching requests.
+    pub crash_hook: Option<CrashHook>,
+}
+
+/// The ERP with the Email Logging component loaded.
+pub struct Erp {
+    /// The database.
+    pub db: Db,
+    /// The component.
+    pub runtime: Runtime,
+}
+
+/// How one job run ended.
+#[derive(Debug)]
+pub enum JobOutcome {
+    /// The run finished with this report.
+    Report(RunReport),
+    /// The component declined or failed; the text says why.
+    Error(RunError),
+    /// The component faulted or timed out.
+    Fault(String),
+}
+
+impl Erp {
+    /// Opens the database in `data_dir` (created when missing) and loads the component.
+    pub fn open(opts: ErpOptions) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&opts.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                opts.data_dir.display()
+            )
+        })?;
+        let db = Db::open(&opts.data_dir.join("email-logging.db"))
+            .context("cannot open the database")?;
+        let secret_box = SecretBox::load(&opts.data_dir.join("secret.key"))?;
+        let ctx = Arc::new(HostContext {
+            db: db.clone(),
+            secret_box,
+            http: HttpPolicy::new(opts.emulator.clone())?,
+            app: opts.app,
+            crash_hook: opts.crash_hook,
+        });
+        let wasm = opts
+            .component
+            .as_deref()
+            .unwrap_or(crate::runtime::EMBEDDED_COMPONENT);
+        let runtime = Runtime::new(ctx, wasm, opts.limits.unwrap_or_default())?;
+        Ok(Self { db, runtime })
+    }
+
+    /// The company's id (created when missing).
+    pub fn company(&self, name: &str) -> anyhow::Result<CompanyId> {
+        anyhow::ensure!(!name.trim().is_empty(), "the company name is empty");
+        self.db.company(name.trim())
+    }
+
+    /// Imports a CRM seed file's text into a company.
+    pub fn import_crm(&self, company: CompanyId, text: &str) -> anyhow::Result<crm::ImportSummary> {
+        let seed = crm::parse_seed(text)?;
+        crm::import(&self.db, company, &seed)
+    }
+
+    /// Runs the job once now and records the outcome in the job queue, the
+    /// run reports and (for failures) the activity log.
+    pub async fn run_job(
+        &self,
+        company: CompanyId,
+        budget: Duration,
+    ) -> anyhow::Result<JobOutcome> {
+        jobs::start(&self.db, company, JOB)?;
+        let outcome = match self.runtime.run(company, budget).await {
+            Ok(Ok(report)) => JobOutcome::Report(report),
+            Ok(Err(e)) => JobOutcome::Error(e),
+            Err(e @ (CallError::Trap(_) | CallError::Timeout(_) | CallError::Instantiate(_))) => {
+                JobOutcome::Fault(e.to_string())
+            }
+        };
+        let (label, json, end) = match &outcome {
+            JobOutcome::Report(r) => ("success", serde_json::to_string(r).ok(), RunEnd::Success),
+            JobOutcome::Error(RunError::Throttled(s)) => {
+                jobs::postpone(&self.db, company, JOB, jobs::now() + i64::from(*s))?;
+                ("throttled", None, RunEnd::Success)
+            }
+            JobOutcome::Error(RunError::NotEnabled) => ("not-enabled", None, RunEnd::Success),
+            JobOutcome::Error(
+                RunError::SignInRequired(m) | RunError::SetupIncomplete(m) | RunError::Mailbox(m),
+            ) => ("needs-attention", None, RunEnd::NeedsAttention(m.clone())),
+            JobOutcome::Error(RunError::Transient(m)) => {
+                ("failed", None, RunEnd::Failed(m.clone()))
+            }
+            JobOutcome::Fault(m) => ("fault", None, RunEnd::Failed(m.clone())),
+        };
+        if let RunEnd::Failed(m) | RunEnd::NeedsAttention(m) = &end {
+            crm::log_activity(
+                &self.db,
+                company,
+                "job-queue",
+                "error",
+                &format!("Email Logging run failed: {m}"),
+                None,
+            )?;
+        }
+        jobs::record_report(&self.db, company, JOB, label, json.as_deref())?;
+        jobs::finish(&self.db, company, JOB, end)?;
+        Ok(outcome)
+    }
+
+    /// Runs due jobs until `stop` resolves, checking the queue every `poll`.
+    pub async fn serve(
+        &self,
+        poll: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        tokio::pin!(stop);
+        loop {
+            for job in jobs::due(&self.db, jobs::now())? {
+                if job.job != JOB {
+                    continue;
+                }
+                tracing::info!(company = job.company_id, "running Email Logging");
+                match self.run_job(job.company_id, RUN_BUDGET).await? {
+                    JobOutcome::Report(r) => tracing::info!(
+                        company = job.company_id,
+                        seen = r.messages_seen,
+                        logged = r.messages_logged,
+                        entries = r.entries_created,
+                        "run finished"
+                    ),
+                    JobOutcome::Error(e) => {
+                        tracing::warn!(company = job.company_id, error = ?e, "run ended")
+                    }
+                    JobOutcome::Fault(e) => {
+                        tracing::error!(company = job.company_id, error = %e, "run faulted")
+                    }
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+/// Follows an authorize URL the way a browser would, against the emulator
+/// (which consents at once), and returns the redirect's query string. Used
+/// by the demo and tests; a real sign-in goes through a person's browser.
+pub async fn follow_authorize_url(authorize_url: &str, emulator: &Url) -> anyhow::Result<String> {
+    let url = Url::parse(authorize_url).context("the authorize URL is not a URL")?;
+    let mut routed = emulator.clone();
+    routed.set_path(url.path());
+    routed.set_query(url.query());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let resp = client
+        .get(routed)
+        .send()
+        .await
+        .context("the sign-in page cannot be reached")?;
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .with_context(|| format!("the sign-in did not redirect (HTTP {})", resp.status()))?;
+    let redirect =
+        Url::parse(location).context("the sign-in redirected to something that is not a URL")?;
+    Ok(redirect.query().unwrap_or_default().to_string())
+}

@@ -1,0 +1,31 @@
+//! `erp:host/log`: guest events into the host's tracing log.
+
+use super::PluginState;
+use super::bindings::erp::host::log::{Host, Level};
+
+impl Host for PluginState {
+    async fn event(
+        &mut self,
+        level: Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        // Field values come from the guest, which never passes secrets; they
+        // are still capped so a misbehaving guest cannot flood the log.
+        let fields: String = fields
+            .iter()
+            .take(16)
+            .map(|(k, v)| format!("{k}={}", v.chars().take(200).collect::<String>()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message: String = message.chars().take(500).collect();
+        let company = self.company;
+        match level {
+            Level::Debug => tracing::debug!(target: "guest", company, %fields, "{message}"),
+            Level::Info => tracing::info!(target: "guest", company, %fields, "{message}"),
+            Level::Warn => tracing::warn!(target: "guest", company, %fields, "{message}"),
+            Level::Error => tracing::error!(target: "guest", company, %fields, "{message}"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! The host side of the WIT contract: one module per capability, all
+//! working on [`PluginState`], the data of one store (one call in one
+//! company's context).
+
+pub mod crm;
+pub mod http;
+pub mod log;
+pub mod scheduler;
+pub mod secrets;
+pub mod storage;
+
+use crate::crypto::SecretBox;
+use crate::db::{CompanyId, Db};
+use std::sync::Arc;
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Generated bindings for the `email-logging` world; only the host modules
+/// and the runtime use them.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "email-logging",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        additional_derives: [serde::Serialize],
+    });
+}
+
+pub use bindings::erp::host::types::Error as WitError;
+
+/// Decides, before a request goes out, whether to simulate a host crash
+/// there (the call then traps). Tests use it to crash between two steps.
+pub type CrashHook = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// The app registration the host supplies through the `secrets` callbacks.
+#[derive(Clone, Default)]
+pub struct AppRegistration {
+    /// Client id.
+    pub client_id: Option<String>,
+    /// Client secret.
+    pub client_secret: Option<String>,
+    /// Redirect URL.
+    pub redirect_url: Option<String>,
+}
+
+impl std::fmt::Debug for AppRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRegistration")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("redirect_url", &self.redirect_url)
+            .finish()
+    }
+}
+
+/// What every store of one host shares.
+pub struct HostContext {
+    /// The ERP database.
+    pub db: Db,
+    /// Encrypts secrets at rest.
+    pub secret_box: SecretBox,
+    /// Outbound HTTP policy and client.
+    pub http: http::HttpPolicy,
+    /// The host's answers to the `secrets` callbacks.
+    pub app: AppRegistration,
+    /// Test hook: crash the call before a matching request.
+    pub crash_hook: Option<CrashHook>,
+}
+
+/// The data of one store.
+pub struct PluginState {
+    pub(crate) ctx: Arc<HostContext>,
+    pub(crate) company: CompanyId,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    pub(crate) stderr: MemoryOutputPipe,
+}
+
+impl PluginState {
+    /// Fresh state for one call in `company`'s context.
+    pub fn new(ctx: Arc<HostContext>, company: CompanyId, limits: StoreLimits) -> Self {
+        let stderr = MemoryOutputPipe::new(64 << 10);
+        // Deny-all WASI: no files, no environment, no sockets; stderr is kept
+        // so a guest panic message reaches the host's log.
+        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        Self {
+            ctx,
+            company,
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            stderr,
+        }
+    }
+
+    /// What the guest wrote to stderr (a panic message, usually).
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).into_owned()
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::erp::host::types::Host for PluginState {}
+impl bindings::erp::plugin::types::Host for PluginState {}
+
+/// Turns a host failure into the error the guest sees, logging the detail.
+pub(crate) fn internal(what: &str, e: anyhow::Error) -> WitError {
+    tracing::error!(error = %format!("{e:#}"), "{what}");
+    WitError::Internal(format!("{what}: {e}"))
+}

@@ -1,0 +1,19 @@
+//! `erp:host/secrets`: the host's client id / secret / redirect URL
+//! callbacks (Business Central's `OnGetEmailLoggingClientId`/`...Secret`).
+
+use super::PluginState;
+use super::bindings::erp::host::secrets::Host;
+
+impl Host for PluginState {
+    async fn client_id(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.ctx.app.client_id.clone())
+    }
+
+    async fn client_secret(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.ctx.app.client_secret.clone())
+    }
+
+    async fn redirect_url(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.ctx.app.redirect_url.clone())
+    }
+}

@@ -1,0 +1,221 @@
+//! The job queue: persistent job queue entries with recurrence, next run,
+//! attempts, status and last error, as an ERP keeps them.
+
+use crate::db::{CompanyId, Db};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+/// A job queue entry.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct JobQueueEntry {
+    /// The company.
+    pub company_id: CompanyId,
+    /// The job's name.
+    pub job: String,
+    /// Seconds between runs.
+    pub every_seconds: i64,
+    /// Attempts per failed run.
+    pub max_attempts: i64,
+    /// Seconds between attempts.
+    pub retry_delay_seconds: i64,
+    /// Next run, Unix seconds.
+    pub next_run: i64,
+    /// Failed attempts of the current run.
+    pub attempts: i64,
+    /// `ready`, `in-process`, `error`, `on-hold`.
+    pub status: String,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Creates or updates a recurring job.
+pub fn ensure(
+    db: &Db,
+    company: CompanyId,
+    job: &str,
+    every: u32,
+    first_in: u32,
+    max_attempts: u8,
+    retry_delay: u32,
+) -> anyhow::Result<()> {
+    db.lock().execute(
+        "INSERT INTO job_queue_entry(company_id, job, every_seconds, max_attempts, retry_delay_seconds, next_run)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(company_id, job) DO UPDATE SET every_seconds = excluded.every_seconds,
+           max_attempts = excluded.max_attempts, retry_delay_seconds = excluded.retry_delay_seconds,
+           next_run = excluded.next_run, attempts = 0, status = 'ready', last_error = NULL",
+        params![company, job, every.max(1), max_attempts.max(1), retry_delay, now() + i64::from(first_in)],
+    )?;
+    Ok(())
+}
+
+/// Removes a job.
+pub fn remove(db: &Db, company: CompanyId, job: &str) -> anyhow::Result<()> {
+    db.lock().execute(
+        "DELETE FROM job_queue_entry WHERE company_id = ?1 AND job = ?2",
+        params![company, job],
+    )?;
+    Ok(())
+}
+
+/// Moves the next run to no earlier than `until`.
+pub fn postpone(db: &Db, company: CompanyId, job: &str, until: i64) -> anyhow::Result<()> {
+    db.lock().execute(
+        "UPDATE job_queue_entry SET next_run = MAX(next_run, ?3) WHERE company_id = ?1 AND job = ?2",
+        params![company, job, until],
+    )?;
+    Ok(())
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobQueueEntry> {
+    Ok(JobQueueEntry {
+        company_id: r.get(0)?,
+        job: r.get(1)?,
+        every_seconds: r.get(2)?,
+        max_attempts: r.get(3)?,
+        retry_delay_seconds: r.get(4)?,
+        next_run: r.get(5)?,
+        attempts: r.get(6)?,
+        status: r.get(7)?,
+        last_error: r.get(8)?,
+    })
+}
+
+const COLUMNS: &str = "company_id, job, every_seconds, max_attempts, retry_delay_seconds, next_run, attempts, status, last_error";
+
+/// One job.
+pub fn get(db: &Db, company: CompanyId, job: &str) -> anyhow::Result<Option<JobQueueEntry>> {
+    Ok(db
+        .lock()
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM job_queue_entry WHERE company_id = ?1 AND job = ?2"),
+            params![company, job],
+            row,
+        )
+        .optional()?)
+}
+
+/// Jobs due at `at`, of every company, oldest due first. A job left
+/// `in-process` by a crashed host is due again: its run never finished.
+pub fn due(db: &Db, at: i64) -> anyhow::Result<Vec<JobQueueEntry>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM job_queue_entry WHERE next_run <= ?1 AND status IN ('ready', 'error', 'in-process') ORDER BY next_run"
+    ))?;
+    let rows = stmt.query_map(params![at], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks a job as running.
+pub fn start(db: &Db, company: CompanyId, job: &str) -> anyhow::Result<()> {
+    db.lock().execute(
+        "UPDATE job_queue_entry SET status = 'in-process', last_run_at = ?3 WHERE company_id = ?1 AND job = ?2",
+        params![company, job, now()],
+    )?;
+    Ok(())
+}
+
+/// How a run ended, for the job queue.
+pub enum RunEnd {
+    /// It worked; next run after the recurrence.
+    Success,
+    /// It failed and may work on a retry.
+    Failed(String),
+    /// It needs a person (sign-in); the job stops until fixed.
+    NeedsAttention(String),
+}
+
+/// Records the end of a run: success schedules the next one; a failure is
+/// retried after the retry delay up to `max_attempts`, then waits for the
+/// next regular run; a run needing a person puts the job on hold.
+pub fn finish(db: &Db, company: CompanyId, job: &str, end: RunEnd) -> anyhow::Result<()> {
+    let Some(entry) = get(db, company, job)? else {
+        return Ok(()); // disabled while it ran
+    };
+    let t = now();
+    // A postponement written during the run (throttling) must survive.
+    let later = |n: i64| n.max(entry.next_run);
+    let conn = db.lock();
+    match end {
+        RunEnd::Success => conn.execute(
+            "UPDATE job_queue_entry SET status = 'ready', attempts = 0, last_error = NULL, next_run = ?3 WHERE company_id = ?1 AND job = ?2",
+            params![company, job, later(t + entry.every_seconds)],
+        )?,
+        RunEnd::Failed(err) => {
+            let attempts = entry.attempts + 1;
+            let (attempts, next) = if attempts < entry.max_attempts {
+                (attempts, t + entry.retry_delay_seconds)
+            } else {
+                (0, t + entry.every_seconds)
+            };
+            conn.execute(
+                "UPDATE job_queue_entry SET status = 'error', attempts = ?3, last_error = ?4, next_run = ?5 WHERE company_id = ?1 AND job = ?2",
+                params![company, job, attempts, err, later(next)],
+            )?
+        }
+        RunEnd::NeedsAttention(err) => conn.execute(
+            "UPDATE job_queue_entry SET status = 'on-hold', last_error = ?3 WHERE company_id = ?1 AND job = ?2",
+            params![company, job, err],
+        )?,
+    };
+    Ok(())
+}
+
+/// Stores a run's report.
+pub fn record_report(
+    db: &Db,
+    company: CompanyId,
+    job: &str,
+    outcome: &str,
+    report_json: Option<&str>,
+) -> anyhow::Result<()> {
+    db.lock().execute(
+        "INSERT INTO run_report(company_id, job, at, outcome, report_json) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![company, job, chrono::Utc::now().to_rfc3339(), outcome, report_json],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_then_waits_for_the_next_turn() {
+        let db = Db::open_in_memory().unwrap();
+        let c = db.company("C").unwrap();
+        ensure(&db, c, "j", 600, 0, 3, 60).unwrap();
+        assert_eq!(due(&db, now()).unwrap().len(), 1);
+        for expected in [1, 2, 0] {
+            finish(&db, c, "j", RunEnd::Failed("boom".into())).unwrap();
+            let e = get(&db, c, "j").unwrap().unwrap();
+            assert_eq!(e.attempts, expected);
+            assert_eq!(e.status, "error");
+        }
+        let e = get(&db, c, "j").unwrap().unwrap();
+        assert!(
+            e.next_run >= now() + 590,
+            "after the last attempt the job waits a full period"
+        );
+        finish(&db, c, "j", RunEnd::NeedsAttention("sign in".into())).unwrap();
+        assert!(
+            due(&db, now() + 10_000).unwrap().is_empty(),
+            "on hold is never due"
+        );
+    }
+
+    #[test]
+    fn postponement_survives_success() {
+        let db = Db::open_in_memory().unwrap();
+        let c = db.company("C").unwrap();
+        ensure(&db, c, "j", 60, 0, 3, 60).unwrap();
+        postpone(&db, c, "j", now() + 3600).unwrap();
+        finish(&db, c, "j", RunEnd::Success).unwrap();
+        assert!(get(&db, c, "j").unwrap().unwrap().next_run >= now() + 3590);
+    }
+}

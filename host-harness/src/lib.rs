@@ -1,0 +1,15 @@
+//! The Email Logging reference host: a small ERP (SQLite records, a job
+//! queue, a CLI) that loads the Email Logging component in wasmtime and
+//! gives it HTTP, storage, scheduling and the app registration callbacks.
+
+pub mod cli;
+pub mod crm;
+pub mod crypto;
+pub mod db;
+pub mod demo;
+pub mod erp;
+pub mod host;
+pub mod jobs;
+pub mod runtime;
+
+pub use erp::{Erp, ErpOptions, JobOutcome};

@@ -1,0 +1,280 @@
+//! Loading and calling the component: one engine per process, the
+//! component compiled once (and cached on disk by wasmtime), an
+//! `InstancePre` kept, and a fresh store per call with a memory limit, an
+//! epoch deadline and a wall-clock timeout.
+
+use crate::db::CompanyId;
+use crate::host::bindings::{EmailLogging, EmailLoggingPre};
+use crate::host::{HostContext, PluginState};
+use anyhow::Context as _;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
+
+pub use crate::host::bindings::erp::plugin::types::{
+    AuthMode, Check, CheckStatus, NotLoggedPolicy, RunError, RunReport, SetupChange, SetupError,
+    SetupRecord,
+};
+
+/// The component this host was built with.
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("EMAIL_LOGGING_COMPONENT"));
+
+/// How often the epoch advances.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Per-call limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory per store.
+    pub memory_bytes: usize,
+    /// Wall-clock time for a setup call.
+    pub setup_timeout: Duration,
+    /// Extra time a run gets beyond its budget before it is stopped.
+    pub run_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 256 << 20,
+            setup_timeout: Duration::from_secs(120),
+            run_grace: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a call did not return normally.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The component trapped (panic, out of memory, deadline, host crash).
+    #[error("the component stopped with a fault: {0}")]
+    Trap(String),
+    /// The wall-clock timeout struck.
+    #[error("the component did not finish within {0:?} and was stopped")]
+    Timeout(Duration),
+    /// The component could not be instantiated.
+    #[error("the component could not be started: {0:#}")]
+    Instantiate(anyhow::Error),
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        // Compiled code is cached on disk, keyed by the component's hash, so
+        // a second process starts without running Cranelift again.
+        if let Ok(cache) = wasmtime::Cache::from_file(None) {
+            config.cache(Some(cache));
+        }
+        let engine = Engine::new(&config).expect("the wasmtime configuration is valid");
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while let Some(e) = weak.upgrade() {
+                    e.increment_epoch();
+                    drop(e);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .expect("cannot start the epoch ticker thread");
+        engine
+    })
+}
+
+fn compile(wasm: &[u8]) -> anyhow::Result<Component> {
+    if std::ptr::eq(wasm, EMBEDDED_COMPONENT) {
+        static EMBEDDED: OnceLock<Component> = OnceLock::new();
+        if let Some(c) = EMBEDDED.get() {
+            return Ok(c.clone());
+        }
+        let c = Component::new(engine(), wasm)
+            .map_err(anyhow::Error::from)
+            .context("the embedded component does not compile")?;
+        return Ok(EMBEDDED.get_or_init(|| c).clone());
+    }
+    Component::new(engine(), wasm)
+        .map_err(anyhow::Error::from)
+        .context("the component does not compile")
+}
+
+/// The loaded component, ready to be called in any company's context.
+pub struct Runtime {
+    pre: EmailLoggingPre<PluginState>,
+    ctx: Arc<HostContext>,
+    limits: Limits,
+}
+
+/// Calls one export in a fresh store and maps traps and timeouts.
+macro_rules! call {
+    ($self:ident, $company:expr, $wall:expr, |$p:ident, $s:ident| $body:expr) => {{
+        let wall: Duration = $wall;
+        let (mut $s, $p) = $self.instance($company, wall).await?;
+        let result = tokio::time::timeout(wall, async { $body.await }).await;
+        $self.finish(&$s, result, wall)
+    }};
+}
+
+impl Runtime {
+    /// Compiles (or loads from cache) and links a component.
+    pub fn new(ctx: Arc<HostContext>, wasm: &[u8], limits: Limits) -> anyhow::Result<Self> {
+        let component = compile(wasm)?;
+        let mut linker = Linker::<PluginState>::new(engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        EmailLogging::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let pre = EmailLoggingPre::new(
+            linker
+                .instantiate_pre(&component)
+                .map_err(anyhow::Error::from)
+                .context("the component needs imports this host does not offer")?,
+        )
+        .map_err(anyhow::Error::from)
+        .context("the component does not export the Email Logging interfaces")?;
+        Ok(Self { pre, ctx, limits })
+    }
+
+    /// The shared host context.
+    pub fn context(&self) -> &Arc<HostContext> {
+        &self.ctx
+    }
+
+    async fn instance(
+        &self,
+        company: CompanyId,
+        wall: Duration,
+    ) -> Result<(Store<PluginState>, EmailLogging), CallError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .instances(16)
+            .tables(16)
+            .table_elements(100_000)
+            .build();
+        let mut store = Store::new(
+            engine(),
+            PluginState::new(self.ctx.clone(), company, limits),
+        );
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline((wall.as_millis() / TICK.as_millis()) as u64 + 100);
+        store.epoch_deadline_trap();
+        let plugin = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Instantiate(e.into()))?;
+        Ok((store, plugin))
+    }
+
+    fn finish<T>(
+        &self,
+        store: &Store<PluginState>,
+        result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        wall: Duration,
+    ) -> Result<T, CallError> {
+        match result {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(trap)) => {
+                let stderr = store.data().stderr();
+                let mut text = format!("{trap:#}");
+                if !stderr.trim().is_empty() {
+                    text.push_str(&format!(
+                        " (component output: {})",
+                        stderr.trim().chars().take(2000).collect::<String>()
+                    ));
+                }
+                tracing::error!(error = %text, "component trapped");
+                Err(CallError::Trap(text))
+            }
+            Err(_) => Err(CallError::Timeout(wall)),
+        }
+    }
+
+    /// One job run with a time budget.
+    pub async fn run(
+        &self,
+        company: CompanyId,
+        budget: Duration,
+    ) -> Result<Result<RunReport, RunError>, CallError> {
+        let budget_ms = budget.as_millis().min(u128::from(u32::MAX)) as u32;
+        call!(self, company, budget + self.limits.run_grace, |p, s| p
+            .erp_plugin_processing()
+            .call_run(&mut s, budget_ms))
+    }
+
+    /// Reads the setup.
+    pub async fn setup_get(
+        &self,
+        company: CompanyId,
+    ) -> Result<Result<SetupRecord, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_get(&mut s))
+    }
+
+    /// Changes the setup.
+    pub async fn setup_update(
+        &self,
+        company: CompanyId,
+        change: SetupChange,
+    ) -> Result<Result<SetupRecord, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_update(&mut s, &change))
+    }
+
+    /// Runs the validation checklist.
+    pub async fn validate(&self, company: CompanyId) -> Result<Vec<Check>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_validate(&mut s))
+    }
+
+    /// Starts a delegated sign-in.
+    pub async fn begin_sign_in(
+        &self,
+        company: CompanyId,
+    ) -> Result<Result<String, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_begin_sign_in(&mut s))
+    }
+
+    /// Completes a delegated sign-in with the redirect's query.
+    pub async fn complete_sign_in(
+        &self,
+        company: CompanyId,
+        query: &str,
+    ) -> Result<Result<SetupRecord, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_complete_sign_in(&mut s, query))
+    }
+
+    /// Enables email logging.
+    pub async fn enable(
+        &self,
+        company: CompanyId,
+    ) -> Result<Result<SetupRecord, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_enable(&mut s))
+    }
+
+    /// Disables email logging.
+    pub async fn disable(
+        &self,
+        company: CompanyId,
+    ) -> Result<Result<SetupRecord, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_disable(&mut s))
+    }
+
+    /// Clears the setup and its secrets.
+    pub async fn clear(&self, company: CompanyId) -> Result<Result<(), SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_clear(&mut s))
+    }
+}
