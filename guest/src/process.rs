@@ -104,21 +104,39 @@ pub fn run(host: &dyn Host, budget_ms: u32) -> Result<Report, RunError> {
         Ok(()) => {}
     }
 
-    let mut graph = Graph::new(host, &setup, &mailbox);
+    let result = drain_inbox(host, &setup, &mailbox, template, started, deadline);
+    // A grant lost mid-run is recorded on the setup like one lost at the start.
+    if let Err(RunError::SignInRequired(m)) = &result {
+        setup.status = format!("sign-in required: {m}");
+        let (_, version) = Setup::load(host)?;
+        setup.save(host, version)?;
+    }
+    result
+}
+
+fn drain_inbox(
+    host: &dyn Host,
+    setup: &Setup,
+    mailbox: &str,
+    template: String,
+    started: Instant,
+    deadline: Instant,
+) -> Result<Report, RunError> {
+    let mut graph = Graph::new(host, setup, mailbox);
     graph.set_deadline(deadline);
     let storage_folder = graph
         .ensure_folder(&setup.storage_folder)
-        .map_err(|e| run_error(e, &mailbox))?;
+        .map_err(|e| run_error(e, mailbox))?;
     let mut run = Run {
         host,
-        setup: &setup,
+        setup,
         graph,
         template,
         storage_folder,
         not_logged_folder: None,
         report: Report::new(host.now()),
     };
-    run.drain(deadline, &mailbox)?;
+    run.drain(deadline, mailbox)?;
     let mut report = run.report;
     report.requests = run.graph.requests + run.graph.token_requests();
     report.throttled_waits = run.graph.throttled_waits;

@@ -1,1 +1,213 @@
+//! Shared set-up for the end-to-end tests: the Graph emulator on loopback,
+//! the reference host with the real component on a fresh SQLite file, and
+//! the sample CRM (salespeople JO, LT, BC; contacts CT0000xx).
 
+use email_logging_host::crm::{self, EntryView};
+use email_logging_host::host::CrashHook;
+use email_logging_host::runtime::{RunReport, SetupChange};
+use email_logging_host::{Erp, ErpOptions, JobOutcome};
+use graph_emulator::{Emulator, EmulatorConfig, SAMPLE_MAILBOX, Seed};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tempfile::TempDir;
+
+pub use graph_emulator::SAMPLE_MAILBOX as MAILBOX;
+
+/// Salesperson addresses of the sample CRM.
+pub const JO: &str = "jim.olive@cronus.example";
+/// Lina Townsend.
+pub const LT: &str = "lina.townsend@cronus.example";
+/// Benjamin Chiu.
+pub const BC: &str = "benjamin.chiu@cronus.example";
+/// Andy Teal (CT000011, company CT000010), e-mail 2 andy@teal-family.example.
+pub const ANDY: &str = "andy.teal@cannongroup.example";
+/// Andy Teal's e-mail 2.
+pub const ANDY2: &str = "andy@teal-family.example";
+/// Mindy Martin (CT000021, company CT000020).
+pub const MINDY: &str = "mindy.martin@selangorian.example";
+/// Mindy Martin's alternative address HOME.
+pub const MINDY_HOME: &str = "mindy.home@martin-mail.example";
+/// Adatum Corporation (CT000030).
+pub const ADATUM: &str = "contact@adatum.example";
+
+/// A Graph message as the mail flow rule delivers it (BCC to the shared mailbox).
+pub fn message(imid: &str, subject: &str, sender: &str, to: &[&str], cc: &[&str]) -> Value {
+    let r = |a: &&str| json!({"emailAddress": {"name": a, "address": a}});
+    json!({
+        "internetMessageId": imid,
+        "subject": subject,
+        "sender": {"emailAddress": {"name": sender, "address": sender}},
+        "from": {"emailAddress": {"name": sender, "address": sender}},
+        "toRecipients": to.iter().map(r).collect::<Vec<_>>(),
+        "ccRecipients": cc.iter().map(r).collect::<Vec<_>>(),
+        "bccRecipients": [{"emailAddress": {"name": "Email Logging", "address": SAMPLE_MAILBOX}}],
+        "sentDateTime": "2026-11-10T09:00:00Z",
+        "receivedDateTime": "2026-11-10T09:00:03Z",
+        "isDraft": false
+    })
+}
+
+/// A running product: emulator + host + component.
+pub struct Harness {
+    /// The Graph emulator.
+    pub emulator: Emulator,
+    /// Its base URL.
+    pub base: url::Url,
+    /// The host.
+    pub erp: Erp,
+    /// The company the tests work in.
+    pub company: i64,
+    dir: TempDir,
+}
+
+impl Harness {
+    /// Starts with these Inbox messages (and Junk Email ones).
+    pub async fn start(inbox: Vec<Value>, junk: Vec<Value>) -> Self {
+        Self::start_with(inbox, junk, EmulatorConfig::default(), None).await
+    }
+
+    /// Starts with an emulator configuration and an optional crash hook.
+    pub async fn start_with(
+        inbox: Vec<Value>,
+        junk: Vec<Value>,
+        config: EmulatorConfig,
+        hook: Option<CrashHook>,
+    ) -> Self {
+        let seed = json!({"mailboxes": {SAMPLE_MAILBOX: {"folders": {"inbox": inbox, "junkemail": junk}}}});
+        let seed = Seed::from_json(&seed.to_string()).expect("the test seed is valid");
+        let emulator = Emulator::new(seed, config);
+        let addr = emulator
+            .start(([127, 0, 0, 1], 0).into())
+            .await
+            .expect("emulator starts");
+        let base = url::Url::parse(&format!("http://{addr}/")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let erp = open(&dir, &base, hook);
+        let company = erp.company("CRONUS").unwrap();
+        erp.import_crm(company, graph_emulator::SAMPLE_CRM).unwrap();
+        Self {
+            emulator,
+            base,
+            erp,
+            company,
+            dir,
+        }
+    }
+
+    /// Re-opens the host on the same database (as after a crash), with a new hook.
+    pub fn reopen(&mut self, hook: Option<CrashHook>) {
+        self.erp = open(&self.dir, &self.base, hook);
+    }
+
+    /// Configures, signs in (through the emulator's /authorize) and enables.
+    pub async fn enable(&self, batch_size: u32) {
+        let rt = &self.erp.runtime;
+        rt.setup_update(
+            self.company,
+            SetupChange {
+                shared_mailbox: Some(SAMPLE_MAILBOX.into()),
+                tenant: Some("common".into()),
+                auth_mode: None,
+                client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
+                client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
+                redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
+                batch_size: Some(batch_size),
+                storage_folder: None,
+                not_logged_policy: None,
+                not_logged_folder: None,
+            },
+        )
+        .await
+        .unwrap()
+        .expect("setup accepted");
+        let url = rt
+            .begin_sign_in(self.company)
+            .await
+            .unwrap()
+            .expect("sign-in starts");
+        let query = email_logging_host::erp::follow_authorize_url(&url, &self.base)
+            .await
+            .unwrap();
+        rt.complete_sign_in(self.company, &query)
+            .await
+            .unwrap()
+            .expect("sign-in completes");
+        rt.enable(self.company).await.unwrap().expect("enabled");
+    }
+
+    /// One job run; panics unless it produced a report.
+    pub async fn run(&self) -> RunReport {
+        match self
+            .erp
+            .run_job(self.company, Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            JobOutcome::Report(r) => r,
+            other => panic!("the run did not report: {other:?}"),
+        }
+    }
+
+    /// One job run, whatever its outcome.
+    pub async fn run_outcome(&self) -> JobOutcome {
+        self.erp
+            .run_job(self.company, Duration::from_secs(60))
+            .await
+            .unwrap()
+    }
+
+    /// All interaction log entries.
+    pub fn entries(&self) -> Vec<EntryView> {
+        crm::entries(&self.erp.db, self.company, None).unwrap()
+    }
+
+    /// Messages left in a folder.
+    pub fn count(&self, folder: &str) -> usize {
+        self.emulator
+            .folder_counts(SAMPLE_MAILBOX)
+            .get(folder)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+fn open(dir: &TempDir, base: &url::Url, hook: Option<CrashHook>) -> Erp {
+    Erp::open(ErpOptions {
+        data_dir: dir.path().to_path_buf(),
+        emulator: Some(base.clone()),
+        crash_hook: hook,
+        ..Default::default()
+    })
+    .expect("the host opens")
+}
+
+/// (contact, salesperson, flow) of each entry, for compact assertions.
+pub fn pairs(entries: &[EntryView]) -> Vec<(String, String, String)> {
+    entries
+        .iter()
+        .map(|e| {
+            (
+                e.contact_no.clone(),
+                e.salesperson_code.clone(),
+                e.information_flow.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Runs a single message through a fresh product and returns the entries,
+/// the report and the folder counts.
+pub async fn one(message: Value) -> (Vec<EntryView>, RunReport, Harness) {
+    let h = Harness::start(vec![message], vec![]).await;
+    h.enable(50).await;
+    let r = h.run().await;
+    (h.entries(), r, h)
+}
+
+/// The count for one not-logged reason in a report.
+pub fn not_logged(r: &RunReport, reason: &str) -> u32 {
+    r.not_logged
+        .iter()
+        .find(|x| x.reason == reason)
+        .map_or(0, |x| x.count)
+}
