@@ -133,7 +133,13 @@ fn norm_opt(v: &Option<String>) -> Option<String> {
 
 /// Parses a CRM seed, with the file's own words in the error.
 pub fn parse_seed(text: &str) -> anyhow::Result<CrmSeed> {
-    let seed: CrmSeed = serde_json::from_str(text).context("the CRM seed is not valid")?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).context("the CRM seed is not valid JSON")?;
+    anyhow::ensure!(
+        value.is_object(),
+        "the CRM seed must be a JSON object with \"salespeople\", \"contacts\" and \"email_template\""
+    );
+    let seed: CrmSeed = serde_json::from_value(value).context("the CRM seed is not valid")?;
     for s in &seed.salespeople {
         anyhow::ensure!(!s.code.trim().is_empty(), "a salesperson has an empty code");
     }
@@ -329,12 +335,12 @@ pub fn log_message(
     if inserted == 0 {
         return Ok(false);
     }
-    let mut next: i64 = tx.query_row(
+    let first: i64 = tx.query_row(
         "SELECT COALESCE(MAX(entry_no), 0) + 1 FROM interaction_log_entry WHERE company_id = ?1",
         params![company],
         |r| r.get(0),
     )?;
-    for e in entries {
+    for (next, e) in (first..).zip(entries) {
         let subject: String = e.subject.chars().take(SUBJECT_LEN).collect();
         tx.execute(
             "INSERT INTO interaction_log_entry(company_id, entry_no, contact_no, contact_company_no, contact_alt_address_code,
@@ -346,7 +352,6 @@ pub fn log_message(
                 e.interaction_template_code, e.information_flow, e.initiated_by, subject, e.datetime, key
             ],
         )?;
-        next += 1;
     }
     tx.execute(
         "INSERT INTO attachment(company_id, message_key, message_id, internet_message_id, web_link) VALUES (?1, ?2, ?3, ?4, ?5)",

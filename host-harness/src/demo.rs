@@ -141,8 +141,8 @@ fn add(mut a: RunReport, b: RunReport) -> RunReport {
 pub fn print_human(r: &DemoResult) {
     println!("Interaction log entries ({}):", r.entries.len());
     println!(
-        "{:>4}  {:<9} {:<5} {:<9} {:<4} {:<20} {}",
-        "No.", "Contact", "Sp.", "Flow", "By", "Date (UTC)", "Subject"
+        "{:>4}  {:<9} {:<5} {:<9} {:<4} {:<20} Subject",
+        "No.", "Contact", "Sp.", "Flow", "By", "Date (UTC)"
     );
     for e in &r.entries {
         println!(
