@@ -338,7 +338,7 @@ async fn paging_follows_next_links_past_messages_left_in_the_inbox() {
             h.company,
             email_logging_host::runtime::SetupChange {
                 not_logged_policy: Some(email_logging_host::runtime::NotLoggedPolicy::Leave),
-                ..empty_change()
+                ..no_change()
             },
         )
         .await
@@ -350,21 +350,6 @@ async fn paging_follows_next_links_past_messages_left_in_the_inbox() {
     assert_eq!(not_logged(&r, "unknown-sender"), 12);
     assert_eq!(h.count("inbox"), 12);
     assert!(r.inbox_drained);
-}
-
-fn empty_change() -> email_logging_host::runtime::SetupChange {
-    email_logging_host::runtime::SetupChange {
-        shared_mailbox: None,
-        tenant: None,
-        auth_mode: None,
-        client_id: None,
-        client_secret: None,
-        redirect_url: None,
-        batch_size: None,
-        storage_folder: None,
-        not_logged_policy: None,
-        not_logged_folder: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -278,3 +278,14 @@ impl Runtime {
             .call_clear(&mut s))
     }
 }
+
+/// The names a component imports and exports, sorted; for checking that a
+/// component speaks exactly the Email Logging contract.
+pub fn component_interface(wasm: &[u8]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let ty = compile(wasm)?.component_type();
+    let mut imports: Vec<String> = ty.imports(engine()).map(|(n, _)| n.to_string()).collect();
+    let mut exports: Vec<String> = ty.exports(engine()).map(|(n, _)| n.to_string()).collect();
+    imports.sort();
+    exports.sort();
+    Ok((imports, exports))
+}

@@ -3,7 +3,7 @@
 //! the sample CRM (salespeople JO, LT, BC; contacts CT0000xx).
 
 use email_logging_host::crm::{self, EntryView};
-use email_logging_host::host::CrashHook;
+use email_logging_host::host::{AppRegistration, CrashHook};
 use email_logging_host::runtime::{RunReport, SetupChange};
 use email_logging_host::{Erp, ErpOptions, JobOutcome};
 use graph_emulator::{Emulator, EmulatorConfig, SAMPLE_MAILBOX, Seed};
@@ -57,7 +57,9 @@ pub struct Harness {
     pub erp: Erp,
     /// The company the tests work in.
     pub company: i64,
-    dir: TempDir,
+    /// The data directory (database and key file).
+    pub dir: TempDir,
+    app: AppRegistration,
 }
 
 impl Harness {
@@ -73,6 +75,17 @@ impl Harness {
         config: EmulatorConfig,
         hook: Option<CrashHook>,
     ) -> Self {
+        Self::start_full(inbox, junk, config, hook, AppRegistration::default()).await
+    }
+
+    /// Starts with everything configurable, including the host's app registration callbacks.
+    pub async fn start_full(
+        inbox: Vec<Value>,
+        junk: Vec<Value>,
+        config: EmulatorConfig,
+        hook: Option<CrashHook>,
+        app: AppRegistration,
+    ) -> Self {
         let seed = json!({"mailboxes": {SAMPLE_MAILBOX: {"folders": {"inbox": inbox, "junkemail": junk}}}});
         let seed = Seed::from_json(&seed.to_string()).expect("the test seed is valid");
         let emulator = Emulator::new(seed, config);
@@ -82,7 +95,7 @@ impl Harness {
             .expect("emulator starts");
         let base = url::Url::parse(&format!("http://{addr}/")).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let erp = open(&dir, &base, hook);
+        let erp = open(&dir, &base, hook, app.clone());
         let company = erp.company("CRONUS").unwrap();
         erp.import_crm(company, graph_emulator::SAMPLE_CRM).unwrap();
         Self {
@@ -91,12 +104,13 @@ impl Harness {
             erp,
             company,
             dir,
+            app,
         }
     }
 
     /// Re-opens the host on the same database (as after a crash), with a new hook.
     pub fn reopen(&mut self, hook: Option<CrashHook>) {
-        self.erp = open(&self.dir, &self.base, hook);
+        self.erp = open(&self.dir, &self.base, hook, self.app.clone());
     }
 
     /// Configures, signs in (through the emulator's /authorize) and enables.
@@ -107,19 +121,22 @@ impl Harness {
             SetupChange {
                 shared_mailbox: Some(SAMPLE_MAILBOX.into()),
                 tenant: Some("common".into()),
-                auth_mode: None,
                 client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
                 client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
                 redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
                 batch_size: Some(batch_size),
-                storage_folder: None,
-                not_logged_policy: None,
-                not_logged_folder: None,
+                ..no_change()
             },
         )
         .await
         .unwrap()
         .expect("setup accepted");
+        self.sign_in_and_enable().await;
+    }
+
+    /// Signs in through the emulator's /authorize and enables.
+    pub async fn sign_in_and_enable(&self) {
+        let rt = &self.erp.runtime;
         let url = rt
             .begin_sign_in(self.company)
             .await
@@ -171,11 +188,12 @@ impl Harness {
     }
 }
 
-fn open(dir: &TempDir, base: &url::Url, hook: Option<CrashHook>) -> Erp {
+fn open(dir: &TempDir, base: &url::Url, hook: Option<CrashHook>, app: AppRegistration) -> Erp {
     Erp::open(ErpOptions {
         data_dir: dir.path().to_path_buf(),
         emulator: Some(base.clone()),
         crash_hook: hook,
+        app,
         ..Default::default()
     })
     .expect("the host opens")
@@ -210,4 +228,20 @@ pub fn not_logged(r: &RunReport, reason: &str) -> u32 {
         .iter()
         .find(|x| x.reason == reason)
         .map_or(0, |x| x.count)
+}
+
+/// A setup change that changes nothing (generated WIT records have no Default).
+pub fn no_change() -> SetupChange {
+    SetupChange {
+        shared_mailbox: None,
+        tenant: None,
+        auth_mode: None,
+        client_id: None,
+        client_secret: None,
+        redirect_url: None,
+        batch_size: None,
+        storage_folder: None,
+        not_logged_policy: None,
+        not_logged_folder: None,
+    }
 }
