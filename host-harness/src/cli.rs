@@ -3,9 +3,7 @@
 use crate::crm;
 use crate::erp::{Erp, ErpOptions, JobOutcome, RUN_BUDGET};
 use crate::host::AppRegistration;
-use crate::runtime::{
-    AuthMode, CheckStatus, NotLoggedPolicy, SetupChange, SetupError, SetupRecord,
-};
+use crate::runtime::{AuthMode, CheckStatus, NotLoggedPolicy, SetupChange, SetupRecord};
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -199,24 +197,6 @@ fn app_from_env() -> AppRegistration {
     }
 }
 
-fn setup_failed(e: SetupError) -> anyhow::Error {
-    match e {
-        SetupError::InvalidFields(list) => anyhow::anyhow!(
-            "{}",
-            list.iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        SetupError::Incomplete(m) => anyhow::anyhow!("the setup is incomplete: {m}"),
-        SetupError::SignInFailed(m) => anyhow::anyhow!("sign-in failed: {m}"),
-        SetupError::StateMismatch => anyhow::anyhow!(
-            "the sign-in response does not belong to the sign-in that was started; sign in again"
-        ),
-        SetupError::Host(m) => anyhow::anyhow!("the host failed: {m}"),
-    }
-}
-
 fn print_setup(s: &SetupRecord) {
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
     println!("Shared mailbox:      {}", show(&s.shared_mailbox));
@@ -328,11 +308,15 @@ async fn with_erp(
                 }
                 Ok(())
             }
-            JobOutcome::Error(e) => bail!("the run did not complete: {e:?}"),
+            JobOutcome::Error(e) => bail!("the run did not complete: {}", crate::erp::describe(&e)),
             JobOutcome::Fault(e) => bail!("the run did not complete: {e}"),
         },
         Command::Setup(SetupCommand::Show) => {
-            print_setup(&rt.setup_get(company).await?.map_err(setup_failed)?);
+            print_setup(
+                &rt.setup_get(company)
+                    .await?
+                    .map_err(crate::erp::setup_failed)?,
+            );
             Ok(())
         }
         Command::Setup(SetupCommand::Set(a)) => {
@@ -367,12 +351,15 @@ async fn with_erp(
             print_setup(
                 &rt.setup_update(company, change)
                     .await?
-                    .map_err(setup_failed)?,
+                    .map_err(crate::erp::setup_failed)?,
             );
             Ok(())
         }
         Command::Setup(SetupCommand::SignIn { redirected_url }) => {
-            let url = rt.begin_sign_in(company).await?.map_err(setup_failed)?;
+            let url = rt
+                .begin_sign_in(company)
+                .await?
+                .map_err(crate::erp::setup_failed)?;
             let query = match (redirected_url, emulator) {
                 (Some(u), _) => url::Url::parse(&u)
                     .context("--redirected-url is not a URL")?
@@ -397,7 +384,7 @@ async fn with_erp(
             let s = rt
                 .complete_sign_in(company, &query)
                 .await?
-                .map_err(setup_failed)?;
+                .map_err(crate::erp::setup_failed)?;
             println!(
                 "Signed in{}.",
                 s.signed_in_account
@@ -429,19 +416,23 @@ async fn with_erp(
             Ok(())
         }
         Command::Setup(SetupCommand::Enable) => {
-            rt.enable(company).await?.map_err(setup_failed)?;
+            rt.enable(company)
+                .await?
+                .map_err(crate::erp::setup_failed)?;
             println!(
                 "Email logging is enabled; the job runs every 10 minutes, the first time in a minute."
             );
             Ok(())
         }
         Command::Setup(SetupCommand::Disable) => {
-            rt.disable(company).await?.map_err(setup_failed)?;
+            rt.disable(company)
+                .await?
+                .map_err(crate::erp::setup_failed)?;
             println!("Email logging is disabled; the job was removed.");
             Ok(())
         }
         Command::Setup(SetupCommand::Clear) => {
-            rt.clear(company).await?.map_err(setup_failed)?;
+            rt.clear(company).await?.map_err(crate::erp::setup_failed)?;
             println!("The setup, its job and its secrets were removed.");
             Ok(())
         }

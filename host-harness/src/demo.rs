@@ -64,18 +64,18 @@ pub async fn run(mailbox_seed: &str, crm_seed: &str) -> anyhow::Result<DemoResul
         },
     )
     .await?
-    .map_err(|e| anyhow::anyhow!("setup: {e:?}"))?;
+    .map_err(crate::erp::setup_failed)?;
     let url = rt
         .begin_sign_in(company)
         .await?
-        .map_err(|e| anyhow::anyhow!("sign-in: {e:?}"))?;
+        .map_err(crate::erp::setup_failed)?;
     let query = follow_authorize_url(&url, &base).await?;
     rt.complete_sign_in(company, &query)
         .await?
-        .map_err(|e| anyhow::anyhow!("sign-in: {e:?}"))?;
+        .map_err(crate::erp::setup_failed)?;
     rt.enable(company)
         .await?
-        .map_err(|e| anyhow::anyhow!("enable: {e:?}"))?;
+        .map_err(crate::erp::setup_failed)?;
 
     let mut total: Option<RunReport> = None;
     for _ in 0..20 {
@@ -90,7 +90,7 @@ pub async fn run(mailbox_seed: &str, crm_seed: &str) -> anyhow::Result<DemoResul
                     break;
                 }
             }
-            JobOutcome::Error(e) => bail!("the run failed: {e:?}"),
+            JobOutcome::Error(e) => bail!("the run failed: {}", crate::erp::describe(&e)),
             JobOutcome::Fault(e) => bail!("the run failed: {e}"),
         }
     }

@@ -6,7 +6,7 @@ use crate::db::{CompanyId, Db};
 use crate::host::http::HttpPolicy;
 use crate::host::{AppRegistration, CrashHook, HostContext};
 use crate::jobs::{self, RunEnd};
-use crate::runtime::{CallError, Limits, RunError, RunReport, Runtime};
+use crate::runtime::{CallError, Limits, RunError, RunReport, Runtime, SetupError};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,7 +160,7 @@ impl Erp {
                         "run finished"
                     ),
                     JobOutcome::Error(e) => {
-                        tracing::warn!(company = job.company_id, error = ?e, "run ended")
+                        tracing::warn!(company = job.company_id, error = %describe(&e), "run ended")
                     }
                     JobOutcome::Fault(e) => {
                         tracing::error!(company = job.company_id, error = %e, "run faulted")
@@ -199,4 +199,39 @@ pub async fn follow_authorize_url(authorize_url: &str, emulator: &Url) -> anyhow
     let redirect =
         Url::parse(location).context("the sign-in redirected to something that is not a URL")?;
     Ok(redirect.query().unwrap_or_default().to_string())
+}
+
+/// A run error in an administrator's words.
+pub fn describe(e: &RunError) -> String {
+    match e {
+        RunError::NotEnabled => {
+            "email logging is not enabled; enable it with `setup enable`".into()
+        }
+        RunError::SetupIncomplete(m) => format!("the setup is incomplete: {m}"),
+        RunError::SignInRequired(m) => format!("sign-in required: {m}"),
+        RunError::Throttled(s) => {
+            format!("Microsoft Graph is throttling; the job runs again in {s} s")
+        }
+        RunError::Mailbox(m) => format!("the mailbox cannot be used: {m}"),
+        RunError::Transient(m) => format!("a temporary failure; the job retries: {m}"),
+    }
+}
+
+/// A setup error in an administrator's words, as one line.
+pub fn setup_failed(e: SetupError) -> anyhow::Error {
+    match e {
+        SetupError::InvalidFields(list) => anyhow::anyhow!(
+            "{}",
+            list.iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        SetupError::Incomplete(m) => anyhow::anyhow!("the setup is incomplete: {m}"),
+        SetupError::SignInFailed(m) => anyhow::anyhow!("sign-in failed: {m}"),
+        SetupError::StateMismatch => anyhow::anyhow!(
+            "the sign-in response does not belong to the sign-in that was started; sign in again"
+        ),
+        SetupError::Host(m) => anyhow::anyhow!("the host failed: {m}"),
+    }
 }

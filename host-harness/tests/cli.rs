@@ -149,3 +149,114 @@ fn the_component_speaks_exactly_the_contract() {
         "{imports:?}"
     );
 }
+
+/// The standalone emulator plus the CLI, step by step, as an administrator
+/// would try the product by hand.
+#[test]
+fn cli_walkthrough_against_the_standalone_emulator() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut emulator = Command::new(env!("CARGO_BIN_EXE_email-logging-host"))
+        .args(["emulator", "--listen", &listen])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard = Kill(&mut emulator);
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    assert!(up, "the emulator listens on {listen}");
+    let base = format!("http://{listen}");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--emulator", base.as_str()];
+        all.extend_from_slice(args);
+        host(&all, dir.path())
+    };
+    let crm = dir.path().join("crm.json");
+    std::fs::write(&crm, graph_emulator::SAMPLE_CRM).unwrap();
+    let o = run(&["crm", "import", crm.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Imported 3 salespeople, 5 contacts"));
+
+    let mut set = Command::new(env!("CARGO_BIN_EXE_email-logging-host"))
+        .args([
+            "--emulator",
+            &base,
+            "setup",
+            "set",
+            "--shared-mailbox",
+            graph_emulator::SAMPLE_MAILBOX,
+            "--client-id",
+            graph_emulator::DEMO_CLIENT_ID,
+            "--redirect-url",
+            graph_emulator::DEMO_REDIRECT_URI,
+            "--client-secret-stdin",
+        ])
+        .env("EMAIL_LOGGING_HOME", dir.path())
+        .env_remove("EMAIL_LOGGING_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(
+        set.stdin.take().unwrap(),
+        "{}",
+        graph_emulator::DEMO_CLIENT_SECRET
+    )
+    .unwrap();
+    let o = set.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("(stored, encrypted)"));
+    assert!(
+        !shown.contains(graph_emulator::DEMO_CLIENT_SECRET),
+        "the secret is never shown"
+    );
+
+    let o = run(&["setup", "sign-in"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(graph_emulator::DEMO_USER));
+    let o = run(&["setup", "enable"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["setup", "validate"]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(&o)
+    );
+
+    let o = run(&["run", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["entries_created"], 10);
+
+    let o = run(&["entries", "--contact", "CT000030", "--json"]);
+    let entries: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 3, "Adatum's entries");
+
+    let o = run(&["setup", "disable"]);
+    assert!(o.status.success());
+    let o = run(&["run"]);
+    assert_eq!(o.status.code(), Some(1), "a disabled setup does not run");
+    assert!(
+        stderr(&o).contains("email logging is not enabled"),
+        "{}",
+        stderr(&o)
+    );
+}
