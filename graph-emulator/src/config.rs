@@ -1,5 +1,6 @@
 //! Emulator configuration: registered applications, users and token behaviour.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -44,7 +45,32 @@ pub struct EmulatorConfig {
     pub graph_public_base: String,
     /// Base used for Outlook-on-the-web links (`webLink`).
     pub outlook_public_base: String,
+    /// Which users may open which mailbox with a delegated token. Keys are mailbox addresses
+    /// (case-insensitive), values the user principal names allowed in (case-insensitive).
+    ///
+    /// Empty (the default) means every user may open every mailbox. A mailbox that is listed
+    /// may only be used by the listed users; any other delegated caller gets 403
+    /// `ErrorAccessDenied` on every Graph call for it, as for a shared mailbox without Full
+    /// Access rights. The mailbox's owner (a user whose UPN equals the address, which is how
+    /// `/me` is resolved) always has access, and so do app-only (client credentials) tokens.
+    /// Change it at runtime with [`crate::Emulator::set_mailbox_access`].
+    pub mailbox_access: BTreeMap<String, Vec<String>>,
+    /// Mailboxes (case-insensitive) that are not enabled for REST: every Graph call for one of
+    /// them, with any token, answers 404 `MailboxNotEnabledForRESTAPI` (an inactive,
+    /// soft-deleted or on-premises mailbox). Empty by default; see also
+    /// [`crate::Emulator::disable_rest`].
+    pub rest_disabled: Vec<String>,
+    /// Most items one folder may hold (default 1 000 000, Exchange Online's per-folder limit).
+    /// Moving, deleting (which moves to Deleted Items) or creating a message into a folder that
+    /// already holds this many items fails with 400 `ErrorQuotaExceeded` "The folder has reached
+    /// its item limit." (the emulator's choice of code for Exchange's limit). Messages delivered
+    /// through [`crate::Emulator::add_message`] and seeds ignore the limit, so a test can fill a
+    /// folder. Change it at runtime with [`crate::Emulator::set_folder_item_limit`].
+    pub folder_item_limit: usize,
 }
+
+/// Exchange Online's limit on items per mail folder.
+pub(crate) const DEFAULT_FOLDER_ITEM_LIMIT: usize = 1_000_000;
 
 impl Default for EmulatorConfig {
     fn default() -> Self {
@@ -59,11 +85,36 @@ impl Default for EmulatorConfig {
             strict_refresh_rotation: false,
             graph_public_base: "https://graph.microsoft.com".to_string(),
             outlook_public_base: "https://outlook.office365.com".to_string(),
+            mailbox_access: BTreeMap::new(),
+            rest_disabled: Vec::new(),
+            folder_item_limit: DEFAULT_FOLDER_ITEM_LIMIT,
         }
     }
 }
 
 impl EmulatorConfig {
+    /// Adds `uri` (trimmed) to the redirect URIs of every registered app, unless an app has it
+    /// already; an empty URI changes nothing. Handy for a CLI that serves the emulator for a
+    /// client listening on another port:
+    ///
+    /// ```
+    /// let config = graph_emulator::EmulatorConfig::default()
+    ///     .with_redirect_uri("http://localhost:9000/callback");
+    /// assert!(config.apps[0].redirect_uris.iter().any(|u| u == "http://localhost:9000/callback"));
+    /// ```
+    pub fn with_redirect_uri(mut self, uri: &str) -> Self {
+        let uri = uri.trim();
+        if uri.is_empty() {
+            return self;
+        }
+        for app in &mut self.apps {
+            if !app.redirect_uris.iter().any(|u| u == uri) {
+                app.redirect_uris.push(uri.to_string());
+            }
+        }
+        self
+    }
+
     pub(crate) fn app(&self, client_id: &str) -> Option<&AppRegistration> {
         self.apps.iter().find(|a| a.client_id == client_id)
     }

@@ -19,16 +19,19 @@ pub struct Emulator {
 impl Emulator {
     /// Builds an emulator holding the seed's mailboxes; nothing listens until [`Emulator::start`].
     pub fn new(seed: Seed, config: EmulatorConfig) -> Emulator {
+        let state = State::from_seed(seed, &config);
         Emulator {
             inner: Arc::new(Inner {
                 config,
-                state: Mutex::new(State::from_seed(seed)),
+                state: Mutex::new(state),
                 server: Mutex::new(None),
             }),
         }
     }
 
-    /// The configuration the emulator was built with.
+    /// The configuration the emulator was built with (changes made at runtime through
+    /// [`Emulator::set_mailbox_access`], [`Emulator::disable_rest`] and
+    /// [`Emulator::set_folder_item_limit`] are not reflected here).
     pub fn config(&self) -> &EmulatorConfig {
         &self.inner.config
     }
@@ -188,6 +191,64 @@ impl Emulator {
         }
     }
 
+    /// Restricts delegated access to `mailbox` (case-insensitive) to `users` (UPNs,
+    /// case-insensitive), replacing any earlier list for it; see
+    /// [`EmulatorConfig::mailbox_access`]. Other delegated callers then get 403
+    /// `ErrorAccessDenied` on every Graph call for the mailbox; its owner and app-only tokens
+    /// keep access. An empty `users` shuts every other delegated user out.
+    pub fn set_mailbox_access(&self, mailbox: &str, users: &[&str]) {
+        self.inner
+            .lock()
+            .set_mailbox_access(mailbox, users.iter().copied());
+    }
+
+    /// Lifts a restriction set by [`Emulator::set_mailbox_access`] or the config: every user may
+    /// open `mailbox` again.
+    pub fn clear_mailbox_access(&self, mailbox: &str) {
+        self.inner
+            .lock()
+            .mailbox_access
+            .remove(&crate::state::address_key(mailbox));
+    }
+
+    /// Takes `mailbox` (case-insensitive; it need not exist) off REST: from now on every Graph
+    /// call for it answers 404 `MailboxNotEnabledForRESTAPI` "The mailbox is either inactive,
+    /// soft-deleted, or is hosted on-premise.", whatever the token. Its contents are kept.
+    pub fn disable_rest(&self, mailbox: &str) {
+        self.inner
+            .lock()
+            .rest_disabled
+            .insert(crate::state::address_key(mailbox));
+    }
+
+    /// Undoes [`Emulator::disable_rest`] (or the config's `rest_disabled`) for `mailbox`.
+    pub fn enable_rest(&self, mailbox: &str) {
+        self.inner
+            .lock()
+            .rest_disabled
+            .remove(&crate::state::address_key(mailbox));
+    }
+
+    /// Deletes a folder of `mailbox` outright (not into Deleted Items), found by well-known
+    /// name, display name or id, together with its child folders and every message in them, to
+    /// simulate a storage folder that someone deleted. Afterwards Graph answers 404
+    /// `ErrorItemNotFound` for it. Returns false when the mailbox or folder does not exist, and
+    /// for the root (`msgfolderroot`), which cannot be removed. If `deleteditems` itself is
+    /// removed, a Graph DELETE removes messages for good.
+    pub fn remove_folder(&self, mailbox: &str, folder: &str) -> bool {
+        let mut st = self.inner.lock();
+        let Some(index) = st.mailbox_index(mailbox) else {
+            return false;
+        };
+        st.mailboxes[index].remove_folder(folder)
+    }
+
+    /// Changes the per-folder item limit at runtime (see
+    /// [`EmulatorConfig::folder_item_limit`]); it applies to the next move or create.
+    pub fn set_folder_item_limit(&self, n: usize) {
+        self.inner.lock().folder_item_limit = n;
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.inner.lock().requests.clone()
@@ -203,7 +264,13 @@ impl Emulator {
 
 /// Runs an emulator until ctrl-c (the standalone CLI's entry point).
 pub async fn serve(seed: Seed, config: EmulatorConfig, addr: SocketAddr) -> std::io::Result<()> {
-    let emulator = Emulator::new(seed, config);
+    serve_with(Emulator::new(seed, config), addr).await
+}
+
+/// Serves an emulator prepared by the caller (config with extra redirect URIs or users,
+/// mailboxes added, access rules set) on `addr` until ctrl-c, then shuts it down. Fails if
+/// `addr` cannot be bound or the emulator is already serving.
+pub async fn serve_with(emulator: Emulator, addr: SocketAddr) -> std::io::Result<()> {
     let bound = emulator.start(addr).await?;
     tracing::info!("serving Microsoft Graph + Entra ID emulator on http://{bound}; ctrl-c stops");
     tokio::signal::ctrl_c().await?;

@@ -75,6 +75,31 @@ impl GraphError {
         )
     }
 
+    pub fn access_denied() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        )
+    }
+
+    pub fn rest_disabled() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "MailboxNotEnabledForRESTAPI",
+            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+        )
+    }
+
+    /// Exchange's per-folder item limit; the code is the emulator's choice.
+    pub fn quota_exceeded() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "ErrorQuotaExceeded",
+            "The folder has reached its item limit.",
+        )
+    }
+
     pub fn unauthorized(message: &str) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

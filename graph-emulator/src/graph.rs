@@ -28,9 +28,11 @@ pub(crate) fn handle(
 ) -> Response {
     let mut st = inner.lock();
     st.graph_requests += 1;
+    let folder_item_limit = st.folder_item_limit;
     let result = authenticate(&st, headers).and_then(|principal| {
         let req = Req {
             cfg: &inner.config,
+            folder_item_limit,
             method,
             query,
             body,
@@ -46,6 +48,8 @@ pub(crate) fn handle(
 
 struct Req<'a> {
     cfg: &'a EmulatorConfig,
+    /// Most messages a folder may hold before moves and creates into it fail.
+    folder_item_limit: usize,
     method: &'a Method,
     query: Option<&'a str>,
     body: &'a [u8],
@@ -139,12 +143,21 @@ fn route(
                     "/me request is only valid with delegated authentication flow.",
                 ));
             };
+            if !st.rest_enabled(upn) {
+                return Err(GraphError::rest_disabled());
+            }
             (st.ensure_mailbox(upn), "me".to_string(), rest)
         }
         [first, address, rest @ ..] if is(first, "users") => {
+            if !st.rest_enabled(address) {
+                return Err(GraphError::rest_disabled());
+            }
             let index = st
                 .mailbox_index(address)
                 .ok_or_else(|| GraphError::invalid_user(address))?;
+            if !st.may_access(principal, &st.mailboxes[index].address) {
+                return Err(GraphError::access_denied());
+            }
             // Only the characters that would end the path early need escaping in links.
             let address = st.mailboxes[index]
                 .address
@@ -200,6 +213,10 @@ fn mailbox_route(
             folder_route(mb, serial, req, prefix, &folder, tail)
         }
         [s] if is(s, "messages") => {
+            if m == Method::POST {
+                let drafts = find_folder(mb, "drafts")?;
+                return create_message(mb, serial, req, &drafts);
+            }
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
             let link = format!("{prefix}/messages");
@@ -209,6 +226,43 @@ fn mailbox_route(
         [first, ..] => Err(GraphError::segment_not_found(first)),
         [] => Err(GraphError::method_not_allowed(m.as_str())),
     }
+}
+
+/// Fails with `ErrorQuotaExceeded` when `folder_id` already holds as many messages as allowed.
+fn check_room(mb: &Mailbox, req: &Req<'_>, folder_id: &str) -> Result<(), GraphError> {
+    if mb.messages_in(folder_id).count() >= req.folder_item_limit {
+        Err(GraphError::quota_exceeded())
+    } else {
+        Ok(())
+    }
+}
+
+/// POST to a message collection: stores the body as a new draft in `folder`, like Graph's
+/// "create message". Caller-given ids are ignored.
+fn create_message(
+    mb: &mut Mailbox,
+    serial: &mut u64,
+    req: &Req<'_>,
+    folder: &Folder,
+) -> Result<Response, GraphError> {
+    let mut data = parse_body(req.body)?;
+    check_room(mb, req, &folder.id)?;
+    data.remove("id");
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    for key in ["createdDateTime", "lastModifiedDateTime"] {
+        data.insert(key.into(), now.clone().into());
+    }
+    data.entry("receivedDateTime").or_insert(now.into());
+    data.insert("isDraft".into(), true.into());
+    data.entry("isRead").or_insert(true.into());
+    let id = mb
+        .add_message(&folder.id, data, serial)
+        .map_err(GraphError::bad_request)?;
+    let index = mb
+        .find_message(&id)
+        .ok_or_else(GraphError::item_not_found)?;
+    let out = mb.messages[index].to_json(req.ctx.immutable, req.cfg.outlook_base());
+    Ok(req.ctx.json(StatusCode::CREATED, Value::Object(out)))
 }
 
 fn only(m: &Method, allowed: &[Method]) -> Result<(), GraphError> {
@@ -259,6 +313,9 @@ fn folder_route(
             folder_collection(mb, serial, req, &folder.id, &link)
         }
         [s] if is(s, "messages") => {
+            if m == Method::POST {
+                return create_message(mb, serial, req, folder);
+            }
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
             let link = format!("{prefix}/mailFolders('{}')/messages", folder.id);
@@ -445,6 +502,9 @@ fn message_route(
         [] => {
             let index = mb.find_message(id).ok_or_else(GraphError::item_not_found)?;
             if m == Method::DELETE {
+                if let Some(deleted) = mb.delete_target(index) {
+                    check_room(mb, req, &deleted)?;
+                }
                 mb.delete_message(index);
                 return Ok(req.ctx.empty(StatusCode::NO_CONTENT));
             }
@@ -483,6 +543,9 @@ fn message_route(
                 .ok_or_else(GraphError::item_not_found)?
                 .id
                 .clone();
+            if mb.messages[index].folder_id != dest {
+                check_room(mb, req, &dest)?;
+            }
             mb.move_message(index, &dest);
             Ok(req.ctx.json(
                 StatusCode::CREATED,

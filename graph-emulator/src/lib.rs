@@ -7,8 +7,9 @@
 //!
 //! Routes:
 //! - `/v1.0/users/{address}/...` and `/v1.0/me/...`: mail folders and messages (list with
-//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`; get, move, delete, patch; folder
-//!   list, get, create), behind bearer tokens issued by the emulator.
+//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`; get, move, delete, patch; create a
+//!   draft with POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create),
+//!   behind bearer tokens issued by the emulator.
 //! - `/{tenant}/oauth2/v2.0/token` and `/authorize`, `/{tenant}/v2.0/adminconsent`.
 //! - `/owa/?ItemID=...`: what a `webLink` opens.
 //!
@@ -19,6 +20,11 @@
 //! - In `$filter`, a missing or null boolean counts as `false` (`isDraft eq false` keeps seed
 //!   messages without `isDraft`); a missing or malformed date never matches a date comparison.
 //! - Paging is `$skip`-based over the collection as it is at each request, as in Graph.
+//! - Failure modes a test can switch on: per-mailbox delegated access (403 `ErrorAccessDenied`,
+//!   [`EmulatorConfig::mailbox_access`], [`Emulator::set_mailbox_access`]), mailboxes not
+//!   enabled for REST (404 `MailboxNotEnabledForRESTAPI`, [`Emulator::disable_rest`]), deleted
+//!   folders (404 `ErrorItemNotFound`, [`Emulator::remove_folder`]) and full folders (400
+//!   `ErrorQuotaExceeded`, [`EmulatorConfig::folder_item_limit`]).
 
 mod config;
 mod emulator;
@@ -34,7 +40,7 @@ mod server;
 mod state;
 
 pub use config::{AppRegistration, EmulatorConfig};
-pub use emulator::{Emulator, serve};
+pub use emulator::{Emulator, serve, serve_with};
 pub use seed::{Seed, SeedError};
 pub use state::RecordedRequest;
 

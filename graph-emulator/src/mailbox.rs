@@ -168,6 +168,26 @@ impl Mailbox {
         Ok(folder)
     }
 
+    /// Removes a folder (well-known name, display name or id), its descendants and their
+    /// messages. The root cannot be removed.
+    pub fn remove_folder(&mut self, key: &str) -> bool {
+        let Some(target) = self.folder_by_name(key) else {
+            return false;
+        };
+        if target.well_known == Some("msgfolderroot") {
+            return false;
+        }
+        let mut doomed = vec![target.id.clone()];
+        let mut i = 0;
+        while let Some(parent) = doomed.get(i).cloned() {
+            doomed.extend(self.children(&parent).map(|f| f.id.clone()));
+            i += 1;
+        }
+        self.folders.retain(|f| !doomed.contains(&f.id));
+        self.messages.retain(|m| !doomed.contains(&m.folder_id));
+        true
+    }
+
     /// Folder for a seed key: a well-known name, else a custom folder under msgfolderroot.
     pub fn seed_folder(&mut self, key: &str, serial: &mut u64) -> String {
         if let Some(f) = self.folder_by_name(key) {
@@ -228,18 +248,21 @@ impl Mailbox {
         }
     }
 
+    /// Where DELETE puts the message at `index`: `Some(deleted items id)` when it moves there,
+    /// `None` when it is removed for good (it is in Deleted Items, or that folder is gone).
+    pub fn delete_target(&self, index: usize) -> Option<String> {
+        let deleted = self.folder("deleteditems")?.id.clone();
+        let in_deleted = self.messages.get(index)?.folder_id == deleted;
+        (!in_deleted).then_some(deleted)
+    }
+
     /// DELETE in Exchange moves to Deleted Items; deleting from there removes the message.
     pub fn delete_message(&mut self, index: usize) {
-        let deleted = self
-            .folder("deleteditems")
-            .map(|f| f.id.clone())
-            .unwrap_or_default();
-        let in_deleted = self.messages.get(index).map(|m| m.folder_id == deleted);
-        match in_deleted {
-            Some(true) => {
+        match self.delete_target(index) {
+            Some(deleted) => self.move_message(index, &deleted),
+            None if index < self.messages.len() => {
                 self.messages.remove(index);
             }
-            Some(false) => self.move_message(index, &deleted),
             None => {}
         }
     }

@@ -1,6 +1,6 @@
 //! Shared emulator state behind one mutex. The lock is never held across an `.await`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -62,6 +62,13 @@ pub(crate) struct RefreshToken {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
+    /// Mailbox (lower-case address) to the lower-case UPNs that may open it with a delegated
+    /// token; mailboxes not listed are open to everyone.
+    pub mailbox_access: HashMap<String, Vec<String>>,
+    /// Lower-case addresses of mailboxes that answer `MailboxNotEnabledForRESTAPI`.
+    pub rest_disabled: HashSet<String>,
+    /// Most messages one folder may hold before moves and creates into it fail.
+    pub folder_item_limit: usize,
     /// Source of unique numbers for ids.
     pub serial: u64,
     pub mailboxes: Vec<Mailbox>,
@@ -74,8 +81,17 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn from_seed(seed: Seed) -> State {
-        let mut state = State::default();
+    pub fn from_seed(seed: Seed, config: &EmulatorConfig) -> State {
+        let mut state = State {
+            folder_item_limit: config.folder_item_limit,
+            ..State::default()
+        };
+        for (mailbox, users) in &config.mailbox_access {
+            state.set_mailbox_access(mailbox, users.iter().map(String::as_str));
+        }
+        for mailbox in &config.rest_disabled {
+            state.rest_disabled.insert(address_key(mailbox));
+        }
         for sm in seed.mailboxes {
             let mut mailbox = Mailbox::new(&sm.address, &mut state.serial);
             for (key, messages) in sm.folders {
@@ -88,6 +104,31 @@ impl State {
             state.mailboxes.push(mailbox);
         }
         state
+    }
+
+    /// Replaces who may open `mailbox` with a delegated token.
+    pub fn set_mailbox_access<'a>(&mut self, mailbox: &str, users: impl Iterator<Item = &'a str>) {
+        let users = users.map(address_key).collect();
+        self.mailbox_access.insert(address_key(mailbox), users);
+    }
+
+    /// Whether `principal` may use the mailbox at `address` (see
+    /// [`EmulatorConfig::mailbox_access`]).
+    pub fn may_access(&self, principal: &Principal, address: &str) -> bool {
+        let Principal::User(upn) = principal else {
+            return true;
+        };
+        let upn = address_key(upn);
+        let mailbox = address_key(address);
+        upn == mailbox
+            || self
+                .mailbox_access
+                .get(&mailbox)
+                .is_none_or(|users| users.contains(&upn))
+    }
+
+    pub fn rest_enabled(&self, address: &str) -> bool {
+        !self.rest_disabled.contains(&address_key(address))
     }
 
     pub fn mailbox(&self, address: &str) -> Option<&Mailbox> {
@@ -115,6 +156,11 @@ impl State {
             }
         }
     }
+}
+
+/// Addresses and UPNs compare case-insensitively and without surrounding spaces.
+pub(crate) fn address_key(address: &str) -> String {
+    address.trim().to_ascii_lowercase()
 }
 
 /// Everything the handle and the HTTP handlers share.
