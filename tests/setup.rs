@@ -122,7 +122,7 @@ async fn a_wrong_client_secret_is_reported_without_the_secret() {
     .await
     .unwrap()
     .unwrap();
-    let url = rt.begin_sign_in(h.company).await.unwrap().unwrap();
+    let url = rt.begin_sign_in(h.company, None).await.unwrap().unwrap();
     let query = email_logging_host::erp::follow_authorize_url(&url, &h.base)
         .await
         .unwrap();
@@ -151,7 +151,7 @@ async fn a_forged_sign_in_response_is_refused() {
     .await
     .unwrap()
     .unwrap();
-    rt.begin_sign_in(h.company).await.unwrap().unwrap();
+    rt.begin_sign_in(h.company, None).await.unwrap().unwrap();
     let r = rt
         .complete_sign_in(h.company, "code=stolen&state=not-ours")
         .await

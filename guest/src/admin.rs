@@ -1,10 +1,13 @@
 //! The setup actions an administrator takes: change fields, validate, sign
-//! in, enable, disable, clear.
+//! in, enable, disable, renew the token, recreate the job, clear.
 
+use crate::address::Address;
 use crate::auth::{self, AuthError};
-use crate::graph::Graph;
+use crate::graph::{Graph, GraphError};
 use crate::host::{Host, JOB_NAME, Recurrence};
-use crate::setup::{AuthMode, CLIENT_SECRET, STATUS_OK, Setup, SetupChange, SetupError};
+use crate::setup::{
+    AuthMode, CLIENT_SECRET, NotLoggedPolicy, STATUS_OK, Setup, SetupChange, SetupError,
+};
 
 /// The recurring job (SPEC §5): every 10 minutes, first run after a minute,
 /// 3 attempts per failure a minute apart.
@@ -14,6 +17,11 @@ pub const RECURRENCE: Recurrence = Recurrence {
     max_attempts: 3,
     retry_delay_seconds: 60,
 };
+
+/// Exchange Online's limit of items in one mail folder.
+pub const FOLDER_ITEM_LIMIT: u64 = 1_000_000;
+/// Validation warns from here on, long before moves start to fail.
+pub const FOLDER_ITEM_WARNING: u64 = 800_000;
 
 /// The setup as shown: the record plus whether a secret is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,40 +69,63 @@ pub fn update(host: &dyn Host, change: SetupChange) -> Result<SetupView, SetupEr
     view(host, setup)
 }
 
-/// Starts a delegated sign-in.
-pub fn begin_sign_in(host: &dyn Host) -> Result<String, SetupError> {
+/// Starts a delegated sign-in, optionally for a given account.
+pub fn begin_sign_in(host: &dyn Host, account: Option<&str>) -> Result<String, SetupError> {
     let (setup, _) = Setup::load(host)?;
-    auth::begin_sign_in(host, &setup)
+    auth::begin_sign_in(host, &setup, account)
+}
+
+/// The admin consent URL.
+pub fn admin_consent_url(host: &dyn Host) -> Result<String, SetupError> {
+    let (setup, _) = Setup::load(host)?;
+    auth::admin_consent_url(host, &setup)
 }
 
 /// Completes a delegated sign-in.
 pub fn complete_sign_in(host: &dyn Host, query: &str) -> Result<SetupView, SetupError> {
     let (mut setup, version) = Setup::load(host)?;
+    auth::forget_access_token(host)?;
     auth::complete_sign_in(host, &mut setup, query)?;
     setup.save(host, version)?;
     view(host, setup)
 }
 
-/// Checks the setup, obtains a token, reads the Inbox and creates the job.
-pub fn enable(host: &dyn Host) -> Result<SetupView, SetupError> {
+/// Obtains fresh tokens now.
+pub fn renew_token(host: &dyn Host) -> Result<SetupView, SetupError> {
     let (mut setup, version) = Setup::load(host)?;
-    let mailbox = setup.mailbox().map_err(SetupError::Incomplete)?.to_string();
-    if host.email_template()?.is_none() {
-        return Err(SetupError::Incomplete(
-            "no interaction template for e-mails is set up in the ERP".into(),
-        ));
-    }
-    let mut graph = Graph::new(host, &setup, &mailbox);
-    graph.sign_in().map_err(|e| match e {
-        AuthError::SignInRequired(m) if setup.auth_mode == AuthMode::Delegated => {
-            SetupError::Incomplete(m)
+    let mailbox = setup.shared_mailbox.clone().unwrap_or_default();
+    let result = Graph::new(host, &setup, &mailbox).sign_in_fresh();
+    match result {
+        Ok(()) => {
+            setup.status = STATUS_OK.into();
+            setup.consent_given = true;
+            setup.save(host, version)?;
+            view(host, setup)
         }
-        other => auth::auth_to_setup(other),
-    })?;
-    let probe = graph.first_page_url("inbox", "id", 1);
-    graph.page(&probe).map_err(|e| {
-        SetupError::SignInFailed(format!("the Inbox of {mailbox} cannot be read: {e}"))
-    })?;
+        Err(e) => {
+            if let AuthError::SignInRequired(m) | AuthError::InvalidClient(m) = &e {
+                setup.status = format!("sign-in required: {m}");
+                setup.save(host, version)?;
+            }
+            Err(auth::auth_to_setup(e))
+        }
+    }
+}
+
+/// Runs the checklist and creates the job when nothing fails.
+pub fn enable(host: &dyn Host) -> Result<SetupView, SetupError> {
+    let failing: Vec<String> = checklist(host, false)
+        .into_iter()
+        .filter(|c| c.status == CheckStatus::Fail)
+        .map(|c| format!("{}: {} ({})", c.name, c.detail, c.hint))
+        .collect();
+    if !failing.is_empty() {
+        return Err(SetupError::Incomplete(format!(
+            "email logging cannot be enabled yet: {}",
+            failing.join("; ")
+        )));
+    }
+    let (mut setup, version) = Setup::load(host)?;
     host.job_ensure(JOB_NAME, RECURRENCE)?;
     setup.enabled = true;
     setup.consent_given = true;
@@ -109,6 +140,19 @@ pub fn disable(host: &dyn Host) -> Result<SetupView, SetupError> {
     host.job_remove(JOB_NAME)?;
     setup.enabled = false;
     setup.save(host, version)?;
+    view(host, setup)
+}
+
+/// Creates the job again (for a job removed or broken in the ERP).
+pub fn recreate_job(host: &dyn Host) -> Result<SetupView, SetupError> {
+    let (setup, _) = Setup::load(host)?;
+    if !setup.enabled {
+        return Err(SetupError::Incomplete(
+            "email logging is not enabled: enable it, which creates the job".into(),
+        ));
+    }
+    host.job_remove(JOB_NAME)?;
+    host.job_ensure(JOB_NAME, RECURRENCE)?;
     view(host, setup)
 }
 
@@ -145,113 +189,249 @@ pub enum CheckStatus {
     Fail,
 }
 
-/// Runs the checklist without changing the setup.
+/// Runs the checklist without changing the setup (SPEC §2).
 pub fn validate(host: &dyn Host) -> Vec<Check> {
-    let mut checks = Vec::new();
-    let mut add = |name: &str, status, detail: String, hint: &str| {
-        checks.push(Check {
+    checklist(host, true)
+}
+
+/// Collects checks; `with_job` adds the job queue check (not before enabling).
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn add(&mut self, name: &str, status: CheckStatus, detail: impl Into<String>, hint: &str) {
+        self.0.push(Check {
             name: name.into(),
             status,
-            detail,
+            detail: detail.into(),
             hint: hint.into(),
-        })
-    };
+        });
+    }
+    fn pass(&mut self, name: &str, detail: impl Into<String>) {
+        self.add(name, CheckStatus::Pass, detail, "");
+    }
+}
+
+fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
+    let mut c = Checks(Vec::new());
     let setup = match Setup::load(host) {
         Ok((s, _)) => s,
         Err(e) => {
-            add(
+            c.add(
                 "setup record",
                 CheckStatus::Fail,
                 e.to_string(),
                 "check the host's storage",
             );
-            return checks;
+            return c.0;
         }
     };
-    let Some(mailbox) = setup.shared_mailbox.clone() else {
-        add(
-            "shared mailbox",
-            CheckStatus::Fail,
-            "not set".into(),
-            "set the shared mailbox address",
-        );
-        return checks;
+    check_erp(host, &mut c);
+    let mailbox = match setup.mailbox() {
+        Ok(m) => m.to_string(),
+        Err(m) => {
+            c.add("shared mailbox", CheckStatus::Fail, "not set", &m);
+            return c.0;
+        }
     };
-    add("shared mailbox", CheckStatus::Pass, mailbox.clone(), "");
+    let mut graph = Graph::new(host, &setup, &mailbox);
+    if !check_token(&mut graph, &setup, &mut c) {
+        return c.0;
+    }
+    if check_mailbox(&mut graph, &mailbox, &mut c) {
+        check_folder(&mut graph, "storage folder", &setup.storage_folder, &mut c);
+        if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
+            check_folder(
+                &mut graph,
+                "not-logged folder",
+                &setup.not_logged_folder,
+                &mut c,
+            );
+        }
+    }
+    if with_job {
+        check_job(host, &setup, &mut c);
+    }
+    c.0
+}
+
+fn check_erp(host: &dyn Host, c: &mut Checks) {
     match host.email_template() {
-        Ok(Some(t)) => add("interaction template", CheckStatus::Pass, t, ""),
-        Ok(None) => add(
+        Ok(Some(t)) => c.pass(
+            "interaction template",
+            format!("e-mails are logged with template {t}"),
+        ),
+        Ok(None) => c.add(
             "interaction template",
             CheckStatus::Fail,
-            "no template for e-mails".into(),
-            "set up an interaction template for e-mails in the ERP",
+            "no interaction template for e-mails is set up",
+            "set up an interaction template for e-mails in the ERP (for example EMAIL)",
         ),
-        Err(e) => add(
+        Err(e) => c.add(
             "interaction template",
             CheckStatus::Fail,
             e.to_string(),
-            "check the host",
+            "check the ERP",
         ),
     }
-    let mut graph = Graph::new(host, &setup, &mailbox);
-    match graph.sign_in() {
-        Ok(()) => add(
-            "token",
-            CheckStatus::Pass,
-            "an access token was obtained".into(),
-            "",
+    match host.address_fields() {
+        Ok(fields) => {
+            let problems: Vec<String> = fields
+                .iter()
+                .filter_map(|f| {
+                    let what = match f.value.as_deref().map(Address::parse) {
+                        None => "missing".to_string(),
+                        Some(Ok(_)) => return None,
+                        Some(Err(e)) => e.to_string(),
+                    };
+                    Some(format!("{} {} {}: {what}", f.owner, f.no, f.field))
+                })
+                .collect();
+            if problems.is_empty() {
+                c.pass(
+                    "e-mail addresses",
+                    format!("{} addresses are well-formed", fields.len()),
+                );
+            } else {
+                c.add(
+                    "e-mail addresses",
+                    CheckStatus::Warn,
+                    problems.join("; "),
+                    "e-mail with these salespeople and contacts cannot be logged until their addresses are corrected",
+                );
+            }
+        }
+        Err(e) => c.add(
+            "e-mail addresses",
+            CheckStatus::Warn,
+            e.to_string(),
+            "check the ERP",
         ),
+    }
+}
+
+fn check_token(graph: &mut Graph<'_>, setup: &Setup, c: &mut Checks) -> bool {
+    match graph.sign_in_fresh() {
+        Ok(()) => {
+            let who = match setup.auth_mode {
+                AuthMode::Delegated => setup
+                    .signed_in_account
+                    .as_deref()
+                    .map_or("a token for the job account was obtained".into(), |a| {
+                        format!("a token for {a} was obtained")
+                    }),
+                AuthMode::Application => "an application token was obtained".into(),
+            };
+            c.pass("token", who);
+            true
+        }
         Err(e) => {
-            add(
-                "token",
-                CheckStatus::Fail,
-                e.to_string(),
-                "fix the app registration values or sign in again",
-            );
-            return checks;
+            let hint = match &e {
+                AuthError::Incomplete(_) => "complete the app registration fields of the setup",
+                AuthError::SignInRequired(_) => {
+                    "sign in again with the job account (setup sign-in)"
+                }
+                AuthError::InvalidClient(_) => {
+                    "enter the client secret's Value (not its ID) from the app registration, and renew it if it expired"
+                }
+                AuthError::Transient(_) => "Entra ID could not be reached; try again",
+                AuthError::Failed(_) => {
+                    "check the app registration (client id, tenant, permissions)"
+                }
+            };
+            c.add("token", CheckStatus::Fail, e.to_string(), hint);
+            false
         }
     }
+}
+
+fn check_mailbox(graph: &mut Graph<'_>, mailbox: &str, c: &mut Checks) -> bool {
     let probe = graph.first_page_url("inbox", "id", 1);
     match graph.page(&probe) {
-        Ok(_) => add(
-            "inbox",
-            CheckStatus::Pass,
-            "the Inbox is readable".into(),
-            "",
-        ),
-        Err(e) => add(
-            "inbox",
-            CheckStatus::Fail,
-            e.to_string(),
-            "give the job account Full Access to the shared mailbox and check its licence",
-        ),
+        Ok(_) => {
+            c.pass("mailbox", format!("the Inbox of {mailbox} is readable"));
+            true
+        }
+        Err(e) => {
+            let hint = match (&e, e.code()) {
+                (_, Some("MailboxNotEnabledForRESTAPI")) => {
+                    "the mailbox is inactive, soft-deleted or on-premises: it must be an Exchange Online mailbox with a licence (a shared mailbox under 50 GB needs none)"
+                }
+                (_, Some("ErrorInvalidUser")) => {
+                    "there is no such mailbox: check the shared mailbox address"
+                }
+                (GraphError::Api { status: 403, .. }, _) => {
+                    "give the job account Full Access to the shared mailbox (Exchange admin center → the mailbox → Delegation), and the app the Mail.ReadWrite.Shared permission"
+                }
+                _ => "check the mailbox address and the app's Graph permissions",
+            };
+            c.add("mailbox", CheckStatus::Fail, e.to_string(), hint);
+            false
+        }
     }
+}
+
+fn check_folder(graph: &mut Graph<'_>, name: &str, folder: &str, c: &mut Checks) {
+    match graph.folder_info(folder) {
+        Ok(Some((_, n))) if n >= FOLDER_ITEM_LIMIT => c.add(
+            name,
+            CheckStatus::Fail,
+            format!("'{folder}' holds {n} items, Exchange Online's limit"),
+            "choose a new storage folder (for example one per year); old entries keep their links",
+        ),
+        Ok(Some((_, n))) if n >= FOLDER_ITEM_WARNING => c.add(
+            name,
+            CheckStatus::Warn,
+            format!("'{folder}' holds {n} of at most {FOLDER_ITEM_LIMIT} items"),
+            "choose a new storage folder soon (for example one per year); old entries keep their links",
+        ),
+        Ok(Some((_, n))) => c.pass(name, format!("'{folder}' exists and holds {n} items")),
+        Ok(None) => c.add(
+            name,
+            CheckStatus::Warn,
+            format!("'{folder}' does not exist yet"),
+            "it is created at the first run; nothing to do unless the name is a typo",
+        ),
+        Err(e) => c.add(name, CheckStatus::Fail, e.to_string(), "check the job account's rights on the mailbox"),
+    }
+}
+
+fn check_job(host: &dyn Host, setup: &Setup, c: &mut Checks) {
     match host.job_status(JOB_NAME) {
-        Ok(Some(j)) if j.status == "error" => add(
+        Ok(Some(j)) if j.status == "error" || j.status == "on-hold" => c.add(
             "job",
             CheckStatus::Warn,
-            j.last_error.unwrap_or_else(|| "the job is in error".into()),
-            "fix the cause, then recreate the job",
+            format!(
+                "the job is {}: {}",
+                j.status,
+                j.last_error.unwrap_or_else(|| "no error recorded".into())
+            ),
+            "fix the cause, then recreate the job (setup recreate-job)",
         ),
-        Ok(Some(j)) => add("job", CheckStatus::Pass, format!("status {}", j.status), ""),
-        Ok(None) if setup.enabled => add(
+        Ok(Some(j)) => c.pass(
+            "job",
+            format!(
+                "status {}, next run {}",
+                j.status,
+                j.next_run.unwrap_or_else(|| "not planned".into())
+            ),
+        ),
+        Ok(None) if setup.enabled => c.add(
             "job",
             CheckStatus::Fail,
-            "enabled, but there is no job".into(),
-            "disable and enable email logging to recreate the job",
+            "email logging is enabled, but there is no job",
+            "recreate the job (setup recreate-job)",
         ),
-        Ok(None) => add(
+        Ok(None) => c.add(
             "job",
             CheckStatus::Warn,
-            "email logging is not enabled".into(),
-            "enable it",
+            "email logging is not enabled",
+            "enable it (setup enable)",
         ),
-        Err(e) => add(
+        Err(e) => c.add(
             "job",
             CheckStatus::Fail,
             e.to_string(),
-            "check the host's job queue",
+            "check the ERP's job queue",
         ),
     }
-    checks
 }

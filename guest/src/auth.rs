@@ -317,7 +317,11 @@ struct PendingSignIn {
 
 /// Starts a delegated sign-in: stores state and PKCE verifier, returns the
 /// authorize URL.
-pub fn begin_sign_in(host: &dyn Host, setup: &Setup) -> Result<String, SetupError> {
+pub fn begin_sign_in(
+    host: &dyn Host,
+    setup: &Setup,
+    account: Option<&str>,
+) -> Result<String, SetupError> {
     if setup.auth_mode != AuthMode::Delegated {
         return Err(SetupError::Incomplete(
             "sign-in is for delegated mode; application mode needs no sign-in, only admin consent"
@@ -357,7 +361,42 @@ pub fn begin_sign_in(host: &dyn Host, setup: &Setup) -> Result<String, SetupErro
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
         .append_pair("prompt", "select_account");
+    if let Some(a) = account.map(str::trim).filter(|a| !a.is_empty()) {
+        url.query_pairs_mut().append_pair("login_hint", a);
+    }
     Ok(url.into())
+}
+
+/// The tenant-wide admin consent URL for the app registration.
+pub fn admin_consent_url(host: &dyn Host, setup: &Setup) -> Result<String, SetupError> {
+    let creds = credentials(host, setup).map_err(auth_to_setup)?;
+    let redirect = creds.redirect_url.ok_or_else(|| {
+        SetupError::Incomplete(
+            "no redirect URL: enter the app registration's redirect URL in the setup".into(),
+        )
+    })?;
+    let tenant = if setup.tenant.eq_ignore_ascii_case("common") {
+        "organizations"
+    } else {
+        setup.tenant.as_str()
+    };
+    let mut url = url::Url::parse(&format!("{LOGIN_BASE}/"))
+        .map_err(|e| SetupError::Host(HostError::Internal(e.to_string())))?;
+    url.path_segments_mut()
+        .map_err(|_| SetupError::Host(HostError::Internal("bad login URL".into())))?
+        .pop_if_empty()
+        .extend([tenant, "v2.0", "adminconsent"]);
+    url.query_pairs_mut()
+        .append_pair("client_id", &creds.client_id)
+        .append_pair("scope", APPLICATION_SCOPE)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("state", &random_text(host)?);
+    Ok(url.into())
+}
+
+/// Drops the cached access token so the next request obtains a new one.
+pub fn forget_access_token(host: &dyn Host) -> Result<(), HostError> {
+    host.secret_remove(ACCESS_TOKEN)
 }
 
 /// Completes a delegated sign-in from the redirect's query string: checks

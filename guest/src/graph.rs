@@ -129,6 +129,13 @@ impl<'a> Graph<'a> {
         self.tokens.access_token(self.host, self.setup).map(|_| ())
     }
 
+    /// Obtains a new token from Entra ID, ignoring any cached one: proves the
+    /// app registration and the grant work now.
+    pub fn sign_in_fresh(&mut self) -> Result<(), AuthError> {
+        self.tokens.invalidate(self.host);
+        self.sign_in()
+    }
+
     /// `https://graph.microsoft.com/v1.0/users/{mailbox}`.
     pub fn mailbox_url(&self) -> String {
         format!("{GRAPH_BASE}/users/{}", enc(&self.mailbox))
@@ -193,6 +200,31 @@ impl<'a> Graph<'a> {
                     GraphError::Malformed(format!("folder '{name}' exists but cannot be found"))
                 })
             }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A folder's id and item count by well-known or display name, if it exists.
+    pub fn folder_info(&mut self, name: &str) -> Result<Option<(String, u64)>, GraphError> {
+        let id = if WELL_KNOWN_FOLDERS.contains(&name.to_lowercase().as_str()) {
+            name.to_lowercase()
+        } else {
+            match self.find_folder(name)? {
+                Some(id) => id,
+                None => return Ok(None),
+            }
+        };
+        let url = format!(
+            "{}/mailFolders/{}?$select=id,displayName,totalItemCount",
+            self.mailbox_url(),
+            enc(&id)
+        );
+        match self.call("GET", &url, None) {
+            Ok(v) => Ok(Some((
+                folder_id(&v)?,
+                v.get("totalItemCount").and_then(Value::as_u64).unwrap_or(0),
+            ))),
+            Err(e) if e.code() == Some("ErrorItemNotFound") => Ok(None),
             Err(e) => Err(e),
         }
     }

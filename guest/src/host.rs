@@ -98,6 +98,19 @@ pub struct MessageLink {
     pub web_link: String,
 }
 
+/// One e-mail field of a salesperson or contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressField {
+    /// `salesperson` or `contact`.
+    pub owner: String,
+    /// Code or number.
+    pub no: String,
+    /// Which field.
+    pub field: String,
+    /// The stored value.
+    pub value: Option<String>,
+}
+
 /// What `log_message` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogOutcome {
@@ -153,6 +166,8 @@ pub trait Host {
         &self,
         addresses: &[String],
     ) -> Result<Vec<(String, crate::classify::Party)>, HostError>;
+    /// Every e-mail field of salespeople and person contacts.
+    fn address_fields(&self) -> Result<Vec<AddressField>, HostError>;
     /// The interaction template for e-mails.
     fn email_template(&self) -> Result<Option<String>, HostError>;
     /// Whether a message key was logged already.

@@ -112,6 +112,19 @@ impl host::Host for WitHost {
             .collect())
     }
 
+    fn address_fields(&self) -> Result<Vec<host::AddressField>, host::HostError> {
+        Ok(wit::crm::address_fields()
+            .map_err(host_error)?
+            .into_iter()
+            .map(|f| host::AddressField {
+                owner: f.owner,
+                no: f.no,
+                field: f.field,
+                value: f.value,
+            })
+            .collect())
+    }
+
     fn email_template(&self) -> Result<Option<String>, host::HostError> {
         wit::crm::email_interaction_template().map_err(host_error)
     }
@@ -358,8 +371,24 @@ impl ex::setup::Guest for Component {
             .collect()
     }
 
-    fn begin_sign_in() -> Result<String, pt::SetupError> {
-        admin::begin_sign_in(&WitHost).map_err(setup_error)
+    fn begin_sign_in(account: Option<String>) -> Result<String, pt::SetupError> {
+        admin::begin_sign_in(&WitHost, account.as_deref()).map_err(setup_error)
+    }
+
+    fn admin_consent_url() -> Result<String, pt::SetupError> {
+        admin::admin_consent_url(&WitHost).map_err(setup_error)
+    }
+
+    fn renew_token() -> Result<pt::SetupRecord, pt::SetupError> {
+        admin::renew_token(&WitHost)
+            .map(wit_record)
+            .map_err(setup_error)
+    }
+
+    fn recreate_job() -> Result<pt::SetupRecord, pt::SetupError> {
+        admin::recreate_job(&WitHost)
+            .map(wit_record)
+            .map_err(setup_error)
     }
 
     fn complete_sign_in(redirect_query: String) -> Result<pt::SetupRecord, pt::SetupError> {

@@ -64,7 +64,18 @@ pub enum Command {
         /// Seconds between two looks at the job queue.
         #[arg(long, default_value_t = 5)]
         poll_seconds: u64,
+        /// Also serve the sign-in pages on this address:
+        /// /email-logging/sign-in?company=NAME starts a sign-in, and the
+        /// callback path receives Entra ID's redirect.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// The path of the redirect URL registered for the app.
+        #[arg(long, default_value = "/email-logging/callback")]
+        callback_path: String,
     },
+    /// The key that encrypts secrets at rest.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Run the Email Logging job of the company once, now.
     Run {
         /// The run's time budget in seconds.
@@ -97,6 +108,10 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8470")]
         listen: std::net::SocketAddr,
+        /// Register one more redirect URI for the demo app (repeatable), for
+        /// example the callback of `setup sign-in` on another port.
+        #[arg(long)]
+        redirect_uri: Vec<String>,
     },
 }
 
@@ -107,12 +122,28 @@ pub enum SetupCommand {
     Show,
     /// Change setup fields; only the fields given change.
     Set(SetArgs),
-    /// Sign in with the job account (delegated mode).
+    /// Sign in with the job account (delegated mode): prints the address to
+    /// open, then receives the redirect on the redirect URL when it points at
+    /// this machine (else asks for the address the browser ended on).
     SignIn {
-        /// The address the browser was redirected to after signing in; asked for when omitted.
+        /// Pre-select this account (to change the job account).
+        #[arg(long)]
+        account: Option<String>,
+        /// The address the browser was redirected to, when already known.
         #[arg(long)]
         redirected_url: Option<String>,
+        /// How long to wait for the redirect.
+        #[arg(long, default_value_t = 600)]
+        timeout_seconds: u64,
     },
+    /// Print the address a tenant administrator opens to grant admin consent.
+    AdminConsent,
+    /// Obtain new tokens now, to check the sign-in still works.
+    RenewToken,
+    /// Remove and create the recurring job again.
+    RecreateJob,
+    /// Walk through the whole setup step by step.
+    Wizard,
     /// Run the validation checklist.
     Validate,
     /// Validate, then create the recurring job.
@@ -176,6 +207,15 @@ pub enum Policy {
     Delete,
     /// Leave in the Inbox.
     Leave,
+}
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Re-encrypt every stored secret with a new key. With the key in a file,
+    /// a new key file replaces it; with the key in EMAIL_LOGGING_KEY, the new
+    /// key is taken from EMAIL_LOGGING_NEW_KEY.
+    Rotate,
 }
 
 /// CRM commands.
@@ -247,7 +287,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Emulator { seed, listen } => {
+        Command::Emulator {
+            seed,
+            listen,
+            redirect_uri,
+        } => {
             let text = match seed {
                 Some(p) => std::fs::read_to_string(&p)
                     .with_context(|| format!("cannot read {}", p.display()))?,
@@ -255,8 +299,15 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             };
             let seed =
                 graph_emulator::Seed::from_json(&text).context("the mailbox seed is not valid")?;
+            let config = redirect_uri
+                .iter()
+                .fold(graph_emulator::EmulatorConfig::default(), |c, uri| {
+                    c.with_redirect_uri(uri)
+                });
             eprintln!("Graph emulator listening on http://{listen} (Ctrl-C stops it)");
-            graph_emulator::serve(seed, graph_emulator::EmulatorConfig::default(), listen).await?;
+            graph_emulator::serve_with(graph_emulator::Emulator::new(seed, config), listen)
+                .await
+                .with_context(|| format!("cannot serve on {listen}"))?;
             Ok(())
         }
         command => {
@@ -266,21 +317,47 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 app: app_from_env(),
                 ..Default::default()
             })?;
+            if let Command::Key(KeyCommand::Rotate) = command {
+                let n = if std::env::var(crate::crypto::KEY_ENV).is_ok() {
+                    let n = crate::crypto::rotate_env_key(&erp.db)?;
+                    println!(
+                        "Re-encrypted {n} secrets. Now set EMAIL_LOGGING_KEY to the value of EMAIL_LOGGING_NEW_KEY."
+                    );
+                    n
+                } else {
+                    let n =
+                        crate::crypto::rotate_key_file(&erp.db, &cli.data_dir.join("secret.key"))?;
+                    println!(
+                        "Re-encrypted {n} secrets with a new key in {}.",
+                        cli.data_dir.join("secret.key").display()
+                    );
+                    n
+                };
+                tracing::info!(secrets = n, "key rotated");
+                return Ok(());
+            }
             let company = erp.company(&cli.company)?;
-            with_erp(&erp, company, command, cli.emulator.as_ref()).await
+            with_erp(std::sync::Arc::new(erp), company, command).await
         }
     }
 }
 
-async fn with_erp(
-    erp: &Erp,
-    company: i64,
-    command: Command,
-    emulator: Option<&url::Url>,
-) -> anyhow::Result<()> {
+async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> anyhow::Result<()> {
     let rt = &erp.runtime;
     match command {
-        Command::Serve { poll_seconds } => {
+        Command::Serve {
+            poll_seconds,
+            listen,
+            callback_path,
+        } => {
+            if let Some(addr) = listen {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                let app = crate::web::router(erp.clone(), &callback_path);
+                eprintln!("Sign-in pages on http://{addr}/email-logging/sign-in?company=NAME");
+                tokio::spawn(async move { axum::serve(listener, app).await });
+            }
             eprintln!("Running the job queue (Ctrl-C stops it)");
             erp.serve(Duration::from_secs(poll_seconds.max(1)), async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -355,36 +432,21 @@ async fn with_erp(
             );
             Ok(())
         }
-        Command::Setup(SetupCommand::SignIn { redirected_url }) => {
-            let url = rt
-                .begin_sign_in(company)
-                .await?
-                .map_err(crate::erp::setup_failed)?;
-            let query = match (redirected_url, emulator) {
-                (Some(u), _) => url::Url::parse(&u)
-                    .context("--redirected-url is not a URL")?
-                    .query()
-                    .unwrap_or_default()
-                    .to_string(),
-                (None, Some(base)) => crate::erp::follow_authorize_url(&url, base).await?,
-                (None, None) => {
-                    println!(
-                        "Open this address, sign in with the job account, then paste the address you were sent to:"
-                    );
-                    println!("{url}");
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    url::Url::parse(line.trim())
-                        .context("that is not the address of the redirect")?
-                        .query()
-                        .unwrap_or_default()
-                        .to_string()
-                }
-            };
-            let s = rt
-                .complete_sign_in(company, &query)
-                .await?
-                .map_err(crate::erp::setup_failed)?;
+        Command::Setup(SetupCommand::SignIn {
+            account,
+            redirected_url,
+            timeout_seconds,
+        }) => {
+            let stdin = std::io::stdin();
+            let s = sign_in(
+                &erp,
+                company,
+                account.as_deref(),
+                redirected_url.as_deref(),
+                Duration::from_secs(timeout_seconds),
+                &mut stdin.lock(),
+            )
+            .await?;
             println!(
                 "Signed in{}.",
                 s.signed_in_account
@@ -393,24 +455,39 @@ async fn with_erp(
             );
             Ok(())
         }
+        Command::Setup(SetupCommand::AdminConsent) => {
+            let url = rt
+                .admin_consent_url(company)
+                .await?
+                .map_err(crate::erp::setup_failed)?;
+            println!(
+                "A tenant administrator opens this address to grant consent for the whole organisation:"
+            );
+            println!("{url}");
+            Ok(())
+        }
+        Command::Setup(SetupCommand::RenewToken) => {
+            rt.renew_token(company)
+                .await?
+                .map_err(crate::erp::setup_failed)?;
+            println!("New tokens were obtained; the sign-in works.");
+            Ok(())
+        }
+        Command::Setup(SetupCommand::RecreateJob) => {
+            rt.recreate_job(company)
+                .await?
+                .map_err(crate::erp::setup_failed)?;
+            println!(
+                "The job was created again; it runs every 10 minutes, the first time in a minute."
+            );
+            Ok(())
+        }
+        Command::Setup(SetupCommand::Wizard) => {
+            let stdin = std::io::stdin();
+            crate::wizard::run(&erp, company, &mut stdin.lock()).await
+        }
         Command::Setup(SetupCommand::Validate) => {
-            let checks = rt.validate(company).await?;
-            let mut failed = false;
-            for c in checks {
-                let mark = match c.status {
-                    CheckStatus::Pass => "pass",
-                    CheckStatus::Warn => "warn",
-                    CheckStatus::Fail => {
-                        failed = true;
-                        "FAIL"
-                    }
-                };
-                println!("[{mark}] {}: {}", c.name, c.detail);
-                if !c.hint.is_empty() {
-                    println!("       → {}", c.hint);
-                }
-            }
-            if failed {
+            if print_checks(&rt.validate(company).await?) {
                 bail!("the setup is not valid yet");
             }
             Ok(())
@@ -466,8 +543,84 @@ async fn with_erp(
             }
             Ok(())
         }
-        Command::Demo { .. } | Command::Emulator { .. } => {
-            unreachable!("handled without a database")
+        Command::Demo { .. } | Command::Emulator { .. } | Command::Key(_) => {
+            unreachable!("handled before a company is chosen")
         }
     }
+}
+
+/// Prints the checklist; returns whether any check failed.
+pub fn print_checks(checks: &[crate::runtime::Check]) -> bool {
+    let mut failed = false;
+    for c in checks {
+        let mark = match c.status {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => {
+                failed = true;
+                "FAIL"
+            }
+        };
+        println!("[{mark}] {}: {}", c.name, c.detail);
+        if !c.hint.is_empty() {
+            println!("       -> {}", c.hint);
+        }
+    }
+    failed
+}
+
+/// A delegated sign-in from the terminal: prints the authorize address,
+/// then takes the redirect on this machine's redirect URL, or from
+/// `redirected_url`, or as a line typed by the user.
+pub async fn sign_in(
+    erp: &Erp,
+    company: i64,
+    account: Option<&str>,
+    redirected_url: Option<&str>,
+    timeout: Duration,
+    input: &mut dyn std::io::BufRead,
+) -> anyhow::Result<SetupRecord> {
+    use std::io::Write as _;
+    let rt = &erp.runtime;
+    let url = rt
+        .begin_sign_in(company, account)
+        .await?
+        .map_err(crate::erp::setup_failed)?;
+    let redirect = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "redirect_uri")
+                .map(|(_, v)| v.into_owned())
+        })
+        .and_then(|r| url::Url::parse(&r).ok());
+    let query_of = |u: &str| -> anyhow::Result<String> {
+        Ok(url::Url::parse(u.trim())
+            .context("that is not the address of the redirect")?
+            .query()
+            .unwrap_or_default()
+            .to_string())
+    };
+    let query = match (redirected_url, redirect) {
+        (Some(u), _) => query_of(u)?,
+        (None, Some(r)) if crate::web::is_local(&r) => {
+            println!("Open this address in a browser and sign in with the job account:");
+            println!("{url}");
+            println!("Waiting for the sign-in on {r} ...");
+            std::io::stdout().flush()?;
+            crate::web::wait_for_redirect(&r, timeout).await?
+        }
+        _ => {
+            println!("Open this address in a browser and sign in with the job account:");
+            println!("{url}");
+            println!("Then paste the address the browser ended on:");
+            std::io::stdout().flush()?;
+            let mut line = String::new();
+            anyhow::ensure!(input.read_line(&mut line)? > 0, "the sign-in was cancelled");
+            query_of(&line)?
+        }
+    };
+    rt.complete_sign_in(company, &query)
+        .await?
+        .map_err(crate::erp::setup_failed)
 }

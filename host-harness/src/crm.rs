@@ -259,6 +259,29 @@ pub fn lookup(
     Ok((sp, contacts))
 }
 
+/// One e-mail field: owner kind, code or number, field name, value.
+pub type AddressFieldRow = (String, String, String, Option<String>);
+
+/// Every salesperson's e-mail, every person contact's e-mail, and every
+/// e-mail 2 and alternative address that is filled in, for validation.
+pub fn address_fields(db: &Db, company: CompanyId) -> anyhow::Result<Vec<AddressFieldRow>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(
+        "SELECT 'salesperson', code, 'e-mail', email, 0 FROM salesperson WHERE company_id = ?1
+         UNION ALL
+         SELECT 'contact', no, 'e-mail', email, 1 FROM contact WHERE company_id = ?1 AND (type = 'person' OR email IS NOT NULL)
+         UNION ALL
+         SELECT 'contact', no, 'e-mail 2', email2, 1 FROM contact WHERE company_id = ?1 AND email2 IS NOT NULL
+         UNION ALL
+         SELECT 'contact', contact_no, 'alternative address ' || code, email, 1 FROM contact_alt_address WHERE company_id = ?1
+         ORDER BY 5, 2, 3",
+    )?;
+    let rows = stmt.query_map(params![company], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The interaction template code marked for e-mails.
 pub fn email_template(db: &Db, company: CompanyId) -> anyhow::Result<Option<String>> {
     Ok(db

@@ -106,6 +106,103 @@ impl SecretBox {
     }
 }
 
+/// Where a new key waits while a rotation is under way.
+pub fn pending_key_file(key_file: &Path) -> std::path::PathBuf {
+    key_file.with_extension("key.new")
+}
+
+/// Re-encrypts every secret of every company from `old` to `new` in one
+/// transaction; returns how many were re-encrypted.
+pub fn reencrypt(db: &crate::db::Db, old: &SecretBox, new: &SecretBox) -> anyhow::Result<usize> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
+        let mut stmt =
+            tx.prepare("SELECT company_id, name, nonce, ciphertext FROM plugin_secret")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (company, name, nonce, ct) in &rows {
+        let context = format!("{company}/{name}");
+        let plain = old
+            .open(&context, nonce, ct)
+            .with_context(|| format!("secret '{name}' of company {company}"))?;
+        let (nonce, ct) = new.seal(&context, &plain);
+        tx.execute(
+            "UPDATE plugin_secret SET nonce = ?3, ciphertext = ?4 WHERE company_id = ?1 AND name = ?2",
+            rusqlite::params![company, name, nonce, ct],
+        )?;
+    }
+    tx.commit()?;
+    Ok(rows.len())
+}
+
+/// Whether `key` opens the secrets in the database (true when there are none).
+pub fn opens_secrets(db: &crate::db::Db, key: &SecretBox) -> anyhow::Result<bool> {
+    use rusqlite::OptionalExtension as _;
+    let row: Option<(i64, String, Vec<u8>, Vec<u8>)> = db
+        .lock()
+        .query_row(
+            "SELECT company_id, name, nonce, ciphertext FROM plugin_secret LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        None => true,
+        Some((c, n, nonce, ct)) => key.open(&format!("{c}/{n}"), &nonce, &ct).is_ok(),
+    })
+}
+
+/// Finishes a key rotation interrupted between the database commit and the
+/// key file's replacement: the pending key wins if it opens the secrets.
+pub fn recover_rotation(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<()> {
+    let pending = pending_key_file(key_file);
+    if !pending.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&pending)?;
+    let new = SecretBox::new(decode_key(&text)?);
+    if opens_secrets(db, &new)? {
+        std::fs::rename(&pending, key_file)?;
+    } else {
+        std::fs::remove_file(&pending)?;
+    }
+    Ok(())
+}
+
+/// Rotates the key file's key: writes the new key beside the old one,
+/// re-encrypts every secret, then replaces the key file.
+pub fn rotate_key_file(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<usize> {
+    let old = SecretBox::load(key_file)?;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    let pending = pending_key_file(key_file);
+    let _ = std::fs::remove_file(&pending);
+    write_private(&pending, STANDARD.encode(key).as_bytes())
+        .with_context(|| format!("cannot write {}", pending.display()))?;
+    let n = reencrypt(db, &old, &SecretBox::new(key))?;
+    std::fs::rename(&pending, key_file)?;
+    Ok(n)
+}
+
+/// The environment variable holding the new key when the key comes from
+/// [`KEY_ENV`] (the host cannot rewrite its own environment).
+pub const NEW_KEY_ENV: &str = "EMAIL_LOGGING_NEW_KEY";
+
+/// Rotates a key kept in the environment: re-encrypts every secret from
+/// [`KEY_ENV`]'s key to [`NEW_KEY_ENV`]'s; the administrator then swaps them.
+pub fn rotate_env_key(db: &crate::db::Db) -> anyhow::Result<usize> {
+    let old = std::env::var(KEY_ENV).with_context(|| format!("{KEY_ENV} is not set"))?;
+    let new = std::env::var(NEW_KEY_ENV).with_context(|| {
+        format!("the key comes from {KEY_ENV}: put the new key (32 random bytes, base64) in {NEW_KEY_ENV} and run this again")
+    })?;
+    let old = SecretBox::new(decode_key(&old).with_context(|| format!("{KEY_ENV} is not a key"))?);
+    let new =
+        SecretBox::new(decode_key(&new).with_context(|| format!("{NEW_KEY_ENV} is not a key"))?);
+    reencrypt(db, &old, &new)
+}
+
 fn decode_key(text: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = STANDARD.decode(text.trim()).context("not base64")?;
     bytes
@@ -147,6 +244,63 @@ mod tests {
                 .open("1/refresh-token", &n, &c)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn rotation_reencrypts_and_replaces_the_key_file() {
+        if std::env::var(KEY_ENV).is_ok() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("secret.key");
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let c = db.company("C").unwrap();
+        let old = SecretBox::load(&key_file).unwrap();
+        let (n, ct) = old.seal(&format!("{c}/client-secret"), "hush");
+        db.lock()
+            .execute(
+                "INSERT INTO plugin_secret(company_id, name, nonce, ciphertext) VALUES (?1, 'client-secret', ?2, ?3)",
+                rusqlite::params![c, n, ct],
+            )
+            .unwrap();
+        assert_eq!(rotate_key_file(&db, &key_file).unwrap(), 1);
+        let new = SecretBox::load(&key_file).unwrap();
+        assert!(opens_secrets(&db, &new).unwrap());
+        assert!(
+            !opens_secrets(&db, &old).unwrap(),
+            "the old key no longer opens anything"
+        );
+        assert!(!pending_key_file(&key_file).exists());
+    }
+
+    #[test]
+    fn an_interrupted_rotation_is_finished_on_open() {
+        if std::env::var(KEY_ENV).is_ok() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("secret.key");
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let c = db.company("C").unwrap();
+        let old = SecretBox::load(&key_file).unwrap();
+        let new_key = [9u8; 32];
+        let new = SecretBox::new(new_key);
+        let (n, ct) = old.seal(&format!("{c}/x"), "v");
+        db.lock()
+            .execute(
+                "INSERT INTO plugin_secret(company_id, name, nonce, ciphertext) VALUES (?1, 'x', ?2, ?3)",
+                rusqlite::params![c, n, ct],
+            )
+            .unwrap();
+        // Crash after the commit, before the rename.
+        write_private(
+            &pending_key_file(&key_file),
+            STANDARD.encode(new_key).as_bytes(),
+        )
+        .unwrap();
+        reencrypt(&db, &old, &new).unwrap();
+        recover_rotation(&db, &key_file).unwrap();
+        assert!(opens_secrets(&db, &SecretBox::load(&key_file).unwrap()).unwrap());
     }
 
     #[cfg(unix)]

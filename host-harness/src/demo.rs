@@ -66,7 +66,7 @@ pub async fn run(mailbox_seed: &str, crm_seed: &str) -> anyhow::Result<DemoResul
     .await?
     .map_err(crate::erp::setup_failed)?;
     let url = rt
-        .begin_sign_in(company)
+        .begin_sign_in(company, None)
         .await?
         .map_err(crate::erp::setup_failed)?;
     let query = follow_authorize_url(&url, &base).await?;

@@ -65,7 +65,10 @@ impl Erp {
         })?;
         let db = Db::open(&opts.data_dir.join("email-logging.db"))
             .context("cannot open the database")?;
-        let secret_box = SecretBox::load(&opts.data_dir.join("secret.key"))?;
+        let key_file = opts.data_dir.join("secret.key");
+        crate::crypto::recover_rotation(&db, &key_file)
+            .context("cannot finish an interrupted key rotation")?;
+        let secret_box = SecretBox::load(&key_file)?;
         let ctx = Arc::new(HostContext {
             db: db.clone(),
             secret_box,

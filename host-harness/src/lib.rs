@@ -11,5 +11,7 @@ pub mod erp;
 pub mod host;
 pub mod jobs;
 pub mod runtime;
+pub mod web;
+pub mod wizard;
 
 pub use erp::{Erp, ErpOptions, JobOutcome};

@@ -230,14 +230,45 @@ impl Runtime {
             .call_validate(&mut s))
     }
 
-    /// Starts a delegated sign-in.
+    /// Starts a delegated sign-in, optionally pre-selecting an account.
     pub async fn begin_sign_in(
+        &self,
+        company: CompanyId,
+        account: Option<&str>,
+    ) -> Result<Result<String, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_begin_sign_in(&mut s, account))
+    }
+
+    /// The tenant-wide admin consent URL.
+    pub async fn admin_consent_url(
         &self,
         company: CompanyId,
     ) -> Result<Result<String, SetupError>, CallError> {
         call!(self, company, self.limits.setup_timeout, |p, s| p
             .erp_plugin_setup()
-            .call_begin_sign_in(&mut s))
+            .call_admin_consent_url(&mut s))
+    }
+
+    /// Obtains fresh tokens now.
+    pub async fn renew_token(
+        &self,
+        company: CompanyId,
+    ) -> Result<Result<SetupRecord, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_renew_token(&mut s))
+    }
+
+    /// Creates the recurring job again.
+    pub async fn recreate_job(
+        &self,
+        company: CompanyId,
+    ) -> Result<Result<SetupRecord, SetupError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_setup()
+            .call_recreate_job(&mut s))
     }
 
     /// Completes a delegated sign-in with the redirect's query.

@@ -150,52 +150,190 @@ fn the_component_speaks_exactly_the_contract() {
     );
 }
 
-/// The standalone emulator plus the CLI, step by step, as an administrator
-/// would try the product by hand.
-#[test]
-fn cli_walkthrough_against_the_standalone_emulator() {
-    use std::io::Write as _;
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut emulator = Command::new(env!("CARGO_BIN_EXE_email-logging-host"))
-        .args(["emulator", "--listen", &listen])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill<'a>(&'a mut std::process::Child);
-    impl Drop for Kill<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+        .port()
+}
+
+/// The standalone emulator in its own process, and a data directory for the host.
+struct Standalone {
+    emulator: std::process::Child,
+    base: String,
+    callback: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.emulator.kill();
+        let _ = self.emulator.wait();
+    }
+}
+
+impl Standalone {
+    fn start() -> Self {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let callback = format!("http://127.0.0.1:{}/email-logging/callback", free_port());
+        let emulator = Command::new(env!("CARGO_BIN_EXE_email-logging-host"))
+            .args(["emulator", "--listen", &listen, "--redirect-uri", &callback])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::net::TcpStream::connect(&listen).is_ok()
+        });
+        assert!(up, "the emulator listens on {listen}");
+        Self {
+            emulator,
+            base: format!("http://{listen}"),
+            callback,
+            dir: tempfile::tempdir().unwrap(),
         }
     }
-    let _guard = Kill(&mut emulator);
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(&listen).is_ok()
-    });
-    assert!(up, "the emulator listens on {listen}");
-    let base = format!("http://{listen}");
-    let run = |args: &[&str]| {
-        let mut all = vec!["--emulator", base.as_str()];
-        all.extend_from_slice(args);
-        host(&all, dir.path())
-    };
-    let crm = dir.path().join("crm.json");
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_email-logging-host"));
+        c.args(["--emulator", &self.base])
+            .args(args)
+            .env("EMAIL_LOGGING_HOME", self.dir.path())
+            .env_remove("EMAIL_LOGGING_KEY");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a command that prints an authorize URL and waits for the
+    /// redirect, and plays the browser: follows the printed URL with a plain
+    /// HTTP client (to the emulator, which consents at once) and then the
+    /// redirect (to the host's callback). Returns the command's output.
+    fn with_browser(&self, args: &[&str], input: &str) -> (Output, String) {
+        use std::io::{BufRead as _, Read as _, Write as _};
+        let mut child = self
+            .command(args)
+            .env("EMAIL_LOGGING_LOG", "debug")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut seen = String::new();
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "no authorize URL printed; output so far:\n{seen}"
+            );
+            seen.push_str(&line);
+            if line.starts_with("https://login.microsoftonline.com/") {
+                break line.trim().to_string();
+            }
+        };
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let page = rt.block_on(async {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let to_emulator = url.replacen("https://login.microsoftonline.com", &self.base, 1);
+            let consent = client.get(&to_emulator).send().await.unwrap();
+            assert_eq!(consent.status().as_u16(), 302, "the emulator consents");
+            let location = consent.headers()["location"].to_str().unwrap().to_string();
+            assert!(location.starts_with(&self.callback), "{location}");
+            // The host may need a moment before it listens.
+            for _ in 0..100 {
+                if let Ok(r) = client.get(&location).send().await {
+                    return r.text().await.unwrap();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("the host's callback never answered");
+        });
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        seen.push_str(&rest);
+        let mut out = child.wait_with_output().unwrap();
+        out.stdout = seen.into_bytes();
+        (out, page)
+    }
+
+    /// All stored secrets, decrypted with the host's key file.
+    fn secrets(&self) -> Vec<String> {
+        let db =
+            email_logging_host::db::Db::open(&self.dir.path().join("email-logging.db")).unwrap();
+        let key = email_logging_host::crypto::SecretBox::load(&self.dir.path().join("secret.key"))
+            .unwrap();
+        let conn = db.lock();
+        let mut stmt = conn
+            .prepare("SELECT company_id, name, nonce, ciphertext FROM plugin_secret")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })
+        .unwrap()
+        .map(|r| {
+            let (c, n, nonce, ct) = r.unwrap();
+            key.open(&format!("{c}/{n}"), &nonce, &ct).unwrap()
+        })
+        .collect()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(o))
+}
+
+/// The standalone emulator plus the CLI, step by step, as an administrator
+/// would try the product by hand, including a real redirect to the host's
+/// callback; afterwards no secret or token appears in anything printed.
+#[test]
+fn cli_walkthrough_against_the_standalone_emulator() {
+    let st = Standalone::start();
+    let mut printed = String::new();
+    let crm = st.dir.path().join("crm.json");
     std::fs::write(&crm, graph_emulator::SAMPLE_CRM).unwrap();
-    let o = run(&["crm", "import", crm.to_str().unwrap()]);
+    let o = st.run(&["crm", "import", crm.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Imported 3 salespeople, 5 contacts"));
 
-    let mut set = Command::new(env!("CARGO_BIN_EXE_email-logging-host"))
-        .args([
-            "--emulator",
-            &base,
+    let o = st.run_with_input(
+        &[
             "setup",
             "set",
             "--shared-mailbox",
@@ -203,60 +341,304 @@ fn cli_walkthrough_against_the_standalone_emulator() {
             "--client-id",
             graph_emulator::DEMO_CLIENT_ID,
             "--redirect-url",
-            graph_emulator::DEMO_REDIRECT_URI,
+            &st.callback,
             "--client-secret-stdin",
-        ])
-        .env("EMAIL_LOGGING_HOME", dir.path())
-        .env_remove("EMAIL_LOGGING_KEY")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        ],
+        &format!("{}\n", graph_emulator::DEMO_CLIENT_SECRET),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(stored, encrypted)"));
+    printed += &text(&o);
+
+    let (o, page) = st.with_browser(&["setup", "sign-in", "--timeout-seconds", "60"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(page.contains("Sign-in received"), "{page}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains(&format!("Signed in as {}", graph_emulator::DEMO_USER))
+    );
+    printed += &text(&o);
+    let show = st.run(&["setup", "show"]);
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains(graph_emulator::DEMO_USER),
+        "the account is shown"
+    );
+    printed += &text(&show);
+
+    for step in [
+        &["setup", "enable"][..],
+        &["setup", "validate"],
+        &["setup", "renew-token"],
+        &["setup", "recreate-job"],
+    ] {
+        let o = st
+            .command(step)
+            .env("EMAIL_LOGGING_LOG", "debug")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{step:?}: {}", text(&o));
+        printed += &text(&o);
+    }
+    let o = st
+        .command(&["run", "--json"])
+        .env("EMAIL_LOGGING_LOG", "debug")
+        .output()
         .unwrap();
-    writeln!(
-        set.stdin.take().unwrap(),
-        "{}",
-        graph_emulator::DEMO_CLIENT_SECRET
-    )
-    .unwrap();
-    let o = set.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let shown = String::from_utf8_lossy(&o.stdout);
-    assert!(shown.contains("(stored, encrypted)"));
-    assert!(
-        !shown.contains(graph_emulator::DEMO_CLIENT_SECRET),
-        "the secret is never shown"
-    );
-
-    let o = run(&["setup", "sign-in"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains(graph_emulator::DEMO_USER));
-    let o = run(&["setup", "enable"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&["setup", "validate"]);
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        stderr(&o)
-    );
-
-    let o = run(&["run", "--json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    printed += &text(&o);
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["entries_created"], 10);
 
-    let o = run(&["entries", "--contact", "CT000030", "--json"]);
+    let o = st.run(&["entries", "--contact", "CT000030", "--json"]);
     let entries: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(entries.as_array().unwrap().len(), 3, "Adatum's entries");
 
-    let o = run(&["setup", "disable"]);
+    let mut secrets = st.secrets();
+    assert!(
+        secrets.len() >= 3,
+        "client secret, refresh token, access token stored"
+    );
+    // A wrong secret: a clear error, without the secret.
+    let o = st.run_with_input(
+        &["setup", "set", "--client-secret-stdin"],
+        "Wrong~Secret.Value-123456\n",
+    );
     assert!(o.status.success());
-    let o = run(&["run"]);
+    let o = st.run(&["setup", "renew-token"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("AADSTS7000215"), "{}", stderr(&o));
+    printed += &text(&o);
+
+    secrets.extend(st.secrets());
+    for s in secrets
+        .iter()
+        .chain([graph_emulator::DEMO_CLIENT_SECRET.to_string()].iter())
+    {
+        let needle = s.split('"').max_by_key(|p| p.len()).unwrap();
+        assert!(
+            !printed.contains(needle),
+            "a secret or token was printed or logged"
+        );
+    }
+    assert!(
+        printed.contains("DEBUG"),
+        "debug logging was on, so the check means something"
+    );
+
+    let o = st.run(&["setup", "disable"]);
+    assert!(o.status.success());
+    let o = st.run(&["run"]);
     assert_eq!(o.status.code(), Some(1), "a disabled setup does not run");
     assert!(
         stderr(&o).contains("email logging is not enabled"),
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn the_wizard_walks_through_the_setup_with_re_prompts() {
+    let st = Standalone::start();
+    let crm = st.dir.path().join("crm.json");
+    std::fs::write(&crm, graph_emulator::SAMPLE_CRM).unwrap();
+    assert!(
+        st.run(&["crm", "import", crm.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let script = [
+        "robot",       // not a mode: asked again
+        "application", // mode
+        "common",      // refused for application mode? accepted here, checked at validation
+        "not a guid",  // client id: asked again
+        graph_emulator::DEMO_CLIENT_ID,
+        graph_emulator::DEMO_CLIENT_SECRET,
+        "",               // redirect URL: the default
+        "not-an-address", // mailbox: asked again
+        graph_emulator::SAMPLE_MAILBOX,
+        "",     // storage folder: default archive
+        "5000", // batch size: asked again
+        "abc",  // asked again
+        "",     // default 50
+        "yes",  // enable (not reached: validation fails)
+    ]
+    .join("\n");
+    let o = st.run_with_input(&["setup", "wizard"], &format!("{script}\n"));
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("answer delegated or application"), "{out}");
+    assert!(out.contains("a GUID like"), "{out}");
+    assert!(out.contains("is not an e-mail address"), "{out}");
+    assert!(out.contains("5000 is out of range"), "{out}");
+    assert!(out.contains("'abc' is not a number"), "{out}");
+    assert!(
+        out.contains("[FAIL] token: application sign-in needs the tenant"),
+        "{out}"
+    );
+    assert!(
+        out.contains("adminconsent"),
+        "the admin consent address is offered: {out}"
+    );
+
+    // Again, with the tenant put right: everything else keeps its answer.
+    let script = [
+        "",
+        graph_emulator::DEMO_TENANT_ID,
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "yes",
+    ]
+    .join("\n");
+    let o = st.run_with_input(&["setup", "wizard"], &format!("{script}\n"));
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("[pass] token: an application token was obtained"),
+        "{out}"
+    );
+    assert!(out.contains("Enabled:         yes"), "{out}");
+    let o = st.run(&["run", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn the_wizard_signs_in_for_delegated_mode_and_stops_cleanly_on_end_of_input() {
+    let st = Standalone::start();
+    let crm = st.dir.path().join("crm.json");
+    std::fs::write(&crm, graph_emulator::SAMPLE_CRM).unwrap();
+    assert!(
+        st.run(&["crm", "import", crm.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let script = [
+        "delegated",
+        "",
+        graph_emulator::DEMO_CLIENT_ID,
+        graph_emulator::DEMO_CLIENT_SECRET,
+        st.callback.as_str(),
+        graph_emulator::SAMPLE_MAILBOX,
+        "",
+        "",
+        graph_emulator::DEMO_USER_2, // the job account
+        "yes",
+    ]
+    .join("\n");
+    let (o, _) = st.with_browser(&["setup", "wizard"], &format!("{script}\n"));
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("Signed in as {}", graph_emulator::DEMO_USER_2)),
+        "{out}"
+    );
+    assert!(out.contains("Enabled:         yes"), "{out}");
+
+    let o = st.run_with_input(&["setup", "wizard"], "delegated\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the setup wizard was cancelled"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_key_can_be_rotated() {
+    let st = Standalone::start();
+    let o = st.run_with_input(
+        &["setup", "set", "--client-secret-stdin"],
+        "Some~Secret.Value-987654\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let key_before = std::fs::read_to_string(st.dir.path().join("secret.key")).unwrap();
+    let o = st.run(&["key", "rotate"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Re-encrypted 1 secrets"));
+    assert_ne!(
+        std::fs::read_to_string(st.dir.path().join("secret.key")).unwrap(),
+        key_before
+    );
+    assert_eq!(st.secrets(), ["Some~Secret.Value-987654"]);
+    let show = st.run(&["setup", "show"]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains("(stored, encrypted)"));
+}
+
+#[test]
+fn serve_offers_the_sign_in_pages() {
+    let st = Standalone::start();
+    let o = st.run_with_input(
+        &[
+            "setup",
+            "set",
+            "--shared-mailbox",
+            graph_emulator::SAMPLE_MAILBOX,
+            "--client-id",
+            graph_emulator::DEMO_CLIENT_ID,
+            "--redirect-url",
+            &st.callback,
+            "--client-secret-stdin",
+        ],
+        &format!("{}\n", graph_emulator::DEMO_CLIENT_SECRET),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let listen = url::Url::parse(&st.callback).unwrap();
+    let listen = format!("127.0.0.1:{}", listen.port().unwrap());
+    let mut serve = st
+        .command(&["serve", "--listen", &listen, "--poll-seconds", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let page = rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut start = None;
+        for _ in 0..200 {
+            if let Ok(r) = client
+                .get(format!(
+                    "http://{listen}/email-logging/sign-in?company=CRONUS"
+                ))
+                .send()
+                .await
+            {
+                start = Some(r);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let start = start.expect("serve listens");
+        assert_eq!(start.status().as_u16(), 303, "a redirect to Entra ID");
+        let authorize = start.headers()["location"].to_str().unwrap().to_string();
+        assert!(
+            authorize.starts_with("https://login.microsoftonline.com/"),
+            "{authorize}"
+        );
+        let consent = client
+            .get(authorize.replacen("https://login.microsoftonline.com", &st.base, 1))
+            .send()
+            .await
+            .unwrap();
+        let back = consent.headers()["location"].to_str().unwrap().to_string();
+        let done = client.get(&back).send().await.unwrap();
+        assert_eq!(done.status().as_u16(), 200);
+        // The same redirect again is refused: a sign-in completes once.
+        let again = client.get(&back).send().await.unwrap();
+        assert_eq!(again.status().as_u16(), 400);
+        done.text().await.unwrap()
+    });
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(
+        page.contains(&format!("Signed in as {}", graph_emulator::DEMO_USER)),
+        "{page}"
+    );
+    let show = st.run(&["setup", "show"]);
+    assert!(String::from_utf8_lossy(&show.stdout).contains(graph_emulator::DEMO_USER));
 }

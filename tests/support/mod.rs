@@ -138,7 +138,7 @@ impl Harness {
     pub async fn sign_in_and_enable(&self) {
         let rt = &self.erp.runtime;
         let url = rt
-            .begin_sign_in(self.company)
+            .begin_sign_in(self.company, None)
             .await
             .unwrap()
             .expect("sign-in starts");

@@ -1,8 +1,8 @@
 //! `erp:host/crm`: party lookup, idempotent entry insert, links, activity log.
 
 use super::bindings::erp::host::crm::{
-    Activity, ContactMatch, Host, InformationFlow, InitiatedBy, InteractionLogEntry, LogOutcome,
-    MessageLink, Party, Salesperson,
+    Activity, AddressField, ContactMatch, Host, InformationFlow, InitiatedBy, InteractionLogEntry,
+    LogOutcome, MessageLink, Party, Salesperson,
 };
 use super::{PluginState, WitError, internal};
 use crate::crm;
@@ -47,6 +47,21 @@ impl Host for PluginState {
             }
         }
         Ok(Ok(out))
+    }
+
+    async fn address_fields(&mut self) -> R<Vec<AddressField>> {
+        Ok(crm::address_fields(&self.ctx.db, self.company)
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(owner, no, field, value)| AddressField {
+                        owner,
+                        no,
+                        field,
+                        value,
+                    })
+                    .collect()
+            })
+            .map_err(|e| internal("cannot read the e-mail addresses", e)))
     }
 
     async fn email_interaction_template(&mut self) -> R<Option<String>> {

@@ -1,0 +1,355 @@
+//! `setup wizard`: the assisted setup, one step at a time in the order the
+//! seeds describe (app registration, sign-in, mailbox, validate, enable),
+//! with defaults and a new question after every wrong answer.
+
+use crate::cli::{print_checks, sign_in};
+use crate::erp::{Erp, setup_failed};
+use crate::runtime::{AuthMode, SetupChange, SetupError, SetupRecord};
+use anyhow::bail;
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+/// The redirect URL suggested when none is set: the host receives it itself.
+pub const DEFAULT_REDIRECT: &str = "http://localhost:8471/email-logging/callback";
+
+fn no_change() -> SetupChange {
+    SetupChange {
+        shared_mailbox: None,
+        tenant: None,
+        auth_mode: None,
+        client_id: None,
+        client_secret: None,
+        redirect_url: None,
+        batch_size: None,
+        storage_folder: None,
+        not_logged_policy: None,
+        not_logged_folder: None,
+    }
+}
+
+/// Asks one question; an empty answer takes the default.
+fn ask(input: &mut dyn BufRead, question: &str, default: Option<&str>) -> anyhow::Result<String> {
+    match default {
+        Some(d) if !d.is_empty() => print!("{question} [{d}]: "),
+        _ => print!("{question}: "),
+    }
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        println!();
+        bail!("the setup wizard was cancelled; what was saved so far stays saved");
+    }
+    let answer = line.trim();
+    Ok(if answer.is_empty() {
+        default.unwrap_or_default().to_string()
+    } else {
+        answer.to_string()
+    })
+}
+
+/// Asks until the component accepts the answer for one field.
+async fn field(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    question: &str,
+    default: Option<&str>,
+    change: impl Fn(String) -> Result<SetupChange, String>,
+) -> anyhow::Result<SetupRecord> {
+    loop {
+        let answer = ask(input, question, default)?;
+        let c = match change(answer) {
+            Ok(c) => c,
+            Err(m) => {
+                println!("  {m}");
+                continue;
+            }
+        };
+        match erp.runtime.setup_update(company, c).await? {
+            Ok(s) => return Ok(s),
+            Err(SetupError::InvalidFields(list)) => {
+                for f in list {
+                    println!("  {}", f.message);
+                }
+            }
+            Err(e) => return Err(setup_failed(e)),
+        }
+    }
+}
+
+/// Runs the wizard on `input` (the terminal, or a script in tests).
+pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Result<()> {
+    let app = &erp.runtime.context().app;
+    let mut s = erp
+        .runtime
+        .setup_get(company)
+        .await?
+        .map_err(setup_failed)?;
+    println!("Email Logging setup. Press Enter to keep the value in brackets.");
+    println!();
+    println!("Step 1 of 5: the app registration in Microsoft Entra ID");
+    s = field(
+        erp,
+        company,
+        input,
+        "Sign-in mode (delegated or application)",
+        Some(mode_name(s.auth_mode)),
+        |a| {
+            let mode = match a.to_lowercase().as_str() {
+                "delegated" | "d" => AuthMode::Delegated,
+                "application" | "a" | "app" => AuthMode::Application,
+                _ => return Err("answer delegated or application".into()),
+            };
+            Ok(SetupChange {
+                auth_mode: Some(mode),
+                ..no_change()
+            })
+        },
+    )
+    .await?;
+    let delegated = s.auth_mode == AuthMode::Delegated;
+    let tenant_default = if !delegated && s.tenant == "common" {
+        None
+    } else {
+        Some(s.tenant.clone())
+    };
+    s = field(
+        erp,
+        company,
+        input,
+        "Tenant (directory ID or domain)",
+        tenant_default.as_deref(),
+        |a| {
+            Ok(SetupChange {
+                tenant: Some(a),
+                ..no_change()
+            })
+        },
+    )
+    .await?;
+    if app.client_id.is_some() {
+        println!("Client id: supplied by the host");
+    } else {
+        s = field(
+            erp,
+            company,
+            input,
+            "Application (client) ID",
+            s.client_id.clone().as_deref(),
+            |a| {
+                Ok(SetupChange {
+                    client_id: Some(a),
+                    ..no_change()
+                })
+            },
+        )
+        .await?;
+    }
+    if app.client_secret.is_some() {
+        println!("Client secret: supplied by the host");
+    } else {
+        let keep = if s.client_secret_set {
+            Some("keep the stored one")
+        } else {
+            None
+        };
+        loop {
+            let a = ask(input, "Client secret value (not its ID)", keep)?;
+            if a == "keep the stored one" {
+                break;
+            }
+            if a.is_empty() {
+                println!(
+                    "  the client secret is needed: create one under Certificates & secrets and copy its Value"
+                );
+                continue;
+            }
+            match erp
+                .runtime
+                .setup_update(
+                    company,
+                    SetupChange {
+                        client_secret: Some(a),
+                        ..no_change()
+                    },
+                )
+                .await?
+            {
+                Ok(r) => {
+                    s = r;
+                    break;
+                }
+                Err(SetupError::InvalidFields(list)) => {
+                    list.iter().for_each(|f| println!("  {}", f.message))
+                }
+                Err(e) => return Err(setup_failed(e)),
+            }
+        }
+    }
+    // Delegated sign-in returns there; admin consent does too, in both modes.
+    if app.redirect_url.is_none() {
+        let default = s
+            .redirect_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_REDIRECT.into());
+        s = field(
+            erp,
+            company,
+            input,
+            "Redirect URL (as registered for the app)",
+            Some(&default),
+            |a| {
+                Ok(SetupChange {
+                    redirect_url: Some(a),
+                    ..no_change()
+                })
+            },
+        )
+        .await?;
+    }
+
+    println!();
+    println!("Step 2 of 5: the shared mailbox");
+    s = field(
+        erp,
+        company,
+        input,
+        "Shared mailbox address",
+        s.shared_mailbox.clone().as_deref(),
+        |a| {
+            if a.is_empty() {
+                return Err("the shared mailbox address is needed".into());
+            }
+            Ok(SetupChange {
+                shared_mailbox: Some(a),
+                ..no_change()
+            })
+        },
+    )
+    .await?;
+    s = field(
+        erp,
+        company,
+        input,
+        "Storage folder for logged e-mail",
+        Some(&s.storage_folder.clone()),
+        |a| {
+            Ok(SetupChange {
+                storage_folder: Some(a),
+                ..no_change()
+            })
+        },
+    )
+    .await?;
+    s = field(
+        erp,
+        company,
+        input,
+        "Messages per page (1-1000)",
+        Some(&s.batch_size.to_string()),
+        |a| {
+            a.parse::<u32>()
+                .map(|n| SetupChange {
+                    batch_size: Some(n),
+                    ..no_change()
+                })
+                .map_err(|_| format!("'{a}' is not a number from 1 to 1000"))
+        },
+    )
+    .await?;
+
+    println!();
+    println!("Step 3 of 5: sign in");
+    if delegated {
+        let again = s.consent_given && {
+            let a = ask(
+                input,
+                &format!("Signed in{}. Sign in again? (yes/no)", account(&s)),
+                Some("no"),
+            )?;
+            a.to_lowercase().starts_with('y')
+        };
+        if !s.consent_given || again {
+            let hint = ask(
+                input,
+                "Job account to sign in with (optional)",
+                s.signed_in_account.clone().as_deref(),
+            )?;
+            let hint = (!hint.is_empty()).then_some(hint);
+            s = sign_in(
+                erp,
+                company,
+                hint.as_deref(),
+                None,
+                Duration::from_secs(600),
+                input,
+            )
+            .await?;
+            println!("Signed in{}.", account(&s));
+        }
+    } else {
+        println!(
+            "Application mode needs no sign-in; a tenant administrator must grant admin consent once:"
+        );
+        match erp.runtime.admin_consent_url(company).await? {
+            Ok(url) => println!("{url}"),
+            Err(e) => println!("  (no admin consent address yet: {:#})", setup_failed(e)),
+        }
+    }
+
+    println!();
+    println!("Step 4 of 5: validate");
+    let failed = print_checks(&erp.runtime.validate(company).await?);
+
+    println!();
+    println!("Step 5 of 5: enable");
+    if failed {
+        println!(
+            "Email logging cannot be enabled until the failing checks above are fixed; run the wizard again then."
+        );
+    } else {
+        let a = ask(input, "Enable email logging now? (yes/no)", Some("yes"))?;
+        if a.to_lowercase().starts_with('y') {
+            s = erp.runtime.enable(company).await?.map_err(setup_failed)?;
+        }
+    }
+
+    println!();
+    println!("Summary");
+    println!(
+        "  Shared mailbox:  {}",
+        s.shared_mailbox.clone().unwrap_or_default()
+    );
+    println!(
+        "  Sign-in:         {}{}",
+        mode_name(s.auth_mode),
+        account(&s)
+    );
+    println!("  Storage folder:  {}", s.storage_folder);
+    println!(
+        "  Enabled:         {}",
+        if s.enabled {
+            "yes, the job runs every 10 minutes"
+        } else {
+            "no"
+        }
+    );
+    if failed {
+        bail!("the setup is saved but not valid yet");
+    }
+    Ok(())
+}
+
+fn mode_name(m: AuthMode) -> &'static str {
+    match m {
+        AuthMode::Delegated => "delegated",
+        AuthMode::Application => "application",
+    }
+}
+
+fn account(s: &SetupRecord) -> String {
+    s.signed_in_account
+        .as_ref()
+        .map(|a| format!(" as {a}"))
+        .unwrap_or_default()
+}
