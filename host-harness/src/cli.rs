@@ -241,7 +241,13 @@ fn print_setup(s: &SetupRecord) {
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
     println!("Shared mailbox:      {}", show(&s.shared_mailbox));
     println!("Tenant:              {}", s.tenant);
-    println!("Auth mode:           {:?}", s.auth_mode);
+    println!(
+        "Auth mode:           {}",
+        match s.auth_mode {
+            AuthMode::Delegated => "delegated (the job account signs in)",
+            AuthMode::Application => "application (client credentials)",
+        }
+    );
     println!("Client id:           {}", show(&s.client_id));
     println!(
         "Client secret:       {}",
@@ -255,8 +261,12 @@ fn print_setup(s: &SetupRecord) {
     println!("Batch size:          {}", s.batch_size);
     println!("Storage folder:      {}", s.storage_folder);
     println!(
-        "Not logged:          {:?} ({})",
-        s.not_logged_policy, s.not_logged_folder
+        "Not logged:          {}",
+        match s.not_logged_policy {
+            NotLoggedPolicy::MoveToFolder => format!("moved to '{}'", s.not_logged_folder),
+            NotLoggedPolicy::Delete => "deleted".to_string(),
+            NotLoggedPolicy::Leave => "left in the Inbox".to_string(),
+        }
     );
     println!("Enabled:             {}", s.enabled);
     println!("Consent given:       {}", s.consent_given);
