@@ -17,20 +17,15 @@ fn inbox() -> Vec<serde_json::Value> {
 async fn application_mode_logs_without_a_sign_in() {
     let h = Harness::start(inbox(), vec![]).await;
     let rt = &h.erp.runtime;
-    rt.setup_update(
-        h.company,
-        SetupChange {
-            shared_mailbox: Some(MAILBOX.into()),
-            tenant: Some(DEMO_TENANT_ID.into()),
-            auth_mode: Some(AuthMode::Application),
-            client_id: Some(DEMO_CLIENT_ID.into()),
-            client_secret: Some(DEMO_CLIENT_SECRET.into()),
-            ..no_change()
-        },
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    h.configure(SetupChange {
+        shared_mailbox: Some(MAILBOX.into()),
+        tenant: Some(DEMO_TENANT_ID.into()),
+        auth_mode: Some(AuthMode::Application),
+        client_id: Some(DEMO_CLIENT_ID.into()),
+        client_secret: Some(DEMO_CLIENT_SECRET.into()),
+        ..no_change()
+    })
+    .await;
     let s = rt
         .enable(h.company)
         .await
@@ -45,19 +40,14 @@ async fn application_mode_logs_without_a_sign_in() {
 async fn application_mode_needs_a_real_tenant() {
     let h = Harness::start(inbox(), vec![]).await;
     let rt = &h.erp.runtime;
-    rt.setup_update(
-        h.company,
-        SetupChange {
-            shared_mailbox: Some(MAILBOX.into()),
-            auth_mode: Some(AuthMode::Application),
-            client_id: Some(DEMO_CLIENT_ID.into()),
-            client_secret: Some(DEMO_CLIENT_SECRET.into()),
-            ..no_change()
-        },
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    h.configure(SetupChange {
+        shared_mailbox: Some(MAILBOX.into()),
+        auth_mode: Some(AuthMode::Application),
+        client_id: Some(DEMO_CLIENT_ID.into()),
+        client_secret: Some(DEMO_CLIENT_SECRET.into()),
+        ..no_change()
+    })
+    .await;
     match rt.enable(h.company).await.unwrap() {
         Err(SetupError::Incomplete(m)) => assert!(m.contains("tenant"), "{m}"),
         other => panic!("expected a tenant complaint, got {other:?}"),
@@ -78,18 +68,11 @@ async fn the_host_can_supply_client_id_secret_and_redirect_url() {
         redirect_url: Some(DEMO_REDIRECT_URI.into()),
     };
     let h = Harness::start_full(inbox(), vec![], EmulatorConfig::default(), None, app).await;
-    h.erp
-        .runtime
-        .setup_update(
-            h.company,
-            SetupChange {
-                shared_mailbox: Some(MAILBOX.into()),
-                ..no_change()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    h.configure(SetupChange {
+        shared_mailbox: Some(MAILBOX.into()),
+        ..no_change()
+    })
+    .await;
     h.sign_in_and_enable().await;
     let s = h.erp.runtime.setup_get(h.company).await.unwrap().unwrap();
     assert!(
@@ -109,19 +92,14 @@ async fn a_wrong_client_secret_is_reported_without_the_secret() {
     let h = Harness::start(inbox(), vec![]).await;
     let rt = &h.erp.runtime;
     let wrong = "wrong~Secret.Value_42";
-    rt.setup_update(
-        h.company,
-        SetupChange {
-            shared_mailbox: Some(MAILBOX.into()),
-            client_id: Some(DEMO_CLIENT_ID.into()),
-            client_secret: Some(wrong.into()),
-            redirect_url: Some(DEMO_REDIRECT_URI.into()),
-            ..no_change()
-        },
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    h.configure(SetupChange {
+        shared_mailbox: Some(MAILBOX.into()),
+        client_id: Some(DEMO_CLIENT_ID.into()),
+        client_secret: Some(wrong.into()),
+        redirect_url: Some(DEMO_REDIRECT_URI.into()),
+        ..no_change()
+    })
+    .await;
     let url = rt.begin_sign_in(h.company, None).await.unwrap().unwrap();
     let query = email_logging_host::erp::follow_authorize_url(&url, &h.base)
         .await
@@ -139,18 +117,13 @@ async fn a_wrong_client_secret_is_reported_without_the_secret() {
 async fn a_forged_sign_in_response_is_refused() {
     let h = Harness::start(inbox(), vec![]).await;
     let rt = &h.erp.runtime;
-    rt.setup_update(
-        h.company,
-        SetupChange {
-            client_id: Some(DEMO_CLIENT_ID.into()),
-            client_secret: Some(DEMO_CLIENT_SECRET.into()),
-            redirect_url: Some(DEMO_REDIRECT_URI.into()),
-            ..no_change()
-        },
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    h.configure(SetupChange {
+        client_id: Some(DEMO_CLIENT_ID.into()),
+        client_secret: Some(DEMO_CLIENT_SECRET.into()),
+        redirect_url: Some(DEMO_REDIRECT_URI.into()),
+        ..no_change()
+    })
+    .await;
     rt.begin_sign_in(h.company, None).await.unwrap().unwrap();
     let r = rt
         .complete_sign_in(h.company, "code=stolen&state=not-ours")
@@ -163,18 +136,13 @@ async fn a_forged_sign_in_response_is_refused() {
 async fn enabling_without_a_sign_in_is_refused_with_what_to_do() {
     let h = Harness::start(inbox(), vec![]).await;
     let rt = &h.erp.runtime;
-    rt.setup_update(
-        h.company,
-        SetupChange {
-            shared_mailbox: Some(MAILBOX.into()),
-            client_id: Some(DEMO_CLIENT_ID.into()),
-            client_secret: Some(DEMO_CLIENT_SECRET.into()),
-            ..no_change()
-        },
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    h.configure(SetupChange {
+        shared_mailbox: Some(MAILBOX.into()),
+        client_id: Some(DEMO_CLIENT_ID.into()),
+        client_secret: Some(DEMO_CLIENT_SECRET.into()),
+        ..no_change()
+    })
+    .await;
     match rt.enable(h.company).await.unwrap() {
         Err(SetupError::Incomplete(m)) => assert!(m.contains("sign in"), "{m}"),
         other => panic!("expected a refusal, got {other:?}"),

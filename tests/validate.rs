@@ -66,18 +66,11 @@ async fn a_good_setup_passes_every_check() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_client_secret_fails_the_token_check() {
     let h = enabled().await;
-    h.erp
-        .runtime
-        .setup_update(
-            h.company,
-            SetupChange {
-                client_secret: Some("wrong~value".into()),
-                ..no_change()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    h.configure(SetupChange {
+        client_secret: Some("wrong~value".into()),
+        ..no_change()
+    })
+    .await;
     let c = checks(&h).await;
     assert_check(
         &c,
@@ -120,18 +113,11 @@ async fn an_expired_refresh_token_asks_for_a_new_sign_in() {
 async fn an_unknown_mailbox_is_named() {
     let h = enabled().await;
     h.erp.runtime.disable(h.company).await.unwrap().unwrap();
-    h.erp
-        .runtime
-        .setup_update(
-            h.company,
-            SetupChange {
-                shared_mailbox: Some("nobody@cronus.example".into()),
-                ..no_change()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    h.configure(SetupChange {
+        shared_mailbox: Some("nobody@cronus.example".into()),
+        ..no_change()
+    })
+    .await;
     let c = checks(&h).await;
     assert_check(
         &c,
@@ -167,18 +153,11 @@ async fn a_mailbox_not_enabled_for_rest_gets_a_licence_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_storage_folder_is_reported_then_created_on_demand() {
     let h = enabled().await;
-    h.erp
-        .runtime
-        .setup_update(
-            h.company,
-            SetupChange {
-                storage_folder: Some("Logged e-mail 2026".into()),
-                ..no_change()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    h.configure(SetupChange {
+        storage_folder: Some("Logged e-mail 2026".into()),
+        ..no_change()
+    })
+    .await;
     let c = checks(&h).await;
     assert_check(
         &c,
@@ -193,18 +172,11 @@ async fn a_missing_storage_folder_is_reported_then_created_on_demand() {
     assert_check(&c, "storage folder", CheckStatus::Pass, "holds 1 items", "");
     // A well-known folder that is gone is reported too.
     assert!(h.emulator.remove_folder(MAILBOX, "archive"));
-    h.erp
-        .runtime
-        .setup_update(
-            h.company,
-            SetupChange {
-                storage_folder: Some("archive".into()),
-                ..no_change()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    h.configure(SetupChange {
+        storage_folder: Some("archive".into()),
+        ..no_change()
+    })
+    .await;
     assert_check(
         &checks(&h).await,
         "storage folder",
@@ -230,21 +202,14 @@ async fn a_missing_interaction_template_fails_and_blocks_enabling() {
         "no interaction template",
         "EMAIL",
     );
-    h.erp
-        .runtime
-        .setup_update(
-            h.company,
-            SetupChange {
-                shared_mailbox: Some(MAILBOX.into()),
-                client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
-                client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
-                redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
-                ..no_change()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    h.configure(SetupChange {
+        shared_mailbox: Some(MAILBOX.into()),
+        client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
+        client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
+        redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
+        ..no_change()
+    })
+    .await;
     let url = h
         .erp
         .runtime

@@ -17,6 +17,23 @@ pub use crate::host::bindings::erp::plugin::types::{
     SetupRecord,
 };
 
+/// A setup change that changes nothing; set the fields to change on it
+/// (generated WIT records have no `Default`).
+pub fn unchanged() -> SetupChange {
+    SetupChange {
+        shared_mailbox: None,
+        tenant: None,
+        auth_mode: None,
+        client_id: None,
+        client_secret: None,
+        redirect_url: None,
+        batch_size: None,
+        storage_folder: None,
+        not_logged_policy: None,
+        not_logged_folder: None,
+    }
+}
+
 /// The component this host was built with.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("EMAIL_LOGGING_COMPONENT"));
 

@@ -4,28 +4,13 @@
 
 use crate::cli::{print_checks, sign_in};
 use crate::erp::{Erp, setup_failed};
-use crate::runtime::{AuthMode, SetupChange, SetupError, SetupRecord};
+use crate::runtime::{AuthMode, SetupChange, SetupError, SetupRecord, unchanged};
 use anyhow::bail;
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
 /// The redirect URL suggested when none is set: the host receives it itself.
 pub const DEFAULT_REDIRECT: &str = "http://localhost:8471/email-logging/callback";
-
-fn no_change() -> SetupChange {
-    SetupChange {
-        shared_mailbox: None,
-        tenant: None,
-        auth_mode: None,
-        client_id: None,
-        client_secret: None,
-        redirect_url: None,
-        batch_size: None,
-        storage_folder: None,
-        not_logged_policy: None,
-        not_logged_folder: None,
-    }
-}
 
 /// Asks one question; an empty answer takes the default.
 fn ask(input: &mut dyn BufRead, question: &str, default: Option<&str>) -> anyhow::Result<String> {
@@ -102,7 +87,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
             };
             Ok(SetupChange {
                 auth_mode: Some(mode),
-                ..no_change()
+                ..unchanged()
             })
         },
     )
@@ -122,7 +107,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
         |a| {
             Ok(SetupChange {
                 tenant: Some(a),
-                ..no_change()
+                ..unchanged()
             })
         },
     )
@@ -139,7 +124,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
             |a| {
                 Ok(SetupChange {
                     client_id: Some(a),
-                    ..no_change()
+                    ..unchanged()
                 })
             },
         )
@@ -170,7 +155,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
                     company,
                     SetupChange {
                         client_secret: Some(a),
-                        ..no_change()
+                        ..unchanged()
                     },
                 )
                 .await?
@@ -201,7 +186,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
             |a| {
                 Ok(SetupChange {
                     redirect_url: Some(a),
-                    ..no_change()
+                    ..unchanged()
                 })
             },
         )
@@ -222,7 +207,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
             }
             Ok(SetupChange {
                 shared_mailbox: Some(a),
-                ..no_change()
+                ..unchanged()
             })
         },
     )
@@ -236,7 +221,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
         |a| {
             Ok(SetupChange {
                 storage_folder: Some(a),
-                ..no_change()
+                ..unchanged()
             })
         },
     )
@@ -251,7 +236,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
             a.parse::<u32>()
                 .map(|n| SetupChange {
                     batch_size: Some(n),
-                    ..no_change()
+                    ..unchanged()
                 })
                 .map_err(|_| format!("'{a}' is not a number from 1 to 1000"))
         },

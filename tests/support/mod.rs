@@ -152,6 +152,16 @@ impl Harness {
         rt.enable(self.company).await.unwrap().expect("enabled");
     }
 
+    /// Changes the setup; panics if the component refuses.
+    pub async fn configure(&self, change: SetupChange) {
+        self.erp
+            .runtime
+            .setup_update(self.company, change)
+            .await
+            .unwrap()
+            .expect("the setup change is accepted");
+    }
+
     /// One job run; panics unless it produced a report.
     pub async fn run(&self) -> RunReport {
         match self
@@ -230,18 +240,5 @@ pub fn not_logged(r: &RunReport, reason: &str) -> u32 {
         .map_or(0, |x| x.count)
 }
 
-/// A setup change that changes nothing (generated WIT records have no Default).
-pub fn no_change() -> SetupChange {
-    SetupChange {
-        shared_mailbox: None,
-        tenant: None,
-        auth_mode: None,
-        client_id: None,
-        client_secret: None,
-        redirect_url: None,
-        batch_size: None,
-        storage_folder: None,
-        not_logged_policy: None,
-        not_logged_folder: None,
-    }
-}
+/// A setup change that changes nothing.
+pub use email_logging_host::runtime::unchanged as no_change;
