@@ -318,6 +318,7 @@ fn wit_record(v: admin::SetupView) -> pt::SetupRecord {
         storage_folder: s.storage_folder,
         not_logged_policy: wit_policy(s.not_logged_policy),
         not_logged_folder: s.not_logged_folder,
+        quarantine_folder: s.quarantine_folder,
         enabled: s.enabled,
         consent_given: s.consent_given,
         signed_in_account: s.signed_in_account,
@@ -349,6 +350,7 @@ impl ex::setup::Guest for Component {
                 pt::NotLoggedPolicy::Leave => setup::NotLoggedPolicy::Leave,
             }),
             not_logged_folder: change.not_logged_folder,
+            quarantine_folder: change.quarantine_folder,
         };
         admin::update(&WitHost, change)
             .map(wit_record)
@@ -427,13 +429,23 @@ impl ex::processing::Guest for Component {
                     .into_iter()
                     .map(|(reason, count)| pt::ReasonCount { reason, count })
                     .collect(),
-                failed: r
-                    .failed
+                messages_quarantined: r.messages_quarantined,
+                messages_deferred: r.messages_deferred,
+                ledger: r
+                    .ledger
                     .into_iter()
-                    .map(|f| pt::MessageFailure {
-                        message_id: f.message_id,
-                        internet_message_id: f.internet_message_id,
-                        reason: f.reason,
+                    .map(|l| pt::LedgerLine {
+                        message_id: l.message_id,
+                        internet_message_id: l.internet_message_id,
+                        outcome: match l.outcome {
+                            report::Outcome::Logged => pt::Outcome::Logged,
+                            report::Outcome::AlreadyLogged => pt::Outcome::AlreadyLogged,
+                            report::Outcome::NotLogged => pt::Outcome::NotLogged,
+                            report::Outcome::Quarantined => pt::Outcome::Quarantined,
+                            report::Outcome::Deferred => pt::Outcome::Deferred,
+                        },
+                        reason: l.reason,
+                        entries: l.entries,
                     })
                     .collect(),
                 entries_created: r.entries_created,

@@ -87,6 +87,7 @@ impl InboxMessage {
                 }
             }
         };
+        let mut known = std::collections::HashSet::new();
         for field in ["toRecipients", "ccRecipients", "bccRecipients"] {
             let Some(list) = obj.get(field).and_then(Value::as_array) else {
                 continue;
@@ -94,8 +95,11 @@ impl InboxMessage {
             for item in list {
                 msg.had_recipient_entries = true;
                 match party(Some(item)) {
-                    Some(Ok(a)) if !msg.recipients.contains(&a) => msg.recipients.push(a),
-                    Some(Ok(_)) => {}
+                    Some(Ok(a)) => {
+                        if known.insert(a.clone()) {
+                            msg.recipients.push(a);
+                        }
+                    }
                     Some(Err(bad)) => msg.bad_addresses.push(bad),
                     None => msg.bad_addresses.push("(recipient without address)".into()),
                 }

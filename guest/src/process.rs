@@ -10,7 +10,7 @@ use crate::classify::{self, Classification, Directory, Flow, NotLoggedReason, Pa
 use crate::graph::{Graph, GraphError};
 use crate::host::{EntryRecord, Host, HostError, JOB_NAME, Level, MessageLink};
 use crate::message::{self, InboxMessage};
-use crate::report::{Failure, Report};
+use crate::report::{LedgerLine, Outcome, Report};
 use crate::setup::{NotLoggedPolicy, STATUS_OK, Setup};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -46,12 +46,65 @@ impl From<HostError> for RunError {
     }
 }
 
-/// What handling one message did.
-enum Outcome {
-    Logged(u32),
-    AlreadyLogged,
-    NotLogged(NotLoggedReason),
-    Failed(String),
+/// What handling one message did; `left_inbox` says whether the Inbox changed.
+struct Handled {
+    outcome: Outcome,
+    reason: Option<String>,
+    entries: u32,
+    left_inbox: bool,
+}
+
+impl Handled {
+    fn new(outcome: Outcome, reason: Option<String>, entries: u32, left_inbox: bool) -> Self {
+        Self {
+            outcome,
+            reason,
+            entries,
+            left_inbox,
+        }
+    }
+}
+
+/// How a failed step should be treated.
+enum Failure {
+    /// Try again in a later run: the fault may pass (429, 5xx, timeouts, resets).
+    Transient(String),
+    /// It will fail the same way every time: quarantine the message.
+    Permanent(String),
+    /// The message is gone from the Inbox (moved or deleted by someone else).
+    Vanished,
+    /// Graph throttles: defer, end the run, postpone the job by so many seconds.
+    Throttled(u32, String),
+    /// Nothing more can be moved in this run (a full folder): defer and end the run.
+    StopRun(String),
+}
+
+fn failure(e: &GraphError) -> Failure {
+    match e {
+        GraphError::Api { status: 404, .. } => Failure::Vanished,
+        GraphError::Throttled(secs) => Failure::Throttled(*secs, e.to_string()),
+        GraphError::Api { code, .. } if code == "ErrorQuotaExceeded" => {
+            Failure::StopRun(format!("a folder is full: {e}"))
+        }
+        GraphError::Api { status, .. }
+            if (400..500).contains(status) && !matches!(status, 401 | 408 | 409 | 429) =>
+        {
+            Failure::Permanent(e.to_string())
+        }
+        GraphError::Host(HostError::Invalid(m) | HostError::Denied(m)) => {
+            Failure::Permanent(m.clone())
+        }
+        other => Failure::Transient(other.to_string()),
+    }
+}
+
+fn host_failure(what: &str, e: HostError) -> Failure {
+    match e {
+        HostError::Invalid(m) | HostError::Denied(m) | HostError::NotFound(m) => {
+            Failure::Permanent(format!("{what}: {m}"))
+        }
+        other => Failure::Transient(format!("{what}: {other}")),
+    }
 }
 
 /// The state of one run.
@@ -62,6 +115,7 @@ struct Run<'a> {
     template: String,
     storage_folder: String,
     not_logged_folder: Option<String>,
+    quarantine_folder: Option<String>,
     report: Report,
 }
 
@@ -134,6 +188,7 @@ fn drain_inbox(
         template,
         storage_folder,
         not_logged_folder: None,
+        quarantine_folder: None,
         report: Report::new(host.now()),
     };
     run.drain(deadline, mailbox)?;
@@ -148,7 +203,8 @@ fn drain_inbox(
             ("seen", &report.messages_seen.to_string()),
             ("logged", &report.messages_logged.to_string()),
             ("entries", &report.entries_created.to_string()),
-            ("failed", &report.failed.len().to_string()),
+            ("quarantined", &report.messages_quarantined.to_string()),
+            ("deferred", &report.messages_deferred.to_string()),
         ],
     );
     Ok(report)
@@ -161,11 +217,10 @@ impl Run<'_> {
     /// after this run moved anything out, a next link would skip unseen
     /// messages. The loop therefore starts over from the first page whenever a
     /// page changed the Inbox, and follows the opaque next link only across
-    /// pages it left untouched (messages that failed or are left by policy).
+    /// pages it left untouched (messages deferred or left by policy).
     fn drain(&mut self, deadline: Instant, mailbox: &str) -> Result<(), RunError> {
-        let first = self
-            .graph
-            .first_page_url("inbox", message::SELECT, self.setup.batch_size);
+        let mut top = self.setup.batch_size;
+        let mut first = self.graph.first_page_url("inbox", message::SELECT, top);
         let mut url = first.clone();
         let mut seen: HashSet<String> = HashSet::new();
         loop {
@@ -175,20 +230,29 @@ impl Run<'_> {
             }
             let page = match self.graph.page(&url) {
                 Ok(p) => p,
+                // A page too large for the host (huge subjects or recipient
+                // lists) is read again in smaller pages.
+                Err(GraphError::Host(HostError::Invalid(m)))
+                    if top > 1 && m.contains("larger than") =>
+                {
+                    top = (top / 2).max(1);
+                    first = self.graph.first_page_url("inbox", message::SELECT, top);
+                    url = first.clone();
+                    continue;
+                }
                 Err(e) => return self.stop_early(e, mailbox),
             };
             self.report.pages += 1;
-            let fresh: Vec<(String, Value)> = page
+            let fresh: Vec<Value> = page
                 .items
                 .into_iter()
-                .map(|item| (seen_key(&item), item))
-                .filter(|(k, _)| seen.insert(k.clone()))
+                .filter(|item| seen.insert(seen_key(item)))
                 .collect();
             // The shared mailbox is on every message as the BCC target of the
             // mail flow rules; it is nobody's party.
             let parsed: Vec<Result<InboxMessage, String>> = fresh
                 .iter()
-                .map(|(_, item)| {
+                .map(|item| {
                     let mut m = InboxMessage::from_json(item).map_err(|e| e.to_string())?;
                     m.recipients.retain(|r| r.as_str() != mailbox);
                     Ok(m)
@@ -208,25 +272,44 @@ impl Run<'_> {
                     self.report.budget_exhausted = true;
                     return Ok(());
                 }
-                self.report.messages_seen += 1;
-                let msg = match msg {
-                    Ok(m) => m,
+                let line = match msg {
+                    Ok(m) => {
+                        let h = self.handle(&m, &directory);
+                        inbox_changed |= h.left_inbox;
+                        if h.outcome == Outcome::Deferred
+                            && let Some(reason) = h.reason.as_deref()
+                        {
+                            self.activity(
+                                "warning",
+                                &format!("deferred to the next run: {reason}"),
+                                Some(&m.dedup_key()),
+                            );
+                        }
+                        LedgerLine {
+                            message_id: m.id.clone(),
+                            internet_message_id: m.internet_message_id.clone(),
+                            outcome: h.outcome,
+                            reason: h.reason,
+                            entries: h.entries,
+                        }
+                    }
+                    // Without an id the message cannot be moved anywhere.
                     Err(reason) => {
-                        self.fail(None, reason);
-                        continue;
+                        self.activity(
+                            "error",
+                            &format!("an Inbox item cannot be read: {reason}"),
+                            None,
+                        );
+                        LedgerLine {
+                            message_id: "(no id)".into(),
+                            internet_message_id: None,
+                            outcome: Outcome::Deferred,
+                            reason: Some(reason),
+                            entries: 0,
+                        }
                     }
                 };
-                let (outcome, left_inbox) = self.handle(&msg, &directory);
-                inbox_changed |= left_inbox;
-                match outcome {
-                    Outcome::Logged(n) => {
-                        self.report.messages_logged += 1;
-                        self.report.entries_created += n;
-                    }
-                    Outcome::AlreadyLogged => self.report.messages_already_logged += 1,
-                    Outcome::NotLogged(r) => self.report.count_not_logged(r.as_str()),
-                    Outcome::Failed(reason) => self.fail(Some(&msg), reason),
-                }
+                self.report.record(line);
                 if let Some(stop) = self.report.stopped_early.as_ref() {
                     self.host
                         .log(Level::Warn, "run stopped early", &[("reason", stop)]);
@@ -271,9 +354,10 @@ impl Run<'_> {
     /// One batched ERP lookup for every address on a page.
     fn directory(&self, parsed: &[Result<InboxMessage, String>]) -> Result<Directory, HostError> {
         let mut addresses = Vec::new();
+        let mut known = HashSet::new();
         for m in parsed.iter().flatten() {
             for a in classify::addresses_of(m) {
-                if !addresses.contains(&a) {
+                if known.insert(a.clone()) {
                     addresses.push(a);
                 }
             }
@@ -290,8 +374,8 @@ impl Run<'_> {
             .collect())
     }
 
-    /// Handles one message; says whether it left the Inbox.
-    fn handle(&mut self, msg: &InboxMessage, dir: &Directory) -> (Outcome, bool) {
+    /// Handles one message.
+    fn handle(&mut self, msg: &InboxMessage, dir: &Directory) -> Handled {
         match classify::classify(msg, dir) {
             Classification::Log {
                 flow,
@@ -308,7 +392,7 @@ impl Run<'_> {
         flow: Flow,
         datetime: Option<DateTime<Utc>>,
         pairs: &[Pair],
-    ) -> (Outcome, bool) {
+    ) -> Handled {
         let key = msg.dedup_key();
         let link = MessageLink {
             message_id: msg.id.clone(),
@@ -318,16 +402,16 @@ impl Run<'_> {
         let already = match self.host.is_logged(&key) {
             Ok(a) => a,
             Err(e) => {
-                return (
-                    Outcome::Failed(format!("the ERP could not check for earlier entries: {e}")),
-                    false,
+                return self.failed(
+                    msg,
+                    host_failure("the ERP could not check for earlier entries", e),
                 );
             }
         };
-        let mut outcome = Outcome::AlreadyLogged;
+        let (mut outcome, mut entries) = (Outcome::AlreadyLogged, 0);
         if !already {
             let when = datetime.unwrap_or_else(|| self.host.now());
-            let entries: Vec<EntryRecord> = pairs
+            let records: Vec<EntryRecord> = pairs
                 .iter()
                 .map(|p| EntryRecord {
                     contact_no: p.contact.contact_no.clone(),
@@ -340,16 +424,16 @@ impl Run<'_> {
                     datetime: when.to_rfc3339_opts(SecondsFormat::Secs, true),
                 })
                 .collect();
-            outcome = match self.host.log_message(&key, &entries, &link) {
-                Ok(crate::host::LogOutcome::Inserted) => Outcome::Logged(entries.len() as u32),
-                Ok(crate::host::LogOutcome::AlreadyLogged) => Outcome::AlreadyLogged,
-                Err(e) => {
-                    return (
-                        Outcome::Failed(format!("the ERP could not save the entries: {e}")),
-                        false,
-                    );
+            match self.host.log_message(&key, &records, &link) {
+                Ok(crate::host::LogOutcome::Inserted) => {
+                    outcome = Outcome::Logged;
+                    entries = records.len() as u32;
                 }
-            };
+                Ok(crate::host::LogOutcome::AlreadyLogged) => {}
+                Err(e) => {
+                    return self.failed(msg, host_failure("the ERP could not save the entries", e));
+                }
+            }
         }
         // Only now, with the entries committed, may the message leave the Inbox.
         let destination = self.storage_folder.clone();
@@ -375,78 +459,115 @@ impl Run<'_> {
                         Some(&key),
                     );
                 }
-                (outcome, true)
+                Handled::new(outcome, None, entries, true)
             }
-            Err(e) => self.move_failed(e, outcome),
+            Err(e) => match failure(&e) {
+                Failure::Vanished => {
+                    self.activity(
+                        "warning",
+                        "logged, but the message left the Inbox before it could be moved; its link may need repair",
+                        Some(&key),
+                    );
+                    Handled::new(outcome, None, entries, true)
+                }
+                f => {
+                    let mut h = self.failed(msg, f);
+                    // The entries are committed whatever became of the move:
+                    // a later run finds them and only moves the message.
+                    h.entries = entries;
+                    h
+                }
+            },
         }
     }
 
-    fn not_logged(&mut self, msg: &InboxMessage, reason: NotLoggedReason) -> (Outcome, bool) {
-        let outcome = Outcome::NotLogged(reason);
+    fn not_logged(&mut self, msg: &InboxMessage, reason: NotLoggedReason) -> Handled {
+        let why = Some(reason.as_str().to_string());
         let result = match self.setup.not_logged_policy {
-            NotLoggedPolicy::Leave => return (outcome, false),
-            NotLoggedPolicy::Delete => self.graph.delete_message(&msg.id).map(|_| ()),
-            NotLoggedPolicy::MoveToFolder => {
-                let folder = match &self.not_logged_folder {
-                    Some(f) => Ok(f.clone()),
-                    None => self.graph.ensure_folder(&self.setup.not_logged_folder),
-                };
-                folder.and_then(|f| {
-                    self.not_logged_folder = Some(f.clone());
-                    self.graph.move_message(&msg.id, &f).map(|_| ())
-                })
-            }
+            NotLoggedPolicy::Leave => return Handled::new(Outcome::NotLogged, why, 0, false),
+            NotLoggedPolicy::Delete => self.graph.delete_message(&msg.id),
+            NotLoggedPolicy::MoveToFolder => self
+                .folder(FolderRole::NotLogged)
+                .and_then(|f| self.graph.move_message(&msg.id, &f).map(|_| ())),
         };
-        match result {
-            Ok(()) => {
+        match result.map_err(|e| failure(&e)) {
+            Ok(_) | Err(Failure::Vanished) => {
                 let what = format!(
                     "not logged ({}): '{}'",
                     reason.as_str(),
                     msg.subject.chars().take(120).collect::<String>()
                 );
                 self.activity("info", &what, Some(&msg.dedup_key()));
-                (outcome, true)
+                Handled::new(Outcome::NotLogged, why, 0, true)
             }
-            Err(e) => self.move_failed(e, outcome),
+            Err(f) => self.failed(msg, f),
         }
     }
 
-    /// A move or delete failed: transient faults leave the message for the
-    /// next run; a vanished message is reported; throttling ends the run.
-    fn move_failed(&mut self, e: GraphError, done: Outcome) -> (Outcome, bool) {
-        match e {
-            GraphError::Api { status: 404, .. } => (
-                Outcome::Failed(format!(
-                    "{}; the message is no longer in the Inbox (moved by someone else?)",
-                    describe(&done)
-                )),
+    /// A step failed: transient faults defer the message to the next run
+    /// (never deleting or moving it), permanent ones quarantine it so it
+    /// never blocks later messages; throttling also ends the run.
+    fn failed(&mut self, msg: &InboxMessage, f: Failure) -> Handled {
+        match f {
+            Failure::Vanished => Handled::new(
+                Outcome::Deferred,
+                Some("the message left the Inbox".into()),
+                0,
                 true,
             ),
-            GraphError::Throttled(secs) => {
+            Failure::Transient(reason) => Handled::new(Outcome::Deferred, Some(reason), 0, false),
+            Failure::Throttled(secs, reason) => {
                 self.postpone(secs);
-                self.report.stopped_early = Some(e.to_string());
-                (
-                    Outcome::Failed(format!("{}; not moved yet: {e}", describe(&done))),
-                    false,
-                )
+                self.report
+                    .stopped_early
+                    .get_or_insert_with(|| reason.clone());
+                Handled::new(Outcome::Deferred, Some(reason), 0, false)
             }
-            other => (
-                Outcome::Failed(format!("{}; not moved yet: {other}", describe(&done))),
-                false,
-            ),
+            Failure::StopRun(reason) => {
+                self.report
+                    .stopped_early
+                    .get_or_insert_with(|| reason.clone());
+                Handled::new(Outcome::Deferred, Some(reason), 0, false)
+            }
+            Failure::Permanent(reason) => {
+                let moved = self
+                    .folder(FolderRole::Quarantine)
+                    .and_then(|f| self.graph.move_message(&msg.id, &f));
+                match moved {
+                    Ok(_) => {
+                        self.activity(
+                            "error",
+                            &format!("quarantined: {reason}"),
+                            Some(&msg.dedup_key()),
+                        );
+                        Handled::new(Outcome::Quarantined, Some(reason), 0, true)
+                    }
+                    Err(e) => Handled::new(
+                        Outcome::Deferred,
+                        Some(format!("{reason}; and it could not be quarantined: {e}")),
+                        0,
+                        false,
+                    ),
+                }
+            }
         }
     }
 
-    fn fail(&mut self, msg: Option<&InboxMessage>, reason: String) {
-        let key = msg.map(InboxMessage::dedup_key);
-        self.activity("error", &reason, key.as_deref());
-        self.report.failed.push(Failure {
-            message_id: msg
-                .map(|m| m.id.clone())
-                .unwrap_or_else(|| "(no id)".into()),
-            internet_message_id: msg.and_then(|m| m.internet_message_id.clone()),
-            reason,
-        });
+    /// The id of the not-logged or quarantine folder, created on first use.
+    fn folder(&mut self, role: FolderRole) -> Result<String, GraphError> {
+        let (slot, name) = match role {
+            FolderRole::NotLogged => (&self.not_logged_folder, &self.setup.not_logged_folder),
+            FolderRole::Quarantine => (&self.quarantine_folder, &self.setup.quarantine_folder),
+        };
+        if let Some(id) = slot {
+            return Ok(id.clone());
+        }
+        let id = self.graph.ensure_folder(name)?;
+        match role {
+            FolderRole::NotLogged => self.not_logged_folder = Some(id.clone()),
+            FolderRole::Quarantine => self.quarantine_folder = Some(id.clone()),
+        }
+        Ok(id)
     }
 
     fn activity(&self, severity: &str, description: &str, key: Option<&str>) {
@@ -460,13 +581,11 @@ impl Run<'_> {
     }
 }
 
-fn describe(done: &Outcome) -> &'static str {
-    match done {
-        Outcome::Logged(_) => "entries saved",
-        Outcome::AlreadyLogged => "already logged",
-        Outcome::NotLogged(_) => "not loggable",
-        Outcome::Failed(_) => "failed",
-    }
+/// The two folders a run creates on first use.
+#[derive(Clone, Copy)]
+enum FolderRole {
+    NotLogged,
+    Quarantine,
 }
 
 /// Identifies a page item within a run, even one without an id.

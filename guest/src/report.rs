@@ -1,17 +1,36 @@
-//! The run report: what one run did, for the job queue and the administrator.
+//! The run report and its ledger: what one run did, message by message.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
 
-/// A message whose handling failed.
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Entries created, message moved.
+    Logged,
+    /// Entries existed; message moved.
+    AlreadyLogged,
+    /// Not loggable; handled by the not-logged policy.
+    NotLogged,
+    /// Failed for good; moved to the quarantine folder.
+    Quarantined,
+    /// Failed for now; left in the Inbox.
+    Deferred,
+}
+
+/// One message's line in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct LedgerLine {
     /// The message id, or `(no id)`.
     pub message_id: String,
     /// The `internetMessageId`.
     pub internet_message_id: Option<String>,
-    /// What went wrong.
-    pub reason: String,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// Why (not for logged messages).
+    pub reason: Option<String>,
+    /// Entries created.
+    pub entries: u32,
 }
 
 /// What a run did.
@@ -29,8 +48,12 @@ pub struct Report {
     pub messages_already_logged: u32,
     /// Not logged, by reason.
     pub not_logged: BTreeMap<String, u32>,
-    /// Failures.
-    pub failed: Vec<Failure>,
+    /// Messages quarantined.
+    pub messages_quarantined: u32,
+    /// Messages deferred to the next run.
+    pub messages_deferred: u32,
+    /// One line per message seen.
+    pub ledger: Vec<LedgerLine>,
     /// Entries created.
     pub entries_created: u32,
     /// Requests made.
@@ -56,8 +79,67 @@ impl Report {
         }
     }
 
-    /// Counts one message not logged for `reason`.
-    pub fn count_not_logged(&mut self, reason: &str) {
-        *self.not_logged.entry(reason.to_string()).or_default() += 1;
+    /// Records one message's outcome: the counters and the ledger together,
+    /// so they can never disagree.
+    pub fn record(&mut self, line: LedgerLine) {
+        self.messages_seen += 1;
+        self.entries_created += line.entries;
+        match line.outcome {
+            Outcome::Logged => self.messages_logged += 1,
+            Outcome::AlreadyLogged => self.messages_already_logged += 1,
+            Outcome::NotLogged => {
+                let reason = line.reason.clone().unwrap_or_default();
+                *self.not_logged.entry(reason).or_default() += 1;
+            }
+            Outcome::Quarantined => self.messages_quarantined += 1,
+            Outcome::Deferred => self.messages_deferred += 1,
+        }
+        self.ledger.push(line);
+    }
+
+    /// Whether seen = logged + already logged + not logged + quarantined + deferred.
+    pub fn balances(&self) -> bool {
+        let not_logged: u32 = self.not_logged.values().sum();
+        self.messages_seen as usize == self.ledger.len()
+            && self.messages_seen
+                == self.messages_logged
+                    + self.messages_already_logged
+                    + not_logged
+                    + self.messages_quarantined
+                    + self.messages_deferred
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(outcome: Outcome, entries: u32) -> LedgerLine {
+        LedgerLine {
+            message_id: "m".into(),
+            internet_message_id: None,
+            outcome,
+            reason: Some("why".into()),
+            entries,
+        }
+    }
+
+    #[test]
+    fn every_outcome_is_counted_once() {
+        let mut r = Report::default();
+        for o in [
+            Outcome::Logged,
+            Outcome::AlreadyLogged,
+            Outcome::NotLogged,
+            Outcome::Quarantined,
+            Outcome::Deferred,
+        ] {
+            r.record(line(o, u32::from(o == Outcome::Logged) * 2));
+        }
+        assert_eq!(r.messages_seen, 5);
+        assert_eq!(r.entries_created, 2);
+        assert!(r.balances());
+        r.messages_deferred += 1;
+        assert!(!r.balances());
     }
 }

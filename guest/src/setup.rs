@@ -55,6 +55,8 @@ pub struct Setup {
     pub not_logged_policy: NotLoggedPolicy,
     /// Folder for messages that are not logged.
     pub not_logged_folder: String,
+    /// Folder for messages whose handling failed for good.
+    pub quarantine_folder: String,
     /// Whether the job is on.
     pub enabled: bool,
     /// Whether a sign-in (or client-credentials grant) succeeded.
@@ -82,6 +84,7 @@ impl Default for Setup {
             storage_folder: "archive".into(),
             not_logged_policy: NotLoggedPolicy::MoveToFolder,
             not_logged_folder: "Not logged".into(),
+            quarantine_folder: "Email logging quarantine".into(),
             enabled: false,
             consent_given: false,
             signed_in_account: None,
@@ -113,6 +116,8 @@ pub struct SetupChange {
     pub not_logged_policy: Option<NotLoggedPolicy>,
     /// Not-logged folder.
     pub not_logged_folder: Option<String>,
+    /// Quarantine folder.
+    pub quarantine_folder: Option<String>,
 }
 
 /// A field the administrator must correct.
@@ -248,6 +253,11 @@ impl Setup {
                 "not-logged-folder",
                 change.not_logged_folder,
                 &mut next.not_logged_folder,
+            ),
+            (
+                "quarantine-folder",
+                change.quarantine_folder,
+                &mut next.quarantine_folder,
             ),
         ] {
             if let Some(v) = value {

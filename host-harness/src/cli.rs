@@ -187,6 +187,9 @@ pub struct SetArgs {
     /// The folder for messages that cannot be logged.
     #[arg(long)]
     pub not_logged_folder: Option<String>,
+    /// The folder for messages whose handling failed for good.
+    #[arg(long)]
+    pub quarantine_folder: Option<String>,
 }
 
 /// Auth modes on the command line.
@@ -268,6 +271,7 @@ fn print_setup(s: &SetupRecord) {
             NotLoggedPolicy::Leave => "left in the Inbox".to_string(),
         }
     );
+    println!("Quarantine folder:   {}", s.quarantine_folder);
     println!("Enabled:             {}", s.enabled);
     println!("Consent given:       {}", s.consent_given);
     println!("Signed-in account:   {}", show(&s.signed_in_account));
@@ -386,11 +390,12 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
                     println!("{}", serde_json::to_string_pretty(&r)?);
                 } else {
                     println!(
-                        "{} messages seen, {} logged, {} entries created, {} failed",
+                        "{} messages seen, {} logged, {} entries created, {} quarantined, {} deferred",
                         r.messages_seen,
                         r.messages_logged,
                         r.entries_created,
-                        r.failed.len()
+                        r.messages_quarantined,
+                        r.messages_deferred
                     );
                 }
                 Ok(())
@@ -434,6 +439,7 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
                     Policy::Leave => NotLoggedPolicy::Leave,
                 }),
                 not_logged_folder: a.not_logged_folder,
+                quarantine_folder: a.quarantine_folder,
             };
             print_setup(
                 &rt.setup_update(company, change)

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The migrations, in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE company (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -131,7 +132,21 @@ CREATE TABLE plugin_secret (
     ciphertext BLOB NOT NULL,
     PRIMARY KEY (company_id, name)
 );
-"#];
+"#,
+    // The run ledger: one row per message per run, so that every run's
+    // "seen = logged + not logged + quarantined + deferred" can be checked.
+    r#"
+CREATE TABLE run_ledger (
+    run_id INTEGER NOT NULL REFERENCES run_report(id) ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    internet_message_id TEXT,
+    outcome TEXT NOT NULL CHECK (outcome IN ('logged', 'already-logged', 'not-logged', 'quarantined', 'deferred')),
+    reason TEXT,
+    entries INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX run_ledger_run ON run_ledger(run_id);
+"#,
+];
 
 /// A shared handle to the database.
 #[derive(Clone)]

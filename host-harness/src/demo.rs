@@ -6,7 +6,7 @@
 
 use crate::crm::{self, EntryView};
 use crate::erp::{Erp, ErpOptions, JobOutcome, follow_authorize_url};
-use crate::runtime::{RunReport, SetupChange};
+use crate::runtime::{Outcome, RunReport, SetupChange};
 use anyhow::{Context as _, bail};
 use graph_emulator::{Emulator, EmulatorConfig, Seed};
 use serde::Serialize;
@@ -61,6 +61,7 @@ pub async fn run(mailbox_seed: &str, crm_seed: &str) -> anyhow::Result<DemoResul
             storage_folder: None,
             not_logged_policy: None,
             not_logged_folder: None,
+            quarantine_folder: None,
         },
     )
     .await?
@@ -126,7 +127,9 @@ fn add(mut a: RunReport, b: RunReport) -> RunReport {
             None => a.not_logged.push(rc),
         }
     }
-    a.failed.extend(b.failed);
+    a.messages_quarantined += b.messages_quarantined;
+    a.messages_deferred += b.messages_deferred;
+    a.ledger.extend(b.ledger);
     a.entries_created += b.entries_created;
     a.requests += b.requests;
     a.throttled_waits += b.throttled_waits;
@@ -159,12 +162,13 @@ pub fn print_human(r: &DemoResult) {
     let rep = &r.report;
     println!();
     println!(
-        "Run report: {} messages seen, {} logged, {} already logged, {} entries, {} failed, {} requests, {} pages, {} ms",
+        "Run report: {} messages seen, {} logged, {} already logged, {} entries, {} quarantined, {} deferred, {} requests, {} pages, {} ms",
         rep.messages_seen,
         rep.messages_logged,
         rep.messages_already_logged,
         rep.entries_created,
-        rep.failed.len(),
+        rep.messages_quarantined,
+        rep.messages_deferred,
         rep.requests,
         rep.pages,
         rep.duration_ms
@@ -172,8 +176,17 @@ pub fn print_human(r: &DemoResult) {
     for rc in &rep.not_logged {
         println!("  not logged, {}: {}", rc.reason, rc.count);
     }
-    for f in &rep.failed {
-        println!("  failed {}: {}", f.message_id, f.reason);
+    for l in rep
+        .ledger
+        .iter()
+        .filter(|l| l.outcome == Outcome::Quarantined || l.outcome == Outcome::Deferred)
+    {
+        println!(
+            "  {:?} {}: {}",
+            l.outcome,
+            l.message_id,
+            l.reason.as_deref().unwrap_or("")
+        );
     }
     println!();
     println!("Mailbox after the run:");

@@ -6,7 +6,7 @@ use crate::db::{CompanyId, Db};
 use crate::host::http::HttpPolicy;
 use crate::host::{AppRegistration, CrashHook, HostContext};
 use crate::jobs::{self, RunEnd};
-use crate::runtime::{CallError, Limits, RunError, RunReport, Runtime, SetupError};
+use crate::runtime::{CallError, Limits, Outcome, RunError, RunReport, Runtime, SetupError};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -136,7 +136,28 @@ impl Erp {
                 None,
             )?;
         }
-        jobs::record_report(&self.db, company, JOB, label, json.as_deref())?;
+        let ledger: Vec<jobs::LedgerRow<'_>> = match &outcome {
+            JobOutcome::Report(r) => r
+                .ledger
+                .iter()
+                .map(|l| jobs::LedgerRow {
+                    message_id: &l.message_id,
+                    internet_message_id: l.internet_message_id.as_deref(),
+                    outcome: match l.outcome {
+                        Outcome::Logged => "logged",
+                        Outcome::AlreadyLogged => "already-logged",
+                        Outcome::NotLogged => "not-logged",
+                        Outcome::Quarantined => "quarantined",
+                        Outcome::Deferred => "deferred",
+                    },
+                    reason: l.reason.as_deref(),
+                    entries: l.entries,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        jobs::record_report(&self.db, company, JOB, label, json.as_deref(), &ledger)?;
+
         jobs::finish(&self.db, company, JOB, end)?;
         Ok(outcome)
     }

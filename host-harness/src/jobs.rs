@@ -166,19 +166,61 @@ pub fn finish(db: &Db, company: CompanyId, job: &str, end: RunEnd) -> anyhow::Re
     Ok(())
 }
 
-/// Stores a run's report.
+/// One message's line in a run's ledger.
+pub struct LedgerRow<'a> {
+    /// The message id.
+    pub message_id: &'a str,
+    /// The `internetMessageId`.
+    pub internet_message_id: Option<&'a str>,
+    /// `logged`, `already-logged`, `not-logged`, `quarantined` or `deferred`.
+    pub outcome: &'static str,
+    /// Why.
+    pub reason: Option<&'a str>,
+    /// Entries created.
+    pub entries: u32,
+}
+
+/// Stores a run's report and its ledger in one transaction; returns the run's id.
 pub fn record_report(
     db: &Db,
     company: CompanyId,
     job: &str,
     outcome: &str,
     report_json: Option<&str>,
-) -> anyhow::Result<()> {
-    db.lock().execute(
+    ledger: &[LedgerRow<'_>],
+) -> anyhow::Result<i64> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    tx.execute(
         "INSERT INTO run_report(company_id, job, at, outcome, report_json) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![company, job, chrono::Utc::now().to_rfc3339(), outcome, report_json],
     )?;
-    Ok(())
+    let run = tx.last_insert_rowid();
+    for l in ledger {
+        tx.execute(
+            "INSERT INTO run_ledger(run_id, message_id, internet_message_id, outcome, reason, entries) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![run, l.message_id, l.internet_message_id, l.outcome, l.reason, l.entries],
+        )?;
+    }
+    tx.commit()?;
+    Ok(run)
+}
+
+/// How many messages of one run ended with each outcome, as the host recorded them.
+pub fn ledger_totals(db: &Db, run: i64) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
+    let conn = db.lock();
+    let mut stmt = conn
+        .prepare("SELECT outcome, COUNT(*) FROM run_ledger WHERE run_id = ?1 GROUP BY outcome")?;
+    let rows = stmt.query_map(params![run], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The ids of a company's recorded runs, oldest first.
+pub fn runs(db: &Db, company: CompanyId) -> anyhow::Result<Vec<i64>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare("SELECT id FROM run_report WHERE company_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map(params![company], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]

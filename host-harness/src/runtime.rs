@@ -13,8 +13,8 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
 
 pub use crate::host::bindings::erp::plugin::types::{
-    AuthMode, Check, CheckStatus, NotLoggedPolicy, RunError, RunReport, SetupChange, SetupError,
-    SetupRecord,
+    AuthMode, Check, CheckStatus, LedgerLine, NotLoggedPolicy, Outcome, RunError, RunReport,
+    SetupChange, SetupError, SetupRecord,
 };
 
 /// A setup change that changes nothing; set the fields to change on it
@@ -31,6 +31,7 @@ pub fn unchanged() -> SetupChange {
         storage_folder: None,
         not_logged_policy: None,
         not_logged_folder: None,
+        quarantine_folder: None,
     }
 }
 

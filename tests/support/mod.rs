@@ -162,7 +162,8 @@ impl Harness {
             .expect("the setup change is accepted");
     }
 
-    /// One job run; panics unless it produced a report.
+    /// One job run; panics unless it produced a report whose ledger balances,
+    /// in the report and in the host's record.
     pub async fn run(&self) -> RunReport {
         match self
             .erp
@@ -170,7 +171,10 @@ impl Harness {
             .await
             .unwrap()
         {
-            JobOutcome::Report(r) => r,
+            JobOutcome::Report(r) => {
+                assert_balanced(&self.erp.db, self.company, &r);
+                r
+            }
             other => panic!("the run did not report: {other:?}"),
         }
     }
@@ -242,3 +246,40 @@ pub fn not_logged(r: &RunReport, reason: &str) -> u32 {
 
 /// A setup change that changes nothing.
 pub use email_logging_host::runtime::unchanged as no_change;
+
+/// Checks seen = logged + already logged + not logged + quarantined + deferred,
+/// in the report and in the ledger the host recorded for the latest run.
+pub fn assert_balanced(db: &email_logging_host::db::Db, company: i64, r: &RunReport) {
+    let not_logged: u32 = r.not_logged.iter().map(|x| x.count).sum();
+    assert_eq!(
+        r.messages_seen,
+        r.messages_logged
+            + r.messages_already_logged
+            + not_logged
+            + r.messages_quarantined
+            + r.messages_deferred,
+        "the report balances: {r:?}"
+    );
+    assert_eq!(
+        r.ledger.len() as u32,
+        r.messages_seen,
+        "one ledger line per message seen"
+    );
+    let run = *email_logging_host::jobs::runs(db, company)
+        .unwrap()
+        .last()
+        .expect("the run was recorded");
+    let totals = email_logging_host::jobs::ledger_totals(db, run).unwrap();
+    let get = |k: &str| totals.get(k).copied().unwrap_or(0) as u32;
+    assert_eq!(
+        get("logged")
+            + get("already-logged")
+            + get("not-logged")
+            + get("quarantined")
+            + get("deferred"),
+        r.messages_seen
+    );
+    assert_eq!(get("quarantined"), r.messages_quarantined);
+    assert_eq!(get("deferred"), r.messages_deferred);
+    assert_eq!(get("not-logged"), not_logged);
+}
