@@ -364,7 +364,13 @@ pub fn log_message(
         |r| r.get(0),
     )?;
     for (next, e) in (first..).zip(entries) {
-        let subject: String = e.subject.chars().take(SUBJECT_LEN).collect();
+        // Control characters (NUL, escapes) have no place in an ERP field.
+        let subject: String = e
+            .subject
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(SUBJECT_LEN)
+            .collect();
         tx.execute(
             "INSERT INTO interaction_log_entry(company_id, entry_no, contact_no, contact_company_no, contact_alt_address_code,
                salesperson_code, interaction_template_code, information_flow, initiated_by, description, subject, datetime, message_key)
