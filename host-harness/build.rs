@@ -30,6 +30,8 @@ fn main() {
             "build",
             "--package",
             "email-logging-guest",
+            "--package",
+            "misbehaving-guest",
             "--target",
             TARGET,
             "--profile",
@@ -55,13 +57,18 @@ fn main() {
     let out = target_dir.join(TARGET).join(PROFILE);
     let wasm = out.join("email_logging_guest.wasm");
     println!("cargo:rustc-env=EMAIL_LOGGING_COMPONENT={}", wasm.display());
-    for dep in read_deps(&out.join("email_logging_guest.d")) {
-        println!("cargo:rerun-if-changed={}", dep.display());
-    }
     println!(
-        "cargo:rerun-if-changed={}",
-        root.join("guest").join("Cargo.toml").display()
+        "cargo:rustc-env=MISBEHAVING_COMPONENT={}",
+        out.join("misbehaving_guest.wasm").display()
     );
+    for artefact in ["email_logging_guest.d", "misbehaving_guest.d"] {
+        for dep in read_deps(&out.join(artefact)) {
+            println!("cargo:rerun-if-changed={}", dep.display());
+        }
+    }
+    for manifest in ["guest/Cargo.toml", "guests/misbehaving/Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(manifest).display());
+    }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     println!(
         "cargo:rerun-if-changed={}",

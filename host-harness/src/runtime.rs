@@ -35,6 +35,10 @@ pub fn unchanged() -> SetupChange {
     }
 }
 
+/// Where the build put the misbehaving test component (for limit tests).
+#[doc(hidden)]
+pub const MISBEHAVING_COMPONENT_PATH: &str = env!("MISBEHAVING_COMPONENT");
+
 /// The component this host was built with.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("EMAIL_LOGGING_COMPONENT"));
 
