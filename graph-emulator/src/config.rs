@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::faults::{Faults, Latency};
+use crate::throttle::Throttling;
 use crate::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, DEMO_USER, DEMO_USER_2};
 
 /// An Entra ID app registration known to the emulator.
@@ -67,6 +69,14 @@ pub struct EmulatorConfig {
     /// through [`crate::Emulator::add_message`] and seeds ignore the limit, so a test can fill a
     /// folder. Change it at runtime with [`crate::Emulator::set_folder_item_limit`].
     pub folder_item_limit: usize,
+    /// Outlook's per (app, mailbox) throttling; `None` (the default) never throttles. See
+    /// [`crate::Throttling`] and [`crate::Emulator::set_throttling`].
+    pub throttling: Option<Throttling>,
+    /// Artificial latency per operation (default: none). See [`crate::Latency`].
+    pub latency: Latency,
+    /// Injected faults (default: none). See [`crate::Faults`] and
+    /// [`crate::Emulator::set_faults`].
+    pub faults: Faults,
 }
 
 /// Exchange Online's limit on items per mail folder.
@@ -88,6 +98,9 @@ impl Default for EmulatorConfig {
             mailbox_access: BTreeMap::new(),
             rest_disabled: Vec::new(),
             folder_item_limit: DEFAULT_FOLDER_ITEM_LIMIT,
+            throttling: None,
+            latency: Latency::default(),
+            faults: Faults::default(),
         }
     }
 }

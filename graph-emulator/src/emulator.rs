@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::config::EmulatorConfig;
+use crate::faults::{FaultKind, FaultState, Faults, Latency};
 use crate::seed::{Seed, SeedError, validate_address};
 use crate::state::{Inner, RecordedRequest, Server, State};
+use crate::throttle::{ThrottleState, Throttling};
 
 /// A running (or startable) emulator. Cheap to clone: clones share the same state.
 #[derive(Debug, Clone)]
@@ -30,8 +32,9 @@ impl Emulator {
     }
 
     /// The configuration the emulator was built with (changes made at runtime through
-    /// [`Emulator::set_mailbox_access`], [`Emulator::disable_rest`] and
-    /// [`Emulator::set_folder_item_limit`] are not reflected here).
+    /// [`Emulator::set_mailbox_access`], [`Emulator::disable_rest`],
+    /// [`Emulator::set_folder_item_limit`], [`Emulator::set_throttling`],
+    /// [`Emulator::set_latency`] and [`Emulator::set_faults`] are not reflected here).
     pub fn config(&self) -> &EmulatorConfig {
         &self.inner.config
     }
@@ -50,6 +53,8 @@ impl Emulator {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = crate::server::router(self.inner.clone());
         tokio::spawn(async move {
+            let listener = crate::conn::FaultListener(listener);
+            let app = app.into_make_service_with_connect_info::<crate::conn::ConnHandle>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.await;
@@ -247,6 +252,63 @@ impl Emulator {
     /// [`EmulatorConfig::folder_item_limit`]); it applies to the next move or create.
     pub fn set_folder_item_limit(&self, n: usize) {
         self.inner.lock().folder_item_limit = n;
+    }
+
+    /// Switches throttling on (`Some`) or off (`None`) at runtime, forgetting all counters,
+    /// in-flight counts and blocks (see [`Throttling`]).
+    pub fn set_throttling(&self, t: Option<Throttling>) {
+        self.inner.lock().throttle = ThrottleState::new(t);
+    }
+
+    /// Replaces the latency per operation at runtime (see [`Latency`]).
+    pub fn set_latency(&self, latency: Latency) {
+        self.inner.lock().latency = latency;
+    }
+
+    /// Replaces the fault configuration at runtime: the script, the probabilities and the
+    /// random generator (re-seeded from `f.seed`). [`Emulator::fault_count`] keeps counting.
+    pub fn set_faults(&self, f: Faults) {
+        let mut st = self.inner.lock();
+        let count = st.faults.count;
+        st.faults = FaultState::new(f);
+        st.faults.count = count;
+    }
+
+    /// Appends to the fault script: the next requests that faults apply to take these in
+    /// order (`None` = no fault) before any random draw.
+    pub fn push_fault_script(&self, faults: &[Option<FaultKind>]) {
+        self.inner
+            .lock()
+            .faults
+            .faults
+            .script
+            .extend(faults.iter().copied());
+    }
+
+    /// How many faults have been injected so far (scripted and random, including those of
+    /// inner `$batch` requests).
+    pub fn fault_count(&self) -> u64 {
+        self.inner.lock().faults.count
+    }
+
+    /// Moves a message as a user would in Outlook: found by immutable id (or current REST
+    /// id) in `mailbox`, moved to `folder` (well-known name, display name or id). Like any move
+    /// it gets a new REST id and keeps its immutable id; the folder item limit is not checked.
+    /// Returns false when the mailbox, message or folder does not exist.
+    pub fn move_by_hand(&self, mailbox: &str, immutable_id: &str, folder: &str) -> bool {
+        let mut st = self.inner.lock();
+        let Some(index) = st.mailbox_index(mailbox) else {
+            return false;
+        };
+        let mb = &mut st.mailboxes[index];
+        let (Some(message), Some(dest)) = (
+            mb.find_message(immutable_id.trim()),
+            mb.folder_by_name(folder).map(|f| f.id.clone()),
+        ) else {
+            return false;
+        };
+        mb.move_message(message, &dest);
+        true
     }
 
     /// Every request received so far, in order.

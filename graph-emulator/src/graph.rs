@@ -56,6 +56,35 @@ struct Req<'a> {
     ctx: &'a Ctx,
 }
 
+/// The bearer token of the request, if it carries one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
+        _ => None,
+    }
+}
+
+/// Throttling key of a request: (app client id, mailbox), both lower-case. `None` when the
+/// token is unknown (the request fails authentication anyway) or the path names no mailbox.
+pub(crate) fn throttle_key(
+    st: &State,
+    headers: &HeaderMap,
+    path: &str,
+) -> Option<(String, String)> {
+    let info = st.access_tokens.get(bearer(headers)?)?;
+    let segs = segments(path).ok()?;
+    let mailbox = match (segs.as_slice(), &info.principal) {
+        ([first, ..], Principal::User(upn)) if is(first, "me") => upn.clone(),
+        ([first, address, ..], _) if is(first, "users") => address.clone(),
+        _ => return None,
+    };
+    Some((
+        info.client_id.to_ascii_lowercase(),
+        crate::state::address_key(&mailbox),
+    ))
+}
+
 fn authenticate(st: &State, headers: &HeaderMap) -> Result<Principal, GraphError> {
     const EXPIRED: &str = "Access token has expired or is not yet valid.";
     let value = headers

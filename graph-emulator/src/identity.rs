@@ -387,6 +387,7 @@ fn issue(
         access.clone(),
         AccessToken {
             principal: principal.clone(),
+            client_id: app.client_id.clone(),
             expires_at: Instant::now() + lifetime,
             last_request: None,
         },

@@ -25,10 +25,30 @@
 //!   enabled for REST (404 `MailboxNotEnabledForRESTAPI`, [`Emulator::disable_rest`]), deleted
 //!   folders (404 `ErrorItemNotFound`, [`Emulator::remove_folder`]) and full folders (400
 //!   `ErrorQuotaExceeded`, [`EmulatorConfig::folder_item_limit`]).
+//!
+//! Realism switches, all off by default (no throttling, no latency, no faults):
+//! - [`Throttling`] per (app client id, mailbox): 429 `ApplicationThrottled` with a decimal
+//!   `Retry-After` over the concurrency limit or the window budget; early retries stay
+//!   throttled ([`EmulatorConfig::throttling`], [`Emulator::set_throttling`]).
+//! - `POST /v1.0/$batch` (up to 20 requests, `dependsOn`, 424 for failed dependencies, at most
+//!   4 inner requests in parallel); each inner request runs like a top-level one (outer token,
+//!   own or outer `Prefer`, throttling, latency, status faults) and is recorded in
+//!   [`Emulator::requests`] as `$batch[{id}] /v1.0{url}`.
+//! - [`Latency`] per operation (list, get, move, token, other).
+//! - [`Faults`]: scripted or seeded random 429, 500, 503, 504, connection reset, timeout,
+//!   truncated body, invalid JSON and reset-after-commit ([`FaultKind`]). A fault never changes
+//!   mailbox state, except `ResetAfterCommit`, which applies the operation and then resets the
+//!   connection. Connection faults act on the TCP stream itself: a reset is a real RST before
+//!   any response byte; a truncated body sends the head and half the body, then closes.
+//! - [`Emulator::move_by_hand`]: a user moves a message in Outlook (new REST id, same immutable
+//!   id).
 
+mod batch;
 mod config;
+mod conn;
 mod emulator;
 mod error;
+mod faults;
 mod graph;
 mod identity;
 mod ids;
@@ -38,11 +58,14 @@ mod owa;
 mod seed;
 mod server;
 mod state;
+mod throttle;
 
 pub use config::{AppRegistration, EmulatorConfig};
 pub use emulator::{Emulator, serve, serve_with};
+pub use faults::{FaultKind, Faults, Latency};
 pub use seed::{Seed, SeedError};
 pub use state::RecordedRequest;
+pub use throttle::Throttling;
 
 /// Client id of the demo app registration in [`EmulatorConfig::default`].
 pub const DEMO_CLIENT_ID: &str = "8f6c2d1e-0b5a-4c3e-9d7f-1a2b3c4d5e6f";

@@ -5,8 +5,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::config::EmulatorConfig;
+use crate::faults::{FaultState, Latency};
 use crate::mailbox::Mailbox;
 use crate::seed::Seed;
+use crate::throttle::ThrottleState;
 
 /// One request as the emulator saw it, for assertions in tests.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -35,6 +37,8 @@ pub(crate) enum Principal {
 #[derive(Debug, Clone)]
 pub(crate) struct AccessToken {
     pub principal: Principal,
+    /// The app the token was issued to (throttling is per app and mailbox).
+    pub client_id: String,
     pub expires_at: Instant,
     /// Set by `expire_access_tokens_after`: the last Graph request number this token may serve.
     pub last_request: Option<u64>,
@@ -60,7 +64,7 @@ pub(crate) struct RefreshToken {
     pub expired: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct State {
     /// Mailbox (lower-case address) to the lower-case UPNs that may open it with a delegated
     /// token; mailboxes not listed are open to everyone.
@@ -78,13 +82,27 @@ pub(crate) struct State {
     /// Graph (`/v1.0`) requests received so far.
     pub graph_requests: u64,
     pub requests: Vec<RecordedRequest>,
+    pub throttle: ThrottleState,
+    pub faults: FaultState,
+    pub latency: Latency,
 }
 
 impl State {
     pub fn from_seed(seed: Seed, config: &EmulatorConfig) -> State {
         let mut state = State {
+            mailbox_access: HashMap::new(),
+            rest_disabled: HashSet::new(),
             folder_item_limit: config.folder_item_limit,
-            ..State::default()
+            serial: 0,
+            mailboxes: Vec::new(),
+            access_tokens: HashMap::new(),
+            codes: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            graph_requests: 0,
+            requests: Vec::new(),
+            throttle: ThrottleState::new(config.throttling.clone()),
+            faults: FaultState::new(config.faults.clone()),
+            latency: config.latency,
         };
         for (mailbox, users) in &config.mailbox_access {
             state.set_mailbox_access(mailbox, users.iter().map(String::as_str));

@@ -1,0 +1,171 @@
+//! Outlook's per (app, mailbox) throttling: a concurrency limit and a request budget per window.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::state::Inner;
+
+/// Throttling limits applied per (application client id, mailbox), as Outlook applies them to
+/// Graph mail requests. Switched off unless [`crate::EmulatorConfig::throttling`] is `Some` (or
+/// [`crate::Emulator::set_throttling`] is called).
+///
+/// A throttled request gets 429 `ApplicationThrottled` "Application is over its
+/// MailboxConcurrency limit." with a decimal `Retry-After` (seconds, e.g. `2.5`). Rules, checked
+/// in this order for every Graph request that names a mailbox and carries a valid token:
+/// 1. The request is counted against the window budget, throttled or not (as in Graph, so
+///    hammering keeps a client throttled).
+/// 2. While the key is blocked (an earlier 429's `Retry-After` has not elapsed) the request is
+///    throttled again, with the remaining time as `Retry-After`.
+/// 3. More than `max_requests` counted requests within the last `window`: throttled; the
+///    suggestion is the time until the oldest counted request leaves the window (computed from
+///    the window), and the key is blocked that long.
+/// 4. `max_concurrent` requests of the key already in flight (latency makes requests overlap):
+///    throttled with `retry_after` as the suggestion, and the key is blocked that long.
+///
+/// Throttled requests are answered at once (no latency, no fault) and never reach the mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttling {
+    /// Requests of one (app, mailbox) that may be in flight at once (Outlook: 4).
+    pub max_concurrent: usize,
+    /// Requests of one (app, mailbox) allowed per `window` (Outlook: 10 000).
+    pub max_requests: u32,
+    /// The budget window (Outlook: 10 minutes).
+    pub window: Duration,
+    /// `Retry-After` suggested when the concurrency limit is hit (default 2.5 s); when the
+    /// window budget is used up the suggestion is computed from the window instead.
+    pub retry_after: Duration,
+}
+
+impl Default for Throttling {
+    fn default() -> Self {
+        Throttling {
+            max_concurrent: 4,
+            max_requests: 10_000,
+            window: Duration::from_secs(600),
+            retry_after: Duration::from_millis(2500),
+        }
+    }
+}
+
+/// Lower-case (client id, mailbox address).
+pub(crate) type Key = (String, String);
+
+#[derive(Debug, Default)]
+struct KeyState {
+    in_flight: usize,
+    hits: VecDeque<Instant>,
+    blocked_until: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ThrottleState {
+    pub limits: Option<Throttling>,
+    keys: HashMap<Key, KeyState>,
+}
+
+impl ThrottleState {
+    pub fn new(limits: Option<Throttling>) -> Self {
+        ThrottleState {
+            limits,
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Counts a request for `key`; `Err(retry_after)` when it is throttled, `Ok(())` when it
+    /// took a concurrency slot (give it back with [`ThrottleState::release`]).
+    pub fn admit(&mut self, key: &Key, now: Instant) -> Result<(), Duration> {
+        let Some(t) = self.limits.clone() else {
+            return Ok(());
+        };
+        let ks = self.keys.entry(key.clone()).or_default();
+        while ks
+            .hits
+            .front()
+            .is_some_and(|h| now.saturating_duration_since(*h) >= t.window)
+        {
+            ks.hits.pop_front();
+        }
+        ks.hits.push_back(now);
+        if let Some(until) = ks.blocked_until.filter(|u| *u > now) {
+            return Err(until - now);
+        }
+        if ks.hits.len() > t.max_requests as usize {
+            let oldest = ks.hits.front().copied().unwrap_or(now);
+            let wait = (oldest + t.window)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
+            ks.blocked_until = Some(now + wait);
+            return Err(wait);
+        }
+        if ks.in_flight >= t.max_concurrent {
+            ks.blocked_until = Some(now + t.retry_after);
+            return Err(t.retry_after);
+        }
+        ks.in_flight += 1;
+        Ok(())
+    }
+
+    pub fn release(&mut self, key: &Key) {
+        if let Some(ks) = self.keys.get_mut(key) {
+            ks.in_flight = ks.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// Gives the concurrency slot back when the request is done (or its future dropped).
+pub(crate) struct Slot {
+    pub inner: Arc<Inner>,
+    pub key: Key,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.inner.lock().throttle.release(&self.key);
+    }
+}
+
+/// `Retry-After` as decimal seconds, rounded up to the millisecond so that a client waiting
+/// exactly this long is not throttled again: `2.5`, `0.001`, `600.0`.
+pub(crate) fn retry_after_value(d: Duration) -> String {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    let mut s = format!("{}.{:03}", ms / 1000, ms % 1000);
+    while s.ends_with('0') && !s.ends_with(".0") {
+        s.pop();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_decimal_seconds() {
+        assert_eq!(retry_after_value(Duration::from_millis(2500)), "2.5");
+        assert_eq!(retry_after_value(Duration::from_secs(600)), "600.0");
+        assert_eq!(retry_after_value(Duration::from_micros(1)), "0.001");
+        assert_eq!(retry_after_value(Duration::from_millis(2128)), "2.128");
+    }
+
+    #[test]
+    fn window_and_concurrency() {
+        let mut s = ThrottleState::new(Some(Throttling {
+            max_concurrent: 1,
+            max_requests: 2,
+            window: Duration::from_secs(10),
+            retry_after: Duration::from_secs(1),
+        }));
+        let k: Key = ("app".into(), "mb".into());
+        let t0 = Instant::now();
+        assert!(s.admit(&k, t0).is_ok());
+        assert_eq!(s.admit(&k, t0), Err(Duration::from_secs(1)));
+        // Blocked: the remaining time is suggested.
+        let t1 = t0 + Duration::from_millis(400);
+        assert_eq!(s.admit(&k, t1), Err(Duration::from_millis(600)));
+        s.release(&k);
+        // Four hits counted in the window now: over the budget of 2.
+        let t2 = t0 + Duration::from_secs(2);
+        assert_eq!(s.admit(&k, t2), Err(Duration::from_secs(8)));
+    }
+}
