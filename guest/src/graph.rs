@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 pub const GRAPH_BASE: &str = "https://graph.microsoft.com/v1.0";
 /// Attempts per request for transient failures.
 const MAX_ATTEMPTS: u32 = 4;
+/// Graph's limit of requests in one `$batch`.
+const BATCH_LIMIT: usize = 20;
 /// Longest single wait this client does by itself; longer `Retry-After`s
 /// end the run and postpone the job instead.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -170,6 +172,112 @@ impl<'a> Graph<'a> {
         let url = format!("{}/messages/{}/move", self.mailbox_url(), enc(id));
         let body = serde_json::json!({ "destinationId": destination });
         self.call("POST", &url, Some(body))
+    }
+
+    /// Moves many messages with JSON batching, at most 20 per `$batch` (Graph
+    /// runs at most 4 of them at once, so one batch never exceeds the
+    /// mailbox's concurrency limit). Inner requests that are throttled or hit
+    /// a transient fault are sent again after their `Retry-After`. Answers in
+    /// the order asked.
+    pub fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Value, GraphError>> {
+        let mut results: Vec<Option<Result<Value, GraphError>>> = vec![None; moves.len()];
+        let mut todo: Vec<usize> = (0..moves.len()).collect();
+        let mailbox = enc(&self.mailbox);
+        for attempt in 1..=MAX_ATTEMPTS {
+            let mut again = Vec::new();
+            let mut wait: Option<Duration> = None;
+            for chunk in todo.chunks(BATCH_LIMIT) {
+                let requests: Vec<Value> = chunk
+                    .iter()
+                    .map(|&i| {
+                        serde_json::json!({
+                            "id": i.to_string(),
+                            "method": "POST",
+                            "url": format!("/users/{mailbox}/messages/{}/move", enc(&moves[i].0)),
+                            "headers": {"Content-Type": "application/json", "Prefer": "IdType=\"ImmutableId\""},
+                            "body": {"destinationId": moves[i].1},
+                        })
+                    })
+                    .collect();
+                let url = format!("{GRAPH_BASE}/$batch");
+                let answer = self.call(
+                    "POST",
+                    &url,
+                    Some(serde_json::json!({ "requests": requests })),
+                );
+                let responses = match answer {
+                    Ok(v) => v
+                        .get("responses")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                    Err(e) => {
+                        for &i in chunk {
+                            results[i] = Some(Err(e.clone()));
+                        }
+                        continue;
+                    }
+                };
+                for &i in chunk {
+                    let id = i.to_string();
+                    let Some(r) = responses
+                        .iter()
+                        .find(|r| r.get("id").and_then(Value::as_str) == Some(&id))
+                    else {
+                        results[i] = Some(Err(GraphError::Malformed(
+                            "a batch answer without this request".into(),
+                        )));
+                        continue;
+                    };
+                    let status = r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+                    let body = r.get("body").cloned().unwrap_or(Value::Null);
+                    results[i] = Some(match status {
+                        200..=299 => Ok(body),
+                        429 | 500 | 502 | 503 | 504 => {
+                            let after = r
+                                .get("headers")
+                                .and_then(Value::as_object)
+                                .and_then(|h| {
+                                    h.iter()
+                                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                                })
+                                .and_then(|(_, v)| {
+                                    v.as_str()
+                                        .map(str::to_string)
+                                        .or_else(|| v.as_f64().map(|f| f.to_string()))
+                                })
+                                .and_then(|v| parse_retry_after(&v));
+                            let w = after.unwrap_or_else(|| self.backoff(attempt));
+                            wait = Some(wait.map_or(w, |x| x.max(w)));
+                            again.push(i);
+                            Err(if status == 429 {
+                                GraphError::Throttled(w.as_secs().max(1) as u32)
+                            } else {
+                                GraphError::Transient(format!("HTTP {status} in a batch"))
+                            })
+                        }
+                        _ => Err(api_error_of(status, &body)),
+                    });
+                }
+            }
+            let Some(wait) = wait else { break };
+            if again.is_empty()
+                || attempt == MAX_ATTEMPTS
+                || wait > MAX_WAIT
+                || self.past_deadline(wait)
+            {
+                break;
+            }
+            self.throttled_waits += 1;
+            self.host.sleep(wait);
+            todo = again;
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(GraphError::Transient("the move was not sent".into())))
+            })
+            .collect()
     }
 
     /// Deletes a message (Exchange moves it to Deleted Items).
@@ -356,6 +464,11 @@ fn parse_body(resp: &HttpResponse) -> Result<Value, GraphError> {
 /// Reads Graph's error envelope (`innerError`/`innererror` alike).
 fn api_error(resp: &HttpResponse) -> GraphError {
     let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    api_error_of(resp.status, &v)
+}
+
+/// The error of a status and an error envelope (also inside `$batch` answers).
+fn api_error_of(status: u16, v: &Value) -> GraphError {
     let err = v.get("error");
     let text = |k: &str| {
         err.and_then(|e| e.get(k))
@@ -366,7 +479,7 @@ fn api_error(resp: &HttpResponse) -> GraphError {
             .collect::<String>()
     };
     GraphError::Api {
-        status: resp.status,
+        status,
         code: text("code"),
         message: text("message"),
     }

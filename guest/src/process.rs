@@ -65,6 +65,34 @@ impl Handled {
     }
 }
 
+/// A message whose entries are committed and whose move is still to send.
+struct Pending {
+    msg: InboxMessage,
+    destination: String,
+    kind: PendingKind,
+}
+
+/// Why a pending message moves.
+enum PendingKind {
+    /// Logged (or found logged): to the storage folder, then keep the link.
+    Logged {
+        key: String,
+        link: MessageLink,
+        outcome: Outcome,
+        entries: u32,
+    },
+    /// Not loggable: to the not-logged folder.
+    NotLogged(NotLoggedReason),
+}
+
+/// What deciding a message led to.
+enum Step {
+    /// Settled already.
+    Done(InboxMessage, Handled),
+    /// Entries committed; the move is still to send.
+    Move(Pending),
+}
+
 /// How a failed step should be treated.
 enum Failure {
     /// Try again in a later run: the fault may pass (429, 5xx, timeouts, resets).
@@ -267,32 +295,17 @@ impl Run<'_> {
                 }
             };
             let mut inbox_changed = false;
+            let mut pending: Vec<Pending> = Vec::new();
             for msg in parsed {
                 if Instant::now() >= deadline {
                     self.report.budget_exhausted = true;
-                    return Ok(());
+                    break;
                 }
-                let line = match msg {
-                    Ok(m) => {
-                        let h = self.handle(&m, &directory);
-                        inbox_changed |= h.left_inbox;
-                        if h.outcome == Outcome::Deferred
-                            && let Some(reason) = h.reason.as_deref()
-                        {
-                            self.activity(
-                                "warning",
-                                &format!("deferred to the next run: {reason}"),
-                                Some(&m.dedup_key()),
-                            );
-                        }
-                        LedgerLine {
-                            message_id: m.id.clone(),
-                            internet_message_id: m.internet_message_id.clone(),
-                            outcome: h.outcome,
-                            reason: h.reason,
-                            entries: h.entries,
-                        }
-                    }
+                match msg {
+                    Ok(m) => match self.prepare(m, &directory) {
+                        Step::Done(m, h) => inbox_changed |= self.finish(&m, h),
+                        Step::Move(p) => pending.push(p),
+                    },
                     // Without an id the message cannot be moved anywhere.
                     Err(reason) => {
                         self.activity(
@@ -300,21 +313,31 @@ impl Run<'_> {
                             &format!("an Inbox item cannot be read: {reason}"),
                             None,
                         );
-                        LedgerLine {
+                        self.report.record(LedgerLine {
                             message_id: "(no id)".into(),
                             internet_message_id: None,
                             outcome: Outcome::Deferred,
                             reason: Some(reason),
                             entries: 0,
-                        }
+                        });
                     }
-                };
-                self.report.record(line);
-                if let Some(stop) = self.report.stopped_early.as_ref() {
-                    self.host
-                        .log(Level::Warn, "run stopped early", &[("reason", stop)]);
-                    return Ok(());
                 }
+                if self.report.stopped_early.is_some() {
+                    break;
+                }
+            }
+            // The entries of these messages are committed: move them now,
+            // even when the budget or a throttled step ends the run.
+            for (m, h) in self.flush(pending) {
+                inbox_changed |= self.finish(&m, h);
+            }
+            if let Some(stop) = self.report.stopped_early.as_ref() {
+                self.host
+                    .log(Level::Warn, "run stopped early", &[("reason", stop)]);
+                return Ok(());
+            }
+            if self.report.budget_exhausted {
+                return Ok(());
             }
             url = match (inbox_changed, page.next_link) {
                 (true, _) => first.clone(),
@@ -374,9 +397,31 @@ impl Run<'_> {
             .collect())
     }
 
-    /// Handles one message.
-    fn handle(&mut self, msg: &InboxMessage, dir: &Directory) -> Handled {
-        match classify::classify(msg, dir) {
+    /// Records a handled message in the ledger; says whether it left the Inbox.
+    fn finish(&mut self, m: &InboxMessage, h: Handled) -> bool {
+        if h.outcome == Outcome::Deferred
+            && let Some(reason) = h.reason.as_deref()
+        {
+            self.activity(
+                "warning",
+                &format!("deferred to the next run: {reason}"),
+                Some(&m.dedup_key()),
+            );
+        }
+        self.report.record(LedgerLine {
+            message_id: m.id.clone(),
+            internet_message_id: m.internet_message_id.clone(),
+            outcome: h.outcome,
+            reason: h.reason,
+            entries: h.entries,
+        });
+        h.left_inbox
+    }
+
+    /// Decides a message and commits its entries; the move, if any, is left
+    /// for [`Self::flush`] to send with the page's other moves.
+    fn prepare(&mut self, msg: InboxMessage, dir: &Directory) -> Step {
+        match classify::classify(&msg, dir) {
             Classification::Log {
                 flow,
                 datetime,
@@ -388,11 +433,11 @@ impl Run<'_> {
 
     fn log(
         &mut self,
-        msg: &InboxMessage,
+        msg: InboxMessage,
         flow: Flow,
         datetime: Option<DateTime<Utc>>,
         pairs: &[Pair],
-    ) -> Handled {
+    ) -> Step {
         let key = msg.dedup_key();
         let link = MessageLink {
             message_id: msg.id.clone(),
@@ -402,10 +447,11 @@ impl Run<'_> {
         let already = match self.host.is_logged(&key) {
             Ok(a) => a,
             Err(e) => {
-                return self.failed(
-                    msg,
+                let h = self.failed(
+                    &msg,
                     host_failure("the ERP could not check for earlier entries", e),
                 );
+                return Step::Done(msg, h);
             }
         };
         let (mut outcome, mut entries) = (Outcome::AlreadyLogged, 0);
@@ -431,13 +477,92 @@ impl Run<'_> {
                 }
                 Ok(crate::host::LogOutcome::AlreadyLogged) => {}
                 Err(e) => {
-                    return self.failed(msg, host_failure("the ERP could not save the entries", e));
+                    let h =
+                        self.failed(&msg, host_failure("the ERP could not save the entries", e));
+                    return Step::Done(msg, h);
                 }
             }
         }
         // Only now, with the entries committed, may the message leave the Inbox.
-        let destination = self.storage_folder.clone();
-        match self.graph.move_message(&msg.id, &destination) {
+        Step::Move(Pending {
+            destination: self.storage_folder.clone(),
+            msg,
+            kind: PendingKind::Logged {
+                key,
+                link,
+                outcome,
+                entries,
+            },
+        })
+    }
+
+    fn not_logged(&mut self, msg: InboxMessage, reason: NotLoggedReason) -> Step {
+        let why = Some(reason.as_str().to_string());
+        match self.setup.not_logged_policy {
+            NotLoggedPolicy::Leave => {
+                Step::Done(msg, Handled::new(Outcome::NotLogged, why, 0, false))
+            }
+            NotLoggedPolicy::Delete => {
+                let result = self.graph.delete_message(&msg.id).map(|_| Value::Null);
+                let h = self.after_not_logged(&msg, reason, result);
+                Step::Done(msg, h)
+            }
+            NotLoggedPolicy::MoveToFolder => match self.folder(FolderRole::NotLogged) {
+                Ok(destination) => Step::Move(Pending {
+                    msg,
+                    destination,
+                    kind: PendingKind::NotLogged(reason),
+                }),
+                Err(e) => {
+                    let h = self.failed(&msg, failure(&e));
+                    Step::Done(msg, h)
+                }
+            },
+        }
+    }
+
+    /// Sends a page's moves (one request, or `$batch`es for several) and
+    /// settles each message by its own answer.
+    fn flush(&mut self, pending: Vec<Pending>) -> Vec<(InboxMessage, Handled)> {
+        let results = match pending.as_slice() {
+            [] => return Vec::new(),
+            [one] => vec![self.graph.move_message(&one.msg.id, &one.destination)],
+            many => {
+                let moves: Vec<(String, String)> = many
+                    .iter()
+                    .map(|p| (p.msg.id.clone(), p.destination.clone()))
+                    .collect();
+                self.graph.move_many(&moves)
+            }
+        };
+        pending
+            .into_iter()
+            .zip(results)
+            .map(|(p, result)| {
+                let h = match p.kind {
+                    PendingKind::Logged {
+                        key,
+                        link,
+                        outcome,
+                        entries,
+                    } => self.after_log(&p.msg, &key, link, outcome, entries, result),
+                    PendingKind::NotLogged(reason) => self.after_not_logged(&p.msg, reason, result),
+                };
+                (p.msg, h)
+            })
+            .collect()
+    }
+
+    fn after_log(
+        &mut self,
+        msg: &InboxMessage,
+        key: &str,
+        link: MessageLink,
+        outcome: Outcome,
+        entries: u32,
+        moved: Result<Value, GraphError>,
+    ) -> Handled {
+        match moved {
             Ok(moved) => {
                 let link = MessageLink {
                     message_id: moved
@@ -452,11 +577,11 @@ impl Run<'_> {
                         .to_string(),
                     ..link
                 };
-                if let Err(e) = self.host.update_link(&key, &link) {
+                if let Err(e) = self.host.update_link(key, &link) {
                     self.activity(
                         "warning",
                         &format!("logged and moved, but the link could not be updated: {e}"),
-                        Some(&key),
+                        Some(key),
                     );
                 }
                 Handled::new(outcome, None, entries, true)
@@ -466,7 +591,7 @@ impl Run<'_> {
                     self.activity(
                         "warning",
                         "logged, but the message left the Inbox before it could be moved; its link may need repair",
-                        Some(&key),
+                        Some(key),
                     );
                     Handled::new(outcome, None, entries, true)
                 }
@@ -481,15 +606,12 @@ impl Run<'_> {
         }
     }
 
-    fn not_logged(&mut self, msg: &InboxMessage, reason: NotLoggedReason) -> Handled {
-        let why = Some(reason.as_str().to_string());
-        let result = match self.setup.not_logged_policy {
-            NotLoggedPolicy::Leave => return Handled::new(Outcome::NotLogged, why, 0, false),
-            NotLoggedPolicy::Delete => self.graph.delete_message(&msg.id),
-            NotLoggedPolicy::MoveToFolder => self
-                .folder(FolderRole::NotLogged)
-                .and_then(|f| self.graph.move_message(&msg.id, &f).map(|_| ())),
-        };
+    fn after_not_logged(
+        &mut self,
+        msg: &InboxMessage,
+        reason: NotLoggedReason,
+        result: Result<Value, GraphError>,
+    ) -> Handled {
         match result.map_err(|e| failure(&e)) {
             Ok(_) | Err(Failure::Vanished) => {
                 let what = format!(
@@ -498,7 +620,12 @@ impl Run<'_> {
                     msg.subject.chars().take(120).collect::<String>()
                 );
                 self.activity("info", &what, Some(&msg.dedup_key()));
-                Handled::new(Outcome::NotLogged, why, 0, true)
+                Handled::new(
+                    Outcome::NotLogged,
+                    Some(reason.as_str().to_string()),
+                    0,
+                    true,
+                )
             }
             Err(f) => self.failed(msg, f),
         }

@@ -66,7 +66,7 @@ async fn sigkill_at_random_moments_never_loses_or_doubles_an_entry() {
                 client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
                 client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
                 redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
-                batch_size: Some(50),
+                batch_size: Some(20),
                 ..unchanged()
             },
         )
@@ -101,13 +101,13 @@ async fn sigkill_at_random_moments_never_loses_or_doubles_an_entry() {
     let mut mid_run_kills = 0;
     // Start-up (component load, sign-in) takes longer on a loaded machine:
     // when a kill made no progress, the next one waits longer.
-    let mut base_delay = 60;
+    let mut base_delay = 40;
     let mut last_inbox = MESSAGES;
     let started = Instant::now();
     while kills < KILLS && started.elapsed() < Duration::from_secs(240) {
         let mut child = run();
         // Past start-up (component load, sign-in) into the processing.
-        tokio::time::sleep(Duration::from_millis(base_delay + rng.next(400))).await;
+        tokio::time::sleep(Duration::from_millis(base_delay + rng.next(120))).await;
         if child.try_wait().unwrap().is_none() {
             let before = emulator.folder_counts(SAMPLE_MAILBOX)["inbox"];
             child.kill().unwrap(); // SIGKILL
