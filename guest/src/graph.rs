@@ -427,9 +427,10 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// Exponential backoff with jitter: 0.5 s, 1 s, 2 s … capped at 8 s.
+    /// Exponential backoff with up to 50% jitter: 0.25 s, 0.5 s, 1 s, 2 s …
+    /// capped at 8 s, for faults that come without a `Retry-After`.
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = 500u64 << attempt.min(4).saturating_sub(1);
+        let base = 250u64 << attempt.min(6).saturating_sub(1);
         let mut r = [0u8; 2];
         let jitter = match self.host.random(&mut r) {
             Ok(()) => u64::from(u16::from_le_bytes(r)) % (base / 2 + 1),

@@ -1,0 +1,113 @@
+//! The fault soak: 5,000 messages, over 10% of Graph requests faulted across
+//! every fault kind, throttling on. In the end every loggable message has its
+//! entry exactly once, the Inbox is empty, nothing was deleted, and every
+//! run's ledger balances.
+
+use email_logging_e2e::*;
+use email_logging_host::JobOutcome;
+use email_logging_host::runtime::RunError;
+use graph_emulator::{Faults, Throttling};
+use serde_json::json;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+const MESSAGES: usize = 5000;
+
+/// The fault mix of the soak (and of the soak benchmark): 11% of requests.
+pub const FAULT_MIX: &str = "429=0.02,500=0.015,503=0.015,504=0.01,reset=0.01,timeout=0.01,truncated=0.01,invalid-json=0.01,reset-after-commit=0.01,retry-after=10ms,hold=100ms,seed=7";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_messages_through_faults_and_throttling() {
+    let inbox: Vec<_> = (0..MESSAGES)
+        .map(|i| {
+            // Every tenth message is from a stranger: not loggable.
+            let sender = if i % 10 == 9 {
+                "stranger@unknown.example"
+            } else {
+                ANDY
+            };
+            let mut m = message(
+                &format!("<soak-{i}@x>"),
+                &format!("Soak {i}"),
+                sender,
+                &[JO],
+                &[],
+            );
+            m["receivedDateTime"] = json!(format!(
+                "2026-11-10T{:02}:{:02}:{:02}Z",
+                8 + i / 3600,
+                (i / 60) % 60,
+                i % 60
+            ));
+            m
+        })
+        .collect();
+    let loggable = MESSAGES - MESSAGES / 10;
+    let h = Harness::start(inbox, vec![]).await;
+    h.enable(50).await;
+    h.emulator.set_faults(Faults::parse(FAULT_MIX).unwrap());
+    // Outlook's limits, with a short window so the budget runs out in the test.
+    h.emulator.set_throttling(Some(Throttling {
+        max_concurrent: 4,
+        max_requests: 2500,
+        window: Duration::from_secs(4),
+        retry_after: Duration::from_millis(50),
+    }));
+    let started = Instant::now();
+    let (mut runs, mut throttled_runs) = (0, 0);
+    while h.count("inbox") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the soak did not finish: {:?}",
+            h.emulator.folder_counts(MAILBOX)
+        );
+        runs += 1;
+        match h.run_outcome().await {
+            JobOutcome::Report(r) => assert_balanced(&h.erp.db, h.company, &r),
+            JobOutcome::Error(RunError::Throttled(s)) => {
+                throttled_runs += 1;
+                tokio::time::sleep(Duration::from_secs(u64::from(s).min(4))).await;
+            }
+            // A page or token request that kept failing: the next run goes on.
+            JobOutcome::Error(RunError::Transient(_)) => {}
+            other => panic!("run {runs}: {other:?}"),
+        }
+    }
+    let requests = h.emulator.requests().len() as f64;
+    let faults = h.emulator.fault_count() as f64;
+    assert!(
+        faults / requests >= 0.10,
+        "{faults} faults in {requests} requests"
+    );
+    let throttled = h
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert!(throttled > 0, "throttling was on");
+
+    let counts = h.emulator.folder_counts(MAILBOX);
+    assert_eq!(counts["inbox"], 0);
+    assert_eq!(
+        counts["archive"], loggable,
+        "every loggable message moved, none deleted: {counts:?}"
+    );
+    assert_eq!(counts["Not logged"], MESSAGES - loggable);
+    assert_eq!(
+        counts.get("deleteditems").copied().unwrap_or(0),
+        0,
+        "nothing deleted"
+    );
+    let entries = h.entries();
+    assert_eq!(entries.len(), loggable, "one entry per loggable message");
+    let keys: HashSet<_> = entries
+        .iter()
+        .map(|e| e.internet_message_id.clone())
+        .collect();
+    assert_eq!(keys.len(), loggable, "no message twice");
+    eprintln!(
+        "soak: {MESSAGES} messages in {runs} runs ({throttled_runs} throttled), {requests} requests, {faults} faults, {throttled} 429s, {:?}",
+        started.elapsed()
+    );
+}
