@@ -58,6 +58,9 @@ pub enum Command {
         /// Print one JSON object {"entries", "report", "mailbox"} instead of tables.
         #[arg(long)]
         json: bool,
+        /// A faulty day at Microsoft: throttling, latency, faults.
+        #[command(flatten)]
+        realism: Realism,
     },
     /// Run the job queue: every due Email Logging job of every company, until Ctrl-C.
     Serve {
@@ -112,7 +115,44 @@ pub enum Command {
         /// example the callback of `setup sign-in` on another port.
         #[arg(long)]
         redirect_uri: Vec<String>,
+        /// A faulty day at Microsoft: throttling, latency, faults.
+        #[command(flatten)]
+        realism: Realism,
     },
+}
+
+/// The emulator's realism options, shared by `demo` and `emulator`.
+#[derive(Debug, Args)]
+pub struct Realism {
+    /// Throttle like Outlook: at most 4 concurrent requests and 10,000 per 10
+    /// minutes per app and mailbox, 429 ApplicationThrottled with Retry-After.
+    #[arg(long)]
+    pub throttle: bool,
+    /// Latency per operation, for example `list=150ms,move=250ms,token=50ms`
+    /// (operations: list, get, move, token, other).
+    #[arg(long, value_parser = graph_emulator::Latency::parse)]
+    pub latency: Option<graph_emulator::Latency>,
+    /// Faults by probability, for example
+    /// `429=0.05,503=0.02,reset=0.01,timeout=0.01` (kinds: 429, 500, 503,
+    /// 504, reset, timeout, truncated, invalid-json, reset-after-commit;
+    /// also seed=N, hold=DURATION, retry-after=DURATION, token=true).
+    #[arg(long, value_parser = graph_emulator::Faults::parse)]
+    pub faults: Option<graph_emulator::Faults>,
+}
+
+impl Realism {
+    /// Turns the options on in an emulator.
+    pub fn apply(&self, emulator: &graph_emulator::Emulator) {
+        if self.throttle {
+            emulator.set_throttling(Some(graph_emulator::Throttling::default()));
+        }
+        if let Some(l) = &self.latency {
+            emulator.set_latency(l.clone());
+        }
+        if let Some(f) = &self.faults {
+            emulator.set_faults(f.clone());
+        }
+    }
 }
 
 /// Setup commands.
@@ -281,7 +321,12 @@ fn print_setup(s: &SetupRecord) {
 /// Runs the command line.
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo { mailbox, crm, json } => {
+        Command::Demo {
+            mailbox,
+            crm,
+            json,
+            realism,
+        } => {
             let read = |p: Option<PathBuf>, default: &str| -> anyhow::Result<String> {
                 match p {
                     Some(p) => std::fs::read_to_string(&p)
@@ -292,6 +337,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             let result = crate::demo::run(
                 &read(mailbox, graph_emulator::SAMPLE_SEED)?,
                 &read(crm, graph_emulator::SAMPLE_CRM)?,
+                &realism,
             )
             .await?;
             if json {
@@ -305,6 +351,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             seed,
             listen,
             redirect_uri,
+            realism,
         } => {
             let text = match seed {
                 Some(p) => std::fs::read_to_string(&p)
@@ -319,7 +366,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                     c.with_redirect_uri(uri)
                 });
             eprintln!("Graph emulator listening on http://{listen} (Ctrl-C stops it)");
-            graph_emulator::serve_with(graph_emulator::Emulator::new(seed, config), listen)
+            let emulator = graph_emulator::Emulator::new(seed, config);
+            realism.apply(&emulator);
+            graph_emulator::serve_with(emulator, listen)
                 .await
                 .with_context(|| format!("cannot serve on {listen}"))?;
             Ok(())

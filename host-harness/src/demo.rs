@@ -6,7 +6,7 @@
 
 use crate::crm::{self, EntryView};
 use crate::erp::{Erp, ErpOptions, JobOutcome, follow_authorize_url};
-use crate::runtime::{Outcome, RunReport, SetupChange};
+use crate::runtime::{Outcome, RunError, RunReport, SetupChange};
 use anyhow::{Context as _, bail};
 use graph_emulator::{Emulator, EmulatorConfig, Seed};
 use serde::Serialize;
@@ -28,7 +28,11 @@ pub struct DemoResult {
 pub const DEMO_COMPANY: &str = "CRONUS";
 
 /// Runs the demo on the given seed texts.
-pub async fn run(mailbox_seed: &str, crm_seed: &str) -> anyhow::Result<DemoResult> {
+pub async fn run(
+    mailbox_seed: &str,
+    crm_seed: &str,
+    realism: &crate::cli::Realism,
+) -> anyhow::Result<DemoResult> {
     let seed = Seed::from_json(mailbox_seed).context("the mailbox seed is not valid")?;
     let crm_seed = crm::parse_seed(crm_seed)?;
     let emulator = Emulator::new(seed, EmulatorConfig::default());
@@ -77,9 +81,13 @@ pub async fn run(mailbox_seed: &str, crm_seed: &str) -> anyhow::Result<DemoResul
     rt.enable(company)
         .await?
         .map_err(crate::erp::setup_failed)?;
+    // The faulty day, if asked for, starts once the setup is done.
+    realism.apply(&emulator);
 
     let mut total: Option<RunReport> = None;
-    for _ in 0..20 {
+    // Runs until the Inbox is drained; with faults or throttling on, a run
+    // may end early, as the job would, and the next one goes on.
+    for _ in 0..200 {
         match erp.run_job(company, Duration::from_secs(120)).await? {
             JobOutcome::Report(r) => {
                 let drained = r.inbox_drained;
@@ -91,6 +99,10 @@ pub async fn run(mailbox_seed: &str, crm_seed: &str) -> anyhow::Result<DemoResul
                     break;
                 }
             }
+            JobOutcome::Error(RunError::Throttled(s)) => {
+                tokio::time::sleep(Duration::from_secs(u64::from(s).min(30))).await;
+            }
+            JobOutcome::Error(RunError::Transient(_)) => {}
             JobOutcome::Error(e) => bail!("the run failed: {}", crate::erp::describe(&e)),
             JobOutcome::Fault(e) => bail!("the run failed: {e}"),
         }

@@ -642,3 +642,32 @@ fn serve_offers_the_sign_in_pages() {
     let show = st.run(&["setup", "show"]);
     assert!(String::from_utf8_lossy(&show.stdout).contains(graph_emulator::DEMO_USER));
 }
+
+#[test]
+fn the_demo_survives_a_faulty_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = host(
+        &[
+            "demo",
+            "--json",
+            "--throttle",
+            "--latency",
+            "list=5ms,move=5ms",
+            "--faults",
+            "429=0.1,500=0.05,503=0.05,reset=0.05,truncated=0.05,retry-after=10ms,seed=11",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["entries"].as_array().unwrap().len(),
+        10,
+        "the same result as a good day"
+    );
+    assert_eq!(v["mailbox"]["inbox"], 0);
+    assert_eq!(v["mailbox"]["archive"], 8);
+    let bad = host(&["demo", "--faults", "502=0.1"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("unknown fault"), "{}", stderr(&bad));
+}
