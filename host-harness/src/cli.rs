@@ -147,7 +147,7 @@ impl Realism {
             emulator.set_throttling(Some(graph_emulator::Throttling::default()));
         }
         if let Some(l) = &self.latency {
-            emulator.set_latency(l.clone());
+            emulator.set_latency(*l);
         }
         if let Some(f) = &self.faults {
             emulator.set_faults(f.clone());
