@@ -214,3 +214,47 @@ async fn the_hostile_corpus_is_handled_message_by_message() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_disappears_between_list_and_move() {
+    use std::sync::{Arc, Mutex, OnceLock};
+    let emulator: Arc<OnceLock<graph_emulator::Emulator>> = Arc::new(OnceLock::new());
+    let done = Arc::new(Mutex::new(false));
+    let (e, d) = (emulator.clone(), done.clone());
+    // Just before the first move goes out, a person deletes the message for
+    // good in Outlook (a move by hand alone would not do: the immutable id
+    // follows the message, and the job would still move it).
+    let hook: email_logging_host::host::CrashHook = Arc::new(move |method, url| {
+        let mut done = d.lock().unwrap();
+        if method == "POST" && (url.ends_with("/move") || url.ends_with("/$batch")) && !*done {
+            *done = true;
+            let em = e.get().unwrap();
+            let id = em.messages(MAILBOX, "inbox")[0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(em.move_by_hand(MAILBOX, &id, "deleteditems"));
+            assert!(em.remove_folder(MAILBOX, "deleteditems"));
+        }
+        false
+    });
+    let h = Harness::start_with(
+        vec![message("<gone@x>", "Gone", JO, &[ANDY], &[])],
+        vec![],
+        graph_emulator::EmulatorConfig::default(),
+        Some(hook),
+    )
+    .await;
+    h.enable(50).await;
+    emulator.set(h.emulator.clone()).unwrap();
+    let r = h.run().await;
+    assert!(*done.lock().unwrap(), "the hook moved the message");
+    assert_eq!(r.messages_logged, 1, "its entries are kept: {r:?}");
+    assert_eq!(h.entries().len(), 1);
+    assert_eq!(h.count("inbox"), 0);
+    let activity = email_logging_host::crm::activities(&h.erp.db, h.company).unwrap();
+    assert!(activity.iter().any(|a| {
+        a.description
+            .contains("left the Inbox before it could be moved")
+    }));
+}
