@@ -13,9 +13,6 @@ use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 5000;
 
-/// The fault mix of the soak (and of the soak benchmark): 11% of requests.
-pub const FAULT_MIX: &str = "429=0.02,500=0.015,503=0.015,504=0.01,reset=0.01,timeout=0.01,truncated=0.01,invalid-json=0.01,reset-after-commit=0.01,retry-after=10ms,hold=100ms,seed=7";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_thousand_messages_through_faults_and_throttling() {
     let inbox: Vec<_> = (0..MESSAGES)
@@ -45,7 +42,8 @@ async fn five_thousand_messages_through_faults_and_throttling() {
     let loggable = MESSAGES - MESSAGES / 10;
     let h = Harness::start(inbox, vec![]).await;
     h.enable(50).await;
-    h.emulator.set_faults(Faults::parse(FAULT_MIX).unwrap());
+    h.emulator
+        .set_faults(Faults::parse(graph_emulator::SOAK_FAULTS).unwrap());
     // Outlook's limits, with a short window so the budget runs out in the test.
     h.emulator.set_throttling(Some(Throttling {
         max_concurrent: 4,

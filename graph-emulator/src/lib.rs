@@ -80,6 +80,11 @@ pub const DEMO_USER_2: &str = "backup.agent@cronus.example";
 /// Tenant id put into id tokens when the request's tenant is not a GUID (`common`, a domain).
 pub const DEMO_TENANT_ID: &str = "3c9f2b7e-5a1d-4e8f-9b6c-2d4e6f8a0b1c";
 /// The shared mailbox of the built-in sample.
+/// The fault mix of the soak test and the soak benchmark: 11% of Graph
+/// requests fail, across every kind of fault, with short waits so a test
+/// spends its time on work rather than on sleeping.
+pub const SOAK_FAULTS: &str = "429=0.02,500=0.015,503=0.015,504=0.01,reset=0.01,timeout=0.01,truncated=0.01,invalid-json=0.01,reset-after-commit=0.01,retry-after=10ms,hold=100ms,seed=7";
+
 pub const SAMPLE_MAILBOX: &str = "email-logging@cronus.example";
 
 /// Built-in sample mailbox for `email-logging@cronus.example`: 13 Inbox messages and 1 Junk

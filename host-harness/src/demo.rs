@@ -51,36 +51,7 @@ pub async fn run(
     crm::import(&erp.db, company, &crm_seed)?;
     let mailbox = mailbox_of(mailbox_seed)?;
 
-    let rt = &erp.runtime;
-    rt.setup_update(
-        company,
-        SetupChange {
-            shared_mailbox: Some(mailbox.clone()),
-            tenant: Some("common".into()),
-            auth_mode: None,
-            client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
-            client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
-            redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
-            batch_size: Some(10),
-            storage_folder: None,
-            not_logged_policy: None,
-            not_logged_folder: None,
-            quarantine_folder: None,
-        },
-    )
-    .await?
-    .map_err(crate::erp::setup_failed)?;
-    let url = rt
-        .begin_sign_in(company, None)
-        .await?
-        .map_err(crate::erp::setup_failed)?;
-    let query = follow_authorize_url(&url, &base).await?;
-    rt.complete_sign_in(company, &query)
-        .await?
-        .map_err(crate::erp::setup_failed)?;
-    rt.enable(company)
-        .await?
-        .map_err(crate::erp::setup_failed)?;
+    connect(&erp, company, &base, &mailbox, 10).await?;
     // The faulty day, if asked for, starts once the setup is done.
     realism.apply(&emulator);
 
@@ -116,6 +87,44 @@ pub async fn run(
         report,
         mailbox: counts,
     })
+}
+
+/// Sets up, signs in and enables email logging for `mailbox` against the
+/// emulator at `base`, with its demo app registration, as an administrator
+/// would. Shared by the demo, the crash test and the benchmarks.
+pub async fn connect(
+    erp: &Erp,
+    company: i64,
+    base: &url::Url,
+    mailbox: &str,
+    batch_size: u32,
+) -> anyhow::Result<()> {
+    let rt = &erp.runtime;
+    rt.setup_update(
+        company,
+        SetupChange {
+            shared_mailbox: Some(mailbox.to_string()),
+            client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
+            client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
+            redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
+            batch_size: Some(batch_size),
+            ..crate::runtime::unchanged()
+        },
+    )
+    .await?
+    .map_err(crate::erp::setup_failed)?;
+    let url = rt
+        .begin_sign_in(company, None)
+        .await?
+        .map_err(crate::erp::setup_failed)?;
+    let query = follow_authorize_url(&url, base).await?;
+    rt.complete_sign_in(company, &query)
+        .await?
+        .map_err(crate::erp::setup_failed)?;
+    rt.enable(company)
+        .await?
+        .map_err(crate::erp::setup_failed)?;
+    Ok(())
 }
 
 /// The first mailbox named in a seed.

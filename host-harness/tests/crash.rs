@@ -2,7 +2,6 @@
 //! while it processes 2,000 messages, and started again each time; in the end
 //! every message has its entry exactly once and sits in the storage folder.
 
-use email_logging_host::runtime::{SetupChange, unchanged};
 use email_logging_host::{Erp, ErpOptions};
 use graph_emulator::{Emulator, EmulatorConfig, SAMPLE_MAILBOX, Seed};
 use serde_json::json;
@@ -58,27 +57,9 @@ async fn sigkill_at_random_moments_never_loses_or_doubles_an_entry() {
         .unwrap();
         let company = erp.company("CRONUS").unwrap();
         erp.import_crm(company, graph_emulator::SAMPLE_CRM).unwrap();
-        let rt = &erp.runtime;
-        rt.setup_update(
-            company,
-            SetupChange {
-                shared_mailbox: Some(SAMPLE_MAILBOX.into()),
-                client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
-                client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
-                redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
-                batch_size: Some(20),
-                ..unchanged()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let url = rt.begin_sign_in(company, None).await.unwrap().unwrap();
-        let q = email_logging_host::erp::follow_authorize_url(&url, &base)
+        email_logging_host::demo::connect(&erp, company, &base, SAMPLE_MAILBOX, 20)
             .await
             .unwrap();
-        rt.complete_sign_in(company, &q).await.unwrap().unwrap();
-        rt.enable(company).await.unwrap().unwrap();
     }
     let run = || {
         Command::new(env!("CARGO_BIN_EXE_email-logging-host"))
