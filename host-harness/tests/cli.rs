@@ -288,6 +288,24 @@ impl Standalone {
         (out, page)
     }
 
+    /// `setup set` with the emulator's demo app, the secret on standard input.
+    fn set_up_app(&self) -> Output {
+        self.run_with_input(
+            &[
+                "setup",
+                "set",
+                "--shared-mailbox",
+                graph_emulator::SAMPLE_MAILBOX,
+                "--client-id",
+                graph_emulator::DEMO_CLIENT_ID,
+                "--redirect-url",
+                &self.callback,
+                "--client-secret-stdin",
+            ],
+            &format!("{}\n", graph_emulator::DEMO_CLIENT_SECRET),
+        )
+    }
+
     /// All stored secrets, decrypted with the host's key file.
     fn secrets(&self) -> Vec<String> {
         let db =
@@ -332,20 +350,7 @@ fn cli_walkthrough_against_the_standalone_emulator() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Imported 3 salespeople, 5 contacts"));
 
-    let o = st.run_with_input(
-        &[
-            "setup",
-            "set",
-            "--shared-mailbox",
-            graph_emulator::SAMPLE_MAILBOX,
-            "--client-id",
-            graph_emulator::DEMO_CLIENT_ID,
-            "--redirect-url",
-            &st.callback,
-            "--client-secret-stdin",
-        ],
-        &format!("{}\n", graph_emulator::DEMO_CLIENT_SECRET),
-    );
+    let o = st.set_up_app();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("(stored, encrypted)"));
     printed += &text(&o);
@@ -570,20 +575,7 @@ fn the_key_can_be_rotated() {
 #[test]
 fn serve_offers_the_sign_in_pages() {
     let st = Standalone::start();
-    let o = st.run_with_input(
-        &[
-            "setup",
-            "set",
-            "--shared-mailbox",
-            graph_emulator::SAMPLE_MAILBOX,
-            "--client-id",
-            graph_emulator::DEMO_CLIENT_ID,
-            "--redirect-url",
-            &st.callback,
-            "--client-secret-stdin",
-        ],
-        &format!("{}\n", graph_emulator::DEMO_CLIENT_SECRET),
-    );
+    let o = st.set_up_app();
     assert!(o.status.success(), "{}", text(&o));
     let listen = url::Url::parse(&st.callback).unwrap();
     let listen = format!("127.0.0.1:{}", listen.port().unwrap());
