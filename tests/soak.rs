@@ -109,3 +109,42 @@ async fn five_thousand_messages_through_faults_and_throttling() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_run_ends_early_and_postpones_the_job() {
+    let inbox: Vec<_> = (0..30)
+        .map(|i| message(&format!("<t-{i}@x>"), "T", ANDY, &[JO], &[]))
+        .collect();
+    let h = Harness::start(inbox, vec![]).await;
+    h.enable(5).await;
+    // A budget of a few requests per two minutes: the run soon hits a
+    // Retry-After far beyond what it waits for by itself.
+    h.emulator.set_throttling(Some(Throttling {
+        max_concurrent: 4,
+        max_requests: 6,
+        window: Duration::from_secs(120),
+        retry_after: Duration::from_secs(120),
+    }));
+    let before = email_logging_host::jobs::now();
+    match h.run_outcome().await {
+        JobOutcome::Report(r) => {
+            assert_balanced(&h.erp.db, h.company, &r);
+            assert!(
+                r.stopped_early.as_deref().unwrap_or("").contains("throttl"),
+                "{r:?}"
+            );
+            assert!(r.messages_deferred > 0 || r.messages_seen < 30, "{r:?}");
+        }
+        JobOutcome::Error(RunError::Throttled(s)) => assert!(s >= 60, "{s}"),
+        other => panic!("{other:?}"),
+    }
+    let job = email_logging_host::jobs::get(&h.erp.db, h.company, "email-logging")
+        .unwrap()
+        .unwrap();
+    assert!(
+        job.next_run >= before + 60,
+        "the job waits past Retry-After: {job:?}"
+    );
+    assert!(h.count("inbox") > 0, "the rest waits for the next run");
+    assert_eq!(h.count("deleteditems"), 0, "nothing deleted");
+}
