@@ -103,7 +103,8 @@ enum Failure {
     Vanished,
     /// Graph throttles: defer, end the run, postpone the job by so many seconds.
     Throttled(u32, String),
-    /// Nothing more can be moved in this run (a full folder): defer and end the run.
+    /// Nothing more can be done in this run (a full folder, a lost sign-in):
+    /// defer and end the run.
     StopRun(String),
 }
 
@@ -113,6 +114,11 @@ fn failure(e: &GraphError) -> Failure {
         GraphError::Throttled(secs) => Failure::Throttled(*secs, e.to_string()),
         GraphError::Api { code, .. } if code == "ErrorQuotaExceeded" => {
             Failure::StopRun(format!("a folder is full: {e}"))
+        }
+        // A grant lost mid-run fails every later call alike: stop; the next
+        // run's sign-in check records it on the setup for the administrator.
+        GraphError::Auth(AuthError::SignInRequired(_) | AuthError::InvalidClient(_)) => {
+            Failure::StopRun(e.to_string())
         }
         GraphError::Api { status, .. }
             if (400..500).contains(status) && !matches!(status, 401 | 408 | 409 | 429) =>
