@@ -390,22 +390,32 @@ async fn the_stored_link_opens_the_moved_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_token_expiring_mid_run_is_renewed_once() {
-    let inbox: Vec<_> = (0..6)
-        .map(|i| message(&format!("<tok-{i}@x>"), "Tok", ANDY, &[JO], &[]))
-        .collect();
-    let h = Harness::start(inbox, vec![]).await;
-    h.enable(50).await;
-    h.emulator.expire_access_tokens_after(4);
-    let r = h.run().await;
-    assert_eq!(r.messages_logged, 6, "{r:?}");
-    assert_eq!(r.messages_quarantined + r.messages_deferred, 0);
-    let unauthorized = h
-        .emulator
-        .requests()
-        .iter()
-        .filter(|q| q.status == 401)
-        .count();
-    assert_eq!(unauthorized, 1, "one 401, then a fresh token");
+    // Expiring after 1..=7 Graph requests hits the page read, the outer
+    // $batch and requests inside it.
+    for after in 1..=7 {
+        let inbox: Vec<_> = (0..6)
+            .map(|i| message(&format!("<tok-{i}@x>"), "Tok", ANDY, &[JO], &[]))
+            .collect();
+        let h = Harness::start(inbox, vec![]).await;
+        h.enable(50).await;
+        h.emulator.expire_access_tokens_after(after);
+        let before = h.emulator.requests().len();
+        let r = h.run().await;
+        assert_eq!(r.messages_logged, 6, "after {after}: {r:?}");
+        assert_eq!(r.messages_quarantined + r.messages_deferred, 0);
+        let during: Vec<_> = h.emulator.requests().into_iter().skip(before).collect();
+        assert!(
+            during.iter().any(|q| q.status == 401),
+            "after {after}: the token did expire mid-run"
+        );
+        // Several requests of one $batch may meet the expired token; the
+        // component still renews it once.
+        let renewals = during
+            .iter()
+            .filter(|q| q.path_and_query.contains("/oauth2/v2.0/token"))
+            .count();
+        assert_eq!(renewals, 1, "after {after}: one renewal: {during:#?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -183,9 +183,11 @@ impl<'a> Graph<'a> {
         let mut results: Vec<Option<Result<Value, GraphError>>> = vec![None; moves.len()];
         let mut todo: Vec<usize> = (0..moves.len()).collect();
         let mailbox = enc(&self.mailbox);
+        let mut renewed = false;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut again = Vec::new();
             let mut wait: Option<Duration> = None;
+            let mut expired = false;
             for chunk in todo.chunks(BATCH_LIMIT) {
                 let requests: Vec<Value> = chunk
                     .iter()
@@ -233,6 +235,14 @@ impl<'a> Graph<'a> {
                     let body = r.get("body").cloned().unwrap_or(Value::Null);
                     results[i] = Some(match status {
                         200..=299 => Ok(body),
+                        // The token expired between the batch and this inner
+                        // request: renew once and send it again.
+                        401 if !renewed => {
+                            expired = true;
+                            again.push(i);
+                            wait.get_or_insert(Duration::ZERO);
+                            Err(api_error_of(status, &body))
+                        }
                         429 | 500 | 502 | 503 | 504 => {
                             let after = r
                                 .get("headers")
@@ -260,6 +270,10 @@ impl<'a> Graph<'a> {
                     });
                 }
             }
+            if expired {
+                renewed = true;
+                self.tokens.invalidate(self.host);
+            }
             let Some(wait) = wait else { break };
             if again.is_empty()
                 || attempt == MAX_ATTEMPTS
@@ -268,8 +282,10 @@ impl<'a> Graph<'a> {
             {
                 break;
             }
-            self.throttled_waits += 1;
-            self.host.sleep(wait);
+            if !wait.is_zero() {
+                self.throttled_waits += 1;
+                self.host.sleep(wait);
+            }
             todo = again;
         }
         results
