@@ -246,6 +246,17 @@ mod tests {
         );
     }
 
+    /// Stores one secret the way the host's storage capability does.
+    fn store(db: &crate::db::Db, company: i64, key: &SecretBox, name: &str, value: &str) {
+        let (nonce, ct) = key.seal(&format!("{company}/{name}"), value);
+        db.lock()
+            .execute(
+                "INSERT INTO plugin_secret(company_id, name, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![company, name, nonce, ct],
+            )
+            .unwrap();
+    }
+
     #[test]
     fn rotation_reencrypts_and_replaces_the_key_file() {
         if std::env::var(KEY_ENV).is_ok() {
@@ -256,13 +267,7 @@ mod tests {
         let db = crate::db::Db::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         let old = SecretBox::load(&key_file).unwrap();
-        let (n, ct) = old.seal(&format!("{c}/client-secret"), "hush");
-        db.lock()
-            .execute(
-                "INSERT INTO plugin_secret(company_id, name, nonce, ciphertext) VALUES (?1, 'client-secret', ?2, ?3)",
-                rusqlite::params![c, n, ct],
-            )
-            .unwrap();
+        store(&db, c, &old, "client-secret", "hush");
         assert_eq!(rotate_key_file(&db, &key_file).unwrap(), 1);
         let new = SecretBox::load(&key_file).unwrap();
         assert!(opens_secrets(&db, &new).unwrap());
@@ -285,13 +290,7 @@ mod tests {
         let old = SecretBox::load(&key_file).unwrap();
         let new_key = [9u8; 32];
         let new = SecretBox::new(new_key);
-        let (n, ct) = old.seal(&format!("{c}/x"), "v");
-        db.lock()
-            .execute(
-                "INSERT INTO plugin_secret(company_id, name, nonce, ciphertext) VALUES (?1, 'x', ?2, ?3)",
-                rusqlite::params![c, n, ct],
-            )
-            .unwrap();
+        store(&db, c, &old, "x", "v");
         // Crash after the commit, before the rename.
         write_private(
             &pending_key_file(&key_file),

@@ -209,9 +209,15 @@ impl Standalone {
     }
 
     fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        Self::spawn_with_input(self.command(args), input)
+            .wait_with_output()
+            .unwrap()
+    }
+
+    /// Starts a command with all three streams piped and `input` written to it.
+    fn spawn_with_input(mut command: Command, input: &str) -> std::process::Child {
         use std::io::Write as _;
-        let mut child = self
-            .command(args)
+        let mut child = command
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -223,7 +229,7 @@ impl Standalone {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        child.wait_with_output().unwrap()
+        child
     }
 
     /// Runs a command that prints an authorize URL and waits for the
@@ -231,21 +237,10 @@ impl Standalone {
     /// HTTP client (to the emulator, which consents at once) and then the
     /// redirect (to the host's callback). Returns the command's output.
     fn with_browser(&self, args: &[&str], input: &str) -> (Output, String) {
-        use std::io::{BufRead as _, Read as _, Write as _};
-        let mut child = self
-            .command(args)
-            .env("EMAIL_LOGGING_LOG", "debug")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        use std::io::{BufRead as _, Read as _};
+        let mut command = self.command(args);
+        command.env("EMAIL_LOGGING_LOG", "debug");
+        let mut child = Self::spawn_with_input(command, input);
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut seen = String::new();
         let mut line = String::new();
