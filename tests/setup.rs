@@ -254,7 +254,7 @@ async fn companies_are_kept_apart() {
     h.run().await;
     assert_eq!(h.entries().len(), 1);
     assert!(
-        email_logging_host::crm::entries(&h.erp.db, other, None)
+        email_logging_host::crm::entries(&h.erp.db, other, &Default::default())
             .unwrap()
             .is_empty()
     );
@@ -281,7 +281,7 @@ async fn serve_runs_the_due_job_and_disable_removes_it() {
     let company = h.company;
     let stop = async move {
         for _ in 0..200 {
-            if !email_logging_host::crm::entries(&db, company, None)
+            if !email_logging_host::crm::entries(&db, company, &Default::default())
                 .unwrap()
                 .is_empty()
             {

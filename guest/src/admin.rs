@@ -18,11 +18,6 @@ pub const RECURRENCE: Recurrence = Recurrence {
     retry_delay_seconds: 60,
 };
 
-/// Exchange Online's limit of items in one mail folder.
-pub const FOLDER_ITEM_LIMIT: u64 = 1_000_000;
-/// Validation warns from here on, long before moves start to fail.
-pub const FOLDER_ITEM_WARNING: u64 = 800_000;
-
 /// The setup as shown: the record plus whether a secret is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetupView {
@@ -238,10 +233,27 @@ fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
         return c.0;
     }
     if check_mailbox(&mut graph, &mailbox, &mut c) {
-        check_folder(&mut graph, "storage folder", &setup.storage_folder, &mut c);
+        check_folder(
+            &mut graph,
+            &setup,
+            "storage folder",
+            &setup.storage_folder,
+            &mut c,
+        );
+        if setup.monthly_subfolders {
+            let month = format!("{}/{}", setup.storage_folder, host.now().format("%Y-%m"));
+            check_folder(
+                &mut graph,
+                &setup,
+                "this month's storage folder",
+                &month,
+                &mut c,
+            );
+        }
         if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
             check_folder(
                 &mut graph,
+                &setup,
                 "not-logged folder",
                 &setup.not_logged_folder,
                 &mut c,
@@ -370,19 +382,23 @@ fn check_mailbox(graph: &mut Graph<'_>, mailbox: &str, c: &mut Checks) -> bool {
     }
 }
 
-fn check_folder(graph: &mut Graph<'_>, name: &str, folder: &str, c: &mut Checks) {
+fn check_folder(graph: &mut Graph<'_>, setup: &Setup, name: &str, folder: &str, c: &mut Checks) {
+    let limit = setup.folder_item_limit;
     match graph.folder_info(folder) {
-        Ok(Some((_, n))) if n >= FOLDER_ITEM_LIMIT => c.add(
+        Ok(Some((_, n))) if n >= u64::from(limit) => c.add(
             name,
             CheckStatus::Fail,
-            format!("'{folder}' holds {n} items, Exchange Online's limit"),
-            "choose a new storage folder (for example one per year); old entries keep their links",
+            format!("'{folder}' holds {n} items, the limit of {limit}"),
+            "choose a new storage folder or turn on monthly subfolders; old entries keep their links",
         ),
-        Ok(Some((_, n))) if n >= FOLDER_ITEM_WARNING => c.add(
+        Ok(Some((_, n))) if setup.folder_warns(n) => c.add(
             name,
             CheckStatus::Warn,
-            format!("'{folder}' holds {n} of at most {FOLDER_ITEM_LIMIT} items"),
-            "choose a new storage folder soon (for example one per year); old entries keep their links",
+            format!(
+                "'{folder}' holds {n} of at most {limit} items ({}%)",
+                n * 100 / u64::from(limit)
+            ),
+            "choose a new storage folder soon or turn on monthly subfolders; old entries keep their links",
         ),
         Ok(Some((_, n))) => c.pass(name, format!("'{folder}' exists and holds {n} items")),
         Ok(None) => c.add(

@@ -302,16 +302,147 @@ impl<'a> Graph<'a> {
         self.call("DELETE", &url, None).map(|_| ())
     }
 
-    /// The folder id for a well-known name or a display name under the
-    /// mailbox root, creating the folder when it does not exist.
-    pub fn ensure_folder(&mut self, name: &str) -> Result<String, GraphError> {
-        if WELL_KNOWN_FOLDERS.contains(&name.to_lowercase().as_str()) {
-            return Ok(name.to_lowercase());
+    /// The folder id for a folder path, creating missing levels.
+    ///
+    /// A path is `/`-separated display names; its first level may be a
+    /// well-known name (`archive/2026-11`). A single well-known name needs no
+    /// request at all.
+    pub fn ensure_folder(&mut self, path: &str) -> Result<String, GraphError> {
+        if WELL_KNOWN_FOLDERS.contains(&path.to_lowercase().as_str()) {
+            return Ok(path.to_lowercase());
         }
-        if let Some(id) = self.find_folder(name)? {
-            return Ok(id);
+        let mut parent: Option<String> = None;
+        for name in path.split('/') {
+            let id = match self.child_folder(parent.as_deref(), name)? {
+                Some((id, _)) => id,
+                None => self.create_folder(parent.as_deref(), name)?,
+            };
+            parent = Some(id);
         }
-        let url = format!("{}/mailFolders", self.mailbox_url());
+        parent.ok_or_else(|| GraphError::Malformed("an empty folder path".into()))
+    }
+
+    /// A folder's id and item count by path, if every level exists.
+    pub fn folder_info(&mut self, path: &str) -> Result<Option<(String, u64)>, GraphError> {
+        let mut found: Option<(String, u64)> = None;
+        for name in path.split('/') {
+            let parent = found.as_ref().map(|(id, _)| id.clone());
+            match self.child_folder(parent.as_deref(), name)? {
+                Some(f) => found = Some(f),
+                None => return Ok(None),
+            }
+        }
+        Ok(found)
+    }
+
+    /// The child folders of a folder: id, display name and item count.
+    pub fn child_folders(&mut self, id: &str) -> Result<Vec<(String, String, u64)>, GraphError> {
+        let mut url = format!(
+            "{}/mailFolders/{}/childFolders?$select=id,displayName,totalItemCount&$top=100",
+            self.mailbox_url(),
+            enc(id)
+        );
+        let mut out = Vec::new();
+        loop {
+            let page = self.page(&url)?;
+            for f in &page.items {
+                out.push((
+                    folder_id(f)?,
+                    f.get("displayName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    f.get("totalItemCount").and_then(Value::as_u64).unwrap_or(0),
+                ));
+            }
+            match page.next_link {
+                Some(next) => url = next,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The id of the child folder `name` of folder `parent`, created when missing.
+    pub fn ensure_child_folder(&mut self, parent: &str, name: &str) -> Result<String, GraphError> {
+        match self.child_folder(Some(parent), name)? {
+            Some((id, _)) => Ok(id),
+            None => self.create_folder(Some(parent), name),
+        }
+    }
+
+    /// A folder's item count by id.
+    pub fn folder_count(&mut self, id: &str) -> Result<u64, GraphError> {
+        let url = format!(
+            "{}/mailFolders/{}?$select=id,totalItemCount",
+            self.mailbox_url(),
+            enc(id)
+        );
+        let v = self.call("GET", &url, None)?;
+        Ok(v.get("totalItemCount").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// A folder's display name by id (for saying where a message is).
+    pub fn folder_name(&mut self, id: &str) -> Result<String, GraphError> {
+        let url = format!(
+            "{}/mailFolders/{}?$select=id,displayName",
+            self.mailbox_url(),
+            enc(id)
+        );
+        let v = self.call("GET", &url, None)?;
+        Ok(v.get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or(id)
+            .to_string())
+    }
+
+    /// One folder by name under `parent` (the mailbox root when `None`,
+    /// where well-known names also count): id and item count.
+    fn child_folder(
+        &mut self,
+        parent: Option<&str>,
+        name: &str,
+    ) -> Result<Option<(String, u64)>, GraphError> {
+        let select = "$select=id,displayName,totalItemCount";
+        let base = self.mailbox_url();
+        let url = match parent {
+            None if WELL_KNOWN_FOLDERS.contains(&name.to_lowercase().as_str()) => {
+                format!("{base}/mailFolders/{}?{select}", name.to_lowercase())
+            }
+            _ => {
+                let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+                let collection = match parent {
+                    None => format!("{base}/mailFolders"),
+                    Some(p) => format!("{base}/mailFolders/{}/childFolders", enc(p)),
+                };
+                format!("{collection}?$filter={}&{select}", enc(&filter))
+            }
+        };
+        let v = match self.call("GET", &url, None) {
+            Ok(v) => v,
+            Err(e) if e.code() == Some("ErrorItemNotFound") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let folder = match v.get("value").and_then(Value::as_array) {
+            Some(list) => match list.first() {
+                Some(f) => f,
+                None => return Ok(None),
+            },
+            None => &v,
+        };
+        Ok(Some((
+            folder_id(folder)?,
+            folder
+                .get("totalItemCount")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        )))
+    }
+
+    fn create_folder(&mut self, parent: Option<&str>, name: &str) -> Result<String, GraphError> {
+        let url = match parent {
+            None => format!("{}/mailFolders", self.mailbox_url()),
+            Some(p) => format!("{}/mailFolders/{}/childFolders", self.mailbox_url(), enc(p)),
+        };
         match self.call(
             "POST",
             &url,
@@ -319,55 +450,13 @@ impl<'a> Graph<'a> {
         ) {
             Ok(v) => folder_id(&v),
             // Someone created it between our look and our create.
-            Err(e) if e.code() == Some("ErrorFolderExists") => {
-                self.find_folder(name)?.ok_or_else(|| {
+            Err(e) if e.code() == Some("ErrorFolderExists") => self
+                .child_folder(parent, name)?
+                .map(|(id, _)| id)
+                .ok_or_else(|| {
                     GraphError::Malformed(format!("folder '{name}' exists but cannot be found"))
-                })
-            }
+                }),
             Err(e) => Err(e),
-        }
-    }
-
-    /// A folder's id and item count by well-known or display name, if it exists.
-    pub fn folder_info(&mut self, name: &str) -> Result<Option<(String, u64)>, GraphError> {
-        let id = if WELL_KNOWN_FOLDERS.contains(&name.to_lowercase().as_str()) {
-            name.to_lowercase()
-        } else {
-            match self.find_folder(name)? {
-                Some(id) => id,
-                None => return Ok(None),
-            }
-        };
-        let url = format!(
-            "{}/mailFolders/{}?$select=id,displayName,totalItemCount",
-            self.mailbox_url(),
-            enc(&id)
-        );
-        match self.call("GET", &url, None) {
-            Ok(v) => Ok(Some((
-                folder_id(&v)?,
-                v.get("totalItemCount").and_then(Value::as_u64).unwrap_or(0),
-            ))),
-            Err(e) if e.code() == Some("ErrorItemNotFound") => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn find_folder(&mut self, name: &str) -> Result<Option<String>, GraphError> {
-        let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
-        let url = format!(
-            "{}/mailFolders?$filter={}&$select=id,displayName",
-            self.mailbox_url(),
-            enc(&filter)
-        );
-        let v = self.call("GET", &url, None)?;
-        match v
-            .get("value")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first())
-        {
-            Some(f) => folder_id(f).map(Some),
-            None => Ok(None),
         }
     }
 

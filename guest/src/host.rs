@@ -90,12 +90,16 @@ pub struct EntryRecord {
 /// Where a logged message is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageLink {
+    /// The mailbox that holds the message.
+    pub mailbox: String,
     /// The immutable message id.
     pub message_id: String,
     /// The RFC 5322 Message-ID.
     pub internet_message_id: Option<String>,
     /// The Outlook on the web link.
     pub web_link: String,
+    /// The folder that holds it, when known.
+    pub folder: Option<String>,
 }
 
 /// One e-mail field of a salesperson or contact.

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod classify;
 pub mod graph;
 pub mod host;
+pub mod links;
+pub mod mailbox_stats;
 pub mod message;
 pub mod process;
 pub mod report;
@@ -30,7 +32,7 @@ use bindings::exports::erp::plugin as ex;
 /// The exported component.
 struct Component;
 
-// Export symbols are named after WIT (`erp:plugin/setup@0.1.0#get`), which a
+// Export symbols are named after WIT (`erp:plugin/setup@0.2.0#get`), which a
 // native linker's version script cannot hold; native builds exist only for
 // the unit tests of the logic.
 #[cfg(target_arch = "wasm32")]
@@ -54,9 +56,11 @@ fn host_error(e: wit::types::Error) -> host::HostError {
 
 fn wit_link(link: &host::MessageLink) -> wit::crm::MessageLink {
     wit::crm::MessageLink {
+        mailbox: link.mailbox.clone(),
         message_id: link.message_id.clone(),
         internet_message_id: link.internet_message_id.clone(),
         web_link: link.web_link.clone(),
+        folder: link.folder.clone(),
     }
 }
 
@@ -316,6 +320,9 @@ fn wit_record(v: admin::SetupView) -> pt::SetupRecord {
         redirect_url: s.redirect_url,
         batch_size: s.batch_size,
         storage_folder: s.storage_folder,
+        monthly_subfolders: s.monthly_subfolders,
+        folder_item_limit: s.folder_item_limit,
+        folder_warning_percent: s.folder_warning_percent,
         not_logged_policy: wit_policy(s.not_logged_policy),
         not_logged_folder: s.not_logged_folder,
         quarantine_folder: s.quarantine_folder,
@@ -344,6 +351,9 @@ impl ex::setup::Guest for Component {
             redirect_url: change.redirect_url,
             batch_size: change.batch_size,
             storage_folder: change.storage_folder,
+            monthly_subfolders: change.monthly_subfolders,
+            folder_item_limit: change.folder_item_limit,
+            folder_warning_percent: change.folder_warning_percent,
             not_logged_policy: change.not_logged_policy.map(|p| match p {
                 pt::NotLoggedPolicy::MoveToFolder => setup::NotLoggedPolicy::MoveToFolder,
                 pt::NotLoggedPolicy::Delete => setup::NotLoggedPolicy::Delete,
@@ -416,7 +426,6 @@ impl ex::setup::Guest for Component {
 
 impl ex::processing::Guest for Component {
     fn run(budget_ms: u32) -> Result<pt::RunReport, pt::RunError> {
-        use pt::RunError as E;
         match process::run(&WitHost, budget_ms) {
             Ok(r) => Ok(pt::RunReport {
                 started_at: r.started_at,
@@ -455,15 +464,64 @@ impl ex::processing::Guest for Component {
                 budget_exhausted: r.budget_exhausted,
                 inbox_drained: r.inbox_drained,
                 stopped_early: r.stopped_early,
+                warnings: r.warnings,
             }),
-            Err(e) => Err(match e {
-                process::RunError::NotEnabled => E::NotEnabled,
-                process::RunError::SetupIncomplete(m) => E::SetupIncomplete(m),
-                process::RunError::SignInRequired(m) => E::SignInRequired(m),
-                process::RunError::Throttled(s) => E::Throttled(s),
-                process::RunError::Mailbox(m) => E::Mailbox(m),
-                process::RunError::Transient(m) => E::Transient(m),
-            }),
+            Err(e) => Err(wit_run_error(e)),
         }
+    }
+
+    fn resolve_messages(refs: Vec<pt::MessageRef>) -> Result<Vec<pt::Resolution>, pt::RunError> {
+        let refs: Vec<links::MessageRef> = refs
+            .into_iter()
+            .map(|r| links::MessageRef {
+                mailbox: r.mailbox,
+                message_id: r.message_id,
+                internet_message_id: r.internet_message_id,
+            })
+            .collect();
+        Ok(links::resolve(&WitHost, &refs)
+            .map_err(wit_run_error)?
+            .into_iter()
+            .map(|r| match r {
+                links::Resolution::Found {
+                    message_id,
+                    web_link,
+                    folder,
+                } => pt::Resolution::Found(pt::MessageLocation {
+                    message_id,
+                    web_link,
+                    folder,
+                }),
+                links::Resolution::NotFound => pt::Resolution::NotFound,
+                links::Resolution::Failed(m) => pt::Resolution::Failed(m),
+            })
+            .collect())
+    }
+
+    fn mailbox_stats() -> Result<Vec<pt::FolderStat>, pt::RunError> {
+        Ok(mailbox_stats::mailbox_stats(&WitHost)
+            .map_err(wit_run_error)?
+            .into_iter()
+            .map(|f| pt::FolderStat {
+                role: f.role.to_string(),
+                name: f.name,
+                exists: f.exists,
+                item_count: f.item_count,
+                item_limit: f.item_limit,
+                warning: f.warning,
+            })
+            .collect())
+    }
+}
+
+fn wit_run_error(e: process::RunError) -> pt::RunError {
+    use pt::RunError as E;
+    match e {
+        process::RunError::NotEnabled => E::NotEnabled,
+        process::RunError::SetupIncomplete(m) => E::SetupIncomplete(m),
+        process::RunError::SignInRequired(m) => E::SignInRequired(m),
+        process::RunError::Throttled(s) => E::Throttled(s),
+        process::RunError::Mailbox(m) => E::Mailbox(m),
+        process::RunError::Transient(m) => E::Transient(m),
     }
 }

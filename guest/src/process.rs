@@ -14,7 +14,7 @@ use crate::report::{LedgerLine, Outcome, Report};
 use crate::setup::{NotLoggedPolicy, STATUS_OK, Setup};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Why a run could not proceed at all.
@@ -80,6 +80,8 @@ enum PendingKind {
         link: MessageLink,
         outcome: Outcome,
         entries: u32,
+        /// The storage folder's path, for the link and the limit check.
+        folder: String,
     },
     /// Not loggable: to the not-logged folder.
     NotLogged(NotLoggedReason),
@@ -144,10 +146,15 @@ fn host_failure(what: &str, e: HostError) -> Failure {
 /// The state of one run.
 struct Run<'a> {
     host: &'a dyn Host,
+    mailbox: String,
     setup: &'a Setup,
     graph: Graph<'a>,
     template: String,
     storage_folder: String,
+    /// Monthly subfolders of the storage folder met in this run, by month.
+    months: HashMap<String, String>,
+    /// Storage folders that received messages in this run: id → path.
+    filled: BTreeMap<String, String>,
     not_logged_folder: Option<String>,
     quarantine_folder: Option<String>,
     report: Report,
@@ -217,15 +224,19 @@ fn drain_inbox(
         .map_err(|e| run_error(e, mailbox))?;
     let mut run = Run {
         host,
+        mailbox: mailbox.to_string(),
         setup,
         graph,
         template,
         storage_folder,
+        months: HashMap::new(),
+        filled: BTreeMap::new(),
         not_logged_folder: None,
         quarantine_folder: None,
         report: Report::new(host.now()),
     };
     run.drain(deadline, mailbox)?;
+    run.check_folder_limits();
     let mut report = run.report;
     report.requests = run.graph.requests + run.graph.token_requests();
     report.throttled_waits = run.graph.throttled_waits;
@@ -444,11 +455,21 @@ impl Run<'_> {
         datetime: Option<DateTime<Utc>>,
         pairs: &[Pair],
     ) -> Step {
+        // The destination first: when it cannot be had, nothing is committed.
+        let (destination, folder) = match self.storage_destination(datetime) {
+            Ok(d) => d,
+            Err(e) => {
+                let h = self.failed(&msg, failure(&e));
+                return Step::Done(msg, h);
+            }
+        };
         let key = msg.dedup_key();
         let link = MessageLink {
+            mailbox: self.mailbox.clone(),
             message_id: msg.id.clone(),
             internet_message_id: msg.internet_message_id.clone(),
             web_link: msg.web_link.clone().unwrap_or_default(),
+            folder: Some("Inbox".into()),
         };
         let already = match self.host.is_logged(&key) {
             Ok(a) => a,
@@ -491,13 +512,14 @@ impl Run<'_> {
         }
         // Only now, with the entries committed, may the message leave the Inbox.
         Step::Move(Pending {
-            destination: self.storage_folder.clone(),
+            destination,
             msg,
             kind: PendingKind::Logged {
                 key,
                 link,
                 outcome,
                 entries,
+                folder,
             },
         })
     }
@@ -551,7 +573,17 @@ impl Run<'_> {
                         link,
                         outcome,
                         entries,
-                    } => self.after_log(&p.msg, &key, link, outcome, entries, result),
+                        folder,
+                    } => {
+                        if result.is_ok() {
+                            self.filled.insert(p.destination.clone(), folder.clone());
+                        }
+                        let link = MessageLink {
+                            folder: Some(folder),
+                            ..link
+                        };
+                        self.after_log(&p.msg, &key, link, outcome, entries, result)
+                    }
                     PendingKind::NotLogged(reason) => self.after_not_logged(&p.msg, reason, result),
                 };
                 (p.msg, h)
@@ -686,6 +718,58 @@ impl Run<'_> {
         }
     }
 
+    /// Where a logged message goes: the storage folder, or its subfolder for
+    /// the message's month (created on first use); id and path.
+    fn storage_destination(
+        &mut self,
+        datetime: Option<DateTime<Utc>>,
+    ) -> Result<(String, String), GraphError> {
+        if !self.setup.monthly_subfolders {
+            return Ok((
+                self.storage_folder.clone(),
+                self.setup.storage_folder.clone(),
+            ));
+        }
+        let month = datetime
+            .unwrap_or_else(|| self.host.now())
+            .format("%Y-%m")
+            .to_string();
+        let path = format!("{}/{month}", self.setup.storage_folder);
+        if let Some(id) = self.months.get(&month) {
+            return Ok((id.clone(), path));
+        }
+        let id = self
+            .graph
+            .ensure_child_folder(&self.storage_folder, &month)?;
+        self.months.insert(month, id.clone());
+        Ok((id, path))
+    }
+
+    /// Warns (report and activity log) about storage folders that passed the
+    /// warning share of their item limit in this run, long before moves fail.
+    fn check_folder_limits(&mut self) {
+        let filled = std::mem::take(&mut self.filled);
+        for (id, path) in filled {
+            match self.graph.folder_count(&id) {
+                Ok(n) if self.setup.folder_warns(n) => {
+                    let text = format!(
+                        "the storage folder '{path}' holds {n} items, {}% of the limit of {}; choose a new storage folder or turn on monthly subfolders (old entries keep their links)",
+                        n * 100 / u64::from(self.setup.folder_item_limit.max(1)),
+                        self.setup.folder_item_limit
+                    );
+                    self.activity("warning", &text, None);
+                    self.report.warnings.push(text);
+                }
+                Ok(_) => {}
+                Err(e) => self.host.log(
+                    Level::Warn,
+                    "could not count the storage folder's items",
+                    &[("folder", &path), ("error", &e.to_string())],
+                ),
+            }
+        }
+    }
+
     /// The id of the not-logged or quarantine folder, created on first use.
     fn folder(&mut self, role: FolderRole) -> Result<String, GraphError> {
         let (slot, name) = match role {
@@ -730,7 +814,7 @@ fn seen_key(item: &Value) -> String {
 }
 
 /// Maps a failure before any message was handled to what the job reports.
-fn run_error(e: GraphError, mailbox: &str) -> RunError {
+pub(crate) fn run_error(e: GraphError, mailbox: &str) -> RunError {
     match e {
         GraphError::Throttled(s) => RunError::Throttled(s),
         GraphError::Auth(AuthError::SignInRequired(m) | AuthError::InvalidClient(m)) => {

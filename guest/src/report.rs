@@ -68,6 +68,8 @@ pub struct Report {
     pub inbox_drained: bool,
     /// Why the run ended before the Inbox was drained, if it did.
     pub stopped_early: Option<String>,
+    /// What an administrator should look at (folders nearing their limit).
+    pub warnings: Vec<String>,
 }
 
 impl Report {

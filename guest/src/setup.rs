@@ -49,8 +49,14 @@ pub struct Setup {
     pub redirect_url: Option<String>,
     /// Page size.
     pub batch_size: u32,
-    /// Storage folder (well-known name or display name).
+    /// Storage folder: a well-known name or a `/`-separated folder path.
     pub storage_folder: String,
+    /// One subfolder per month (`2026-11`) under the storage folder.
+    pub monthly_subfolders: bool,
+    /// The item limit folders are held against.
+    pub folder_item_limit: u32,
+    /// The share of the limit (percent) past which validation and runs warn.
+    pub folder_warning_percent: u8,
     /// Policy for messages that are not logged.
     pub not_logged_policy: NotLoggedPolicy,
     /// Folder for messages that are not logged.
@@ -69,6 +75,10 @@ pub struct Setup {
 
 /// Default page size.
 pub const DEFAULT_BATCH_SIZE: u32 = 50;
+/// Exchange Online's limit of items in one mailbox folder.
+pub const FOLDER_ITEM_LIMIT: u32 = 1_000_000;
+/// Warn from this share of the item limit on, by default.
+pub const DEFAULT_FOLDER_WARNING_PERCENT: u8 = 80;
 /// The status of a setup that needs nothing.
 pub const STATUS_OK: &str = "ok";
 
@@ -82,6 +92,9 @@ impl Default for Setup {
             redirect_url: None,
             batch_size: DEFAULT_BATCH_SIZE,
             storage_folder: "archive".into(),
+            monthly_subfolders: false,
+            folder_item_limit: FOLDER_ITEM_LIMIT,
+            folder_warning_percent: DEFAULT_FOLDER_WARNING_PERCENT,
             not_logged_policy: NotLoggedPolicy::MoveToFolder,
             not_logged_folder: "Not logged".into(),
             quarantine_folder: "Email logging quarantine".into(),
@@ -112,6 +125,12 @@ pub struct SetupChange {
     pub batch_size: Option<u32>,
     /// Storage folder.
     pub storage_folder: Option<String>,
+    /// Monthly subfolders on or off.
+    pub monthly_subfolders: Option<bool>,
+    /// Folder item limit.
+    pub folder_item_limit: Option<u32>,
+    /// Warning share of the limit, percent.
+    pub folder_warning_percent: Option<u8>,
     /// Not-logged policy.
     pub not_logged_policy: Option<NotLoggedPolicy>,
     /// Not-logged folder.
@@ -243,12 +262,32 @@ impl Setup {
                 ));
             }
         }
+        if let Some(v) = change.storage_folder {
+            match check_folder_path(&v) {
+                Ok(path) => next.storage_folder = path,
+                Err(m) => errors.push(field_error("storage-folder", m)),
+            }
+        }
+        if let Some(v) = change.monthly_subfolders {
+            next.monthly_subfolders = v;
+        }
+        match change.folder_item_limit {
+            Some(0) => errors.push(field_error(
+                "folder-item-limit",
+                format!("the limit must be at least 1 (Exchange Online's is {FOLDER_ITEM_LIMIT})"),
+            )),
+            Some(v) => next.folder_item_limit = v,
+            None => {}
+        }
+        match change.folder_warning_percent {
+            Some(v) if (1..=100).contains(&v) => next.folder_warning_percent = v,
+            Some(v) => errors.push(field_error(
+                "folder-warning-percent",
+                format!("{v} is out of range: give a share of the item limit from 1 to 100"),
+            )),
+            None => {}
+        }
         for (name, value, slot) in [
-            (
-                "storage-folder",
-                change.storage_folder,
-                &mut next.storage_folder,
-            ),
             (
                 "not-logged-folder",
                 change.not_logged_folder,
@@ -283,6 +322,11 @@ impl Setup {
         }
         *self = next;
         Ok(secret)
+    }
+
+    /// The share of the item limit past which a folder of `count` items warns.
+    pub fn folder_warns(&self, count: u64) -> bool {
+        count * 100 >= u64::from(self.folder_item_limit) * u64::from(self.folder_warning_percent)
     }
 
     /// The mailbox, or a message saying it must be set.
@@ -335,6 +379,24 @@ fn check_redirect_url(v: &str) -> Result<(), String> {
                 .into(),
         ),
     }
+}
+
+/// Normalises a storage folder path (`Sales / Email log` → `Sales/Email log`).
+fn check_folder_path(v: &str) -> Result<String, String> {
+    let parts: Vec<&str> = v.split('/').map(str::trim).collect();
+    if parts.len() > 10 {
+        return Err("the folder path is deeper than 10 levels".into());
+    }
+    for part in &parts {
+        check_folder_name(part).map_err(|m| {
+            if parts.len() > 1 {
+                format!("{m} (in the path '{v}'; '/' separates folder levels)")
+            } else {
+                m
+            }
+        })?;
+    }
+    Ok(parts.join("/"))
 }
 
 fn check_folder_name(v: &str) -> Result<(), String> {

@@ -67,9 +67,10 @@ pub enum Command {
         /// Seconds between two looks at the job queue.
         #[arg(long, default_value_t = 5)]
         poll_seconds: u64,
-        /// Also serve the sign-in pages on this address:
-        /// /email-logging/sign-in?company=NAME starts a sign-in, and the
-        /// callback path receives Entra ID's redirect.
+        /// Also serve the web page on this address of this machine (for
+        /// example 127.0.0.1:8480): the setup page with sign-in, contacts
+        /// with their interaction log entries, and the job queue. It is
+        /// protected by a random token; the address to open is printed.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
         /// The path of the redirect URL registered for the app.
@@ -94,15 +95,42 @@ pub enum Command {
     /// The CRM records.
     #[command(subcommand)]
     Crm(CrmCommand),
-    /// List interaction log entries.
-    Entries {
-        /// Only this contact's entries.
+    /// List interaction log entries; open one's message; repair links.
+    Entries(EntriesArgs),
+    /// Sales opportunities.
+    #[command(subcommand)]
+    Opportunity(OpportunityCommand),
+    /// List sales opportunities.
+    Opportunities {
+        /// Only this contact's (or its company's) opportunities.
         #[arg(long)]
         contact: Option<String>,
-        /// Print JSON (one array of entries).
+        /// Print JSON (one array).
         #[arg(long)]
         json: bool,
     },
+    /// The activity log, newest first.
+    ActivityLog {
+        /// At most this many lines.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print JSON (one array).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The job queue entries (status, last and next run, last error) and
+    /// the latest runs.
+    Jobs {
+        /// Runs of the job queue log to show.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Print JSON {"jobs", "log"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The shared mailbox.
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
     /// Serve the Graph emulator on its own.
     Emulator {
         /// The mailbox seed (JSON); the built-in sample when omitted.
@@ -118,6 +146,80 @@ pub enum Command {
         /// A faulty day at Microsoft: throttling, latency, faults.
         #[command(flatten)]
         realism: Realism,
+    },
+}
+
+/// `entries`: a filtered list, or one of its actions.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EntriesArgs {
+    /// An action on entries; without one, the entries are listed.
+    #[command(subcommand)]
+    pub action: Option<EntriesCommand>,
+    /// Only this contact's entries (a company contact also shows its people's).
+    #[arg(long)]
+    pub contact: Option<String>,
+    /// Only this salesperson's entries.
+    #[arg(long)]
+    pub salesperson: Option<String>,
+    /// Entries from this day on (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Entries up to and including this day (YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+    /// Print JSON (one array of entries).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Actions on interaction log entries.
+#[derive(Debug, Subcommand)]
+pub enum EntriesCommand {
+    /// Print the link that opens an entry's e-mail in Outlook on the web.
+    Open {
+        /// The entry number.
+        entry_no: i64,
+        /// Also open it in the default browser.
+        #[arg(long)]
+        browser: bool,
+    },
+    /// Find every logged message again (by immutable id, else by
+    /// internetMessageId) and refresh links that went stale; reports the
+    /// messages it could not find.
+    RepairLinks {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Opportunity commands.
+#[derive(Debug, Subcommand)]
+pub enum OpportunityCommand {
+    /// Create an opportunity from an interaction log entry: for its contact
+    /// and salesperson, described by its subject, linked back to it. An
+    /// entry gets one opportunity; asking again shows the existing one.
+    Create {
+        /// The entry number.
+        #[arg(long)]
+        from_entry: i64,
+        /// Print the opportunity as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Mailbox commands.
+#[derive(Debug, Subcommand)]
+pub enum MailboxCommand {
+    /// Item counts of the Inbox, the storage folder (and its monthly
+    /// subfolders) and the not-logged and quarantine folders, against the
+    /// folder item limit.
+    Stats {
+        /// Print JSON (one array).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -218,9 +320,19 @@ pub struct SetArgs {
     /// Messages per page, 1 to 1000.
     #[arg(long)]
     pub batch_size: Option<u32>,
-    /// Where logged messages go (a well-known folder name or a folder's name).
+    /// Where logged messages go: a well-known folder name (archive) or a
+    /// folder path such as "Sales/Email log"; missing folders are created.
     #[arg(long)]
     pub storage_folder: Option<String>,
+    /// One subfolder per month (2026-11) under the storage folder: on or off.
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub monthly_subfolders: Option<bool>,
+    /// The item limit folders are held against (Exchange Online: 1000000).
+    #[arg(long)]
+    pub folder_item_limit: Option<u32>,
+    /// Warn when a folder passes this share of the limit, 1 to 100 (percent).
+    #[arg(long)]
+    pub folder_warning_percent: Option<u8>,
     /// What happens to messages that cannot be logged.
     #[arg(long, value_enum)]
     pub not_logged_policy: Option<Policy>,
@@ -264,11 +376,139 @@ pub enum KeyCommand {
 /// CRM commands.
 #[derive(Debug, Subcommand)]
 pub enum CrmCommand {
-    /// Import salespeople, contacts and the e-mail template from a CRM seed (JSON).
+    /// Import CRM records: a CRM seed (.json: salespeople, contacts and the
+    /// e-mail template), or CSV files with a header row, one per record
+    /// type (salespeople.csv: code,name,email; contacts.csv:
+    /// no,name,type,company_no,email,email2; alt-addresses.csv:
+    /// contact_no,code,email; interaction-templates.csv:
+    /// code,description,email_template). All CSV files of one command are
+    /// imported together, or nothing is.
     Import {
-        /// The seed file.
-        file: PathBuf,
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The record type of the CSV files, when their names do not say it.
+        #[arg(long = "type", value_enum)]
+        kind: Option<crate::crm::csv_import::RecordType>,
     },
+    /// List the contacts, with how many interaction log entries each has.
+    Contacts {
+        /// Print JSON (one array).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `crm import`: a JSON seed, or CSV files imported together.
+fn import(
+    erp: &Erp,
+    company: i64,
+    files: &[PathBuf],
+    kind: Option<crate::crm::csv_import::RecordType>,
+) -> anyhow::Result<()> {
+    use crate::crm::csv_import::{self, CsvFile, RecordType};
+    let is_json = |p: &PathBuf| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    };
+    if let [file] = files
+        && is_json(file)
+    {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let s = erp.import_crm(company, &text)?;
+        println!(
+            "Imported {} salespeople, {} contacts, {} alternative addresses.",
+            s.salespeople, s.contacts, s.alt_addresses
+        );
+        return Ok(());
+    }
+    let mut csv = Vec::new();
+    for file in files {
+        anyhow::ensure!(
+            !is_json(file),
+            "import a JSON seed on its own, not together with other files"
+        );
+        let name = file.display().to_string();
+        let kind = kind
+            .or_else(|| RecordType::from_file_name(&name))
+            .with_context(|| {
+                format!(
+                    "{name}: say what it holds with --type (salespeople, contacts, alt-addresses, interaction-templates), or name it so (contacts.csv, ...)"
+                )
+            })?;
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
+        csv.push(CsvFile { name, kind, text });
+    }
+    let s = csv_import::import(&erp.db, company, &csv)?;
+    println!(
+        "Imported {} salespeople, {} contacts, {} alternative addresses, {} interaction templates.",
+        s.salespeople, s.contacts, s.alt_addresses, s.interaction_templates
+    );
+    Ok(())
+}
+
+/// `entries`: the list, `open` or `repair-links`.
+async fn entries(erp: &Erp, company: i64, args: EntriesArgs) -> anyhow::Result<()> {
+    match args.action {
+        None => {
+            if let (Some(from), Some(to)) = (args.from, args.to) {
+                anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+            }
+            let filter = crm::EntryFilter {
+                contact: args.contact,
+                salesperson: args.salesperson,
+                from: args.from,
+                to: args.to,
+            };
+            let list = crm::entries(&erp.db, company, &filter)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{}", crate::views::entries(&list));
+            }
+            Ok(())
+        }
+        Some(EntriesCommand::Open { entry_no, browser }) => {
+            let e = crm::entry(&erp.db, company, entry_no)?.with_context(|| {
+                format!("there is no interaction log entry {entry_no}; see `entries`")
+            })?;
+            anyhow::ensure!(
+                !e.web_link.is_empty(),
+                "entry {entry_no} has no link to its message"
+            );
+            if e.link_status == "not-found" {
+                eprintln!(
+                    "The message was not found the last time links were repaired; the link may not open."
+                );
+            }
+            let link = erp.browser_url(&e.web_link);
+            println!("{link}");
+            if browser {
+                webbrowser::open(&link)
+                    .with_context(|| format!("cannot open a browser for {link}"))?;
+            }
+            Ok(())
+        }
+        Some(EntriesCommand::RepairLinks { json }) => {
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("Checking links {pos}/{len} {wide_bar}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let report = crate::link_repair::repair_links(erp, company, &|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .await?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{}", crate::views::repair(&report));
+            }
+            Ok(())
+        }
+    }
 }
 
 fn app_from_env() -> AppRegistration {
@@ -302,7 +542,19 @@ fn print_setup(s: &SetupRecord) {
     );
     println!("Redirect URL:        {}", show(&s.redirect_url));
     println!("Batch size:          {}", s.batch_size);
-    println!("Storage folder:      {}", s.storage_folder);
+    println!(
+        "Storage folder:      {}{}",
+        s.storage_folder,
+        if s.monthly_subfolders {
+            " (one subfolder per month)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "Folder item limit:   {} (warn from {}%)",
+        s.folder_item_limit, s.folder_warning_percent
+    );
     println!(
         "Not logged:          {}",
         match s.not_logged_policy {
@@ -414,11 +666,18 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
             callback_path,
         } => {
             if let Some(addr) = listen {
+                anyhow::ensure!(
+                    addr.ip().is_loopback(),
+                    "the web page is served on this machine only: listen on 127.0.0.1 or [::1], not {}",
+                    addr.ip()
+                );
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen on {addr}"))?;
-                let app = crate::web::router(erp.clone(), &callback_path);
-                eprintln!("Sign-in pages on http://{addr}/email-logging/sign-in?company=NAME");
+                let token = crate::web::new_token();
+                let app = crate::web::router(erp.clone(), &callback_path, &token);
+                eprintln!("Web page on http://{addr}/?token={token}");
+                eprintln!("(the token protects it; open that address once per browser)");
                 tokio::spawn(async move { axum::serve(listener, app).await });
             }
             eprintln!("Running the job queue (Ctrl-C stops it)");
@@ -482,6 +741,9 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
                 redirect_url: a.redirect_url,
                 batch_size: a.batch_size,
                 storage_folder: a.storage_folder,
+                monthly_subfolders: a.monthly_subfolders,
+                folder_item_limit: a.folder_item_limit,
+                folder_warning_percent: a.folder_warning_percent,
                 not_logged_policy: a.not_logged_policy.map(|p| match p {
                     Policy::Move => NotLoggedPolicy::MoveToFolder,
                     Policy::Delete => NotLoggedPolicy::Delete,
@@ -578,33 +840,94 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
             println!("The setup, its job and its secrets were removed.");
             Ok(())
         }
-        Command::Crm(CrmCommand::Import { file }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let s = erp.import_crm(company, &text)?;
-            println!(
-                "Imported {} salespeople, {} contacts, {} alternative addresses.",
-                s.salespeople, s.contacts, s.alt_addresses
-            );
-            Ok(())
-        }
-        Command::Entries { contact, json } => {
-            let entries = crm::entries(&erp.db, company, contact.as_deref())?;
+        Command::Crm(CrmCommand::Import { files, kind }) => import(&erp, company, &files, kind),
+        Command::Crm(CrmCommand::Contacts { json }) => {
+            let list = crm::contacts(&erp.db, company)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
+                println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                for e in &entries {
+                for c in &list {
                     println!(
-                        "{:>5} {:<10} {:<6} {:<8} {} {}",
-                        e.entry_no,
-                        e.contact_no,
-                        e.salesperson_code,
-                        e.information_flow,
-                        e.datetime,
-                        e.subject
+                        "{:<10} {:<30} {:<8} {:<30} {} entries",
+                        c.no,
+                        c.name,
+                        c.kind,
+                        c.email.as_deref().unwrap_or("-"),
+                        c.entries
                     );
                 }
-                println!("{} entries", entries.len());
+            }
+            Ok(())
+        }
+        Command::Entries(args) => entries(&erp, company, args).await,
+        Command::Opportunity(OpportunityCommand::Create { from_entry, json }) => {
+            let entry = crm::entry(&erp.db, company, from_entry)?.with_context(|| {
+                format!("there is no interaction log entry {from_entry}; see `entries`")
+            })?;
+            let (o, new) = match crm::opportunity::create_from_entry(&erp.db, company, &entry)? {
+                crm::opportunity::Created::New(o) => (o, true),
+                crm::opportunity::Created::Existing(o) => (o, false),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&o)?);
+            } else if new {
+                println!(
+                    "Created opportunity {} \"{}\" for contact {} and salesperson {}, from entry {from_entry}.",
+                    o.no, o.description, o.contact_no, o.salesperson_code
+                );
+            } else {
+                println!(
+                    "Entry {from_entry} has opportunity {} \"{}\" already; nothing was created.",
+                    o.no, o.description
+                );
+            }
+            Ok(())
+        }
+        Command::Opportunities { contact, json } => {
+            let list = crm::opportunity::list(&erp.db, company, contact.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{}", crate::views::opportunities(&list));
+            }
+            Ok(())
+        }
+        Command::ActivityLog { limit, json } => {
+            let list = crm::recent_activities(&erp.db, company, limit)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{}", crate::views::activity_log(&list));
+            }
+            Ok(())
+        }
+        Command::Jobs { runs, json } => {
+            let list = crate::jobs::list(&erp.db, company)?;
+            let log = crate::jobs::log(&erp.db, company, runs)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "jobs": list, "log": log }))?
+                );
+            } else {
+                println!("{}", crate::views::jobs(&list, &log));
+            }
+            Ok(())
+        }
+        Command::Mailbox(MailboxCommand::Stats { json }) => {
+            let stats = rt
+                .mailbox_stats(company)
+                .await?
+                .map_err(|e| anyhow::anyhow!("{}", crate::erp::describe(&e)))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                println!("{}", crate::views::folder_stats(&stats));
+                if stats.iter().any(|f| f.warning) {
+                    println!(
+                        "A folder is nearly full: choose a new storage folder or turn on monthly subfolders (setup set --monthly-subfolders on); old entries keep their links."
+                    );
+                }
             }
             Ok(())
         }

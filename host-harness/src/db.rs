@@ -146,6 +146,35 @@ CREATE TABLE run_ledger (
 );
 CREATE INDEX run_ledger_run ON run_ledger(run_id);
 "#,
+    // Links that last (SPEC §4): where the message was logged from and last
+    // seen, and whether `entries repair-links` could find it; opportunities
+    // made from entries; indexes for the entry filters.
+    r#"
+ALTER TABLE attachment ADD COLUMN mailbox TEXT;
+ALTER TABLE attachment ADD COLUMN folder TEXT;
+ALTER TABLE attachment ADD COLUMN link_status TEXT NOT NULL DEFAULT 'ok'
+    CHECK (link_status IN ('ok', 'not-found'));
+ALTER TABLE attachment ADD COLUMN link_checked_at TEXT;
+CREATE TABLE opportunity (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    no TEXT NOT NULL,
+    description TEXT NOT NULL,
+    contact_no TEXT NOT NULL,
+    contact_company_no TEXT,
+    salesperson_code TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'not-started'
+        CHECK (status IN ('not-started', 'in-progress', 'won', 'lost')),
+    created_at TEXT NOT NULL,
+    from_entry_no INTEGER,
+    PRIMARY KEY (company_id, no)
+);
+-- One opportunity per entry: creating it twice gives the same one back.
+CREATE UNIQUE INDEX opportunity_from_entry ON opportunity(company_id, from_entry_no)
+    WHERE from_entry_no IS NOT NULL;
+ALTER TABLE interaction_log_entry ADD COLUMN opportunity_no TEXT;
+CREATE INDEX entry_salesperson ON interaction_log_entry(company_id, salesperson_code);
+CREATE INDEX entry_datetime ON interaction_log_entry(company_id, datetime);
+"#,
 ];
 
 /// A shared handle to the database.

@@ -79,7 +79,7 @@ pub async fn run(
         }
     }
     let report = total.context("no run finished")?;
-    let entries = crm::entries(&erp.db, company, None)?;
+    let entries = crm::entries(&erp.db, company, &crm::EntryFilter::default())?;
     let counts = emulator.folder_counts(&mailbox);
     emulator.shutdown();
     Ok(DemoResult {

@@ -41,6 +41,10 @@ pub struct Erp {
     pub db: Db,
     /// The component.
     pub runtime: Runtime,
+    /// The Graph emulator that stands in for Microsoft, if any.
+    emulator: Option<Url>,
+    /// One run at a time per company (the job queue and "run now" may meet).
+    run_locks: std::sync::Mutex<std::collections::HashMap<CompanyId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How one job run ended.
@@ -81,7 +85,29 @@ impl Erp {
             .as_deref()
             .unwrap_or(crate::runtime::EMBEDDED_COMPONENT);
         let runtime = Runtime::new(ctx, wasm, opts.limits.unwrap_or_default())?;
-        Ok(Self { db, runtime })
+        Ok(Self {
+            db,
+            runtime,
+            emulator: opts.emulator,
+            run_locks: Default::default(),
+        })
+    }
+
+    /// The address a person's browser opens for a Microsoft URL (an Outlook
+    /// on the web link, a sign-in page): the URL itself, or, with the Graph
+    /// emulator standing in for Microsoft, the same path on the emulator.
+    pub fn browser_url(&self, url: &str) -> String {
+        const MICROSOFT: &[&str] = &["login.microsoftonline.com", "outlook.office365.com"];
+        let (Some(emulator), Ok(parsed)) = (&self.emulator, Url::parse(url)) else {
+            return url.to_string();
+        };
+        if !parsed.host_str().is_some_and(|h| MICROSOFT.contains(&h)) {
+            return url.to_string();
+        }
+        let mut routed = emulator.clone();
+        routed.set_path(parsed.path());
+        routed.set_query(parsed.query());
+        routed.to_string()
     }
 
     /// The company's id (created when missing).
@@ -103,6 +129,16 @@ impl Erp {
         company: CompanyId,
         budget: Duration,
     ) -> anyhow::Result<JobOutcome> {
+        // A second run of the same company waits for the first and then
+        // finds its work done, rather than racing it over the same messages.
+        let lock = self
+            .run_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(company)
+            .or_default()
+            .clone();
+        let _running = lock.lock().await;
         jobs::start(&self.db, company, JOB)?;
         let outcome = match self.runtime.run(company, budget).await {
             Ok(Ok(report)) => JobOutcome::Report(report),

@@ -26,6 +26,8 @@ pub struct JobQueueEntry {
     pub status: String,
     /// The last error.
     pub last_error: Option<String>,
+    /// When the last run started, Unix seconds.
+    pub last_run_at: Option<i64>,
 }
 
 /// Unix seconds now.
@@ -83,10 +85,55 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobQueueEntry> {
         attempts: r.get(6)?,
         status: r.get(7)?,
         last_error: r.get(8)?,
+        last_run_at: r.get(9)?,
     })
 }
 
-const COLUMNS: &str = "company_id, job, every_seconds, max_attempts, retry_delay_seconds, next_run, attempts, status, last_error";
+const COLUMNS: &str = "company_id, job, every_seconds, max_attempts, retry_delay_seconds, next_run, attempts, status, last_error, last_run_at";
+
+/// A company's job queue entries, by name.
+pub fn list(db: &Db, company: CompanyId) -> anyhow::Result<Vec<JobQueueEntry>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM job_queue_entry WHERE company_id = ?1 ORDER BY job"
+    ))?;
+    let rows = stmt.query_map(params![company], row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One line of the job queue log: a run and how it ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobLogLine {
+    /// The run's id.
+    pub id: i64,
+    /// The job.
+    pub job: String,
+    /// When it ended, RFC 3339.
+    pub at: String,
+    /// `success`, `throttled`, `not-enabled`, `needs-attention`, `failed` or `fault`.
+    pub outcome: String,
+    /// The run report, for runs that finished.
+    pub report: Option<serde_json::Value>,
+}
+
+/// The company's job queue log, newest first, at most `limit` lines.
+pub fn log(db: &Db, company: CompanyId, limit: usize) -> anyhow::Result<Vec<JobLogLine>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(
+        "SELECT id, job, at, outcome, report_json FROM run_report WHERE company_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![company, limit as i64], |r| {
+        let json: Option<String> = r.get(4)?;
+        Ok(JobLogLine {
+            id: r.get(0)?,
+            job: r.get(1)?,
+            at: r.get(2)?,
+            outcome: r.get(3)?,
+            report: json.and_then(|j| serde_json::from_str(&j).ok()),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
 
 /// One job.
 pub fn get(db: &Db, company: CompanyId, job: &str) -> anyhow::Result<Option<JobQueueEntry>> {

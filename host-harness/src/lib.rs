@@ -10,7 +10,9 @@ pub mod demo;
 pub mod erp;
 pub mod host;
 pub mod jobs;
+pub mod link_repair;
 pub mod runtime;
+pub mod views;
 pub mod web;
 pub mod wizard;
 

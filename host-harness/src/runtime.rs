@@ -13,8 +13,9 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
 
 pub use crate::host::bindings::erp::plugin::types::{
-    AuthMode, Check, CheckStatus, LedgerLine, NotLoggedPolicy, Outcome, RunError, RunReport,
-    SetupChange, SetupError, SetupRecord,
+    AuthMode, Check, CheckStatus, FieldError, FolderStat, LedgerLine, MessageLocation, MessageRef,
+    NotLoggedPolicy, Outcome, Resolution, RunError, RunReport, SetupChange, SetupError,
+    SetupRecord,
 };
 
 /// A setup change that changes nothing; set the fields to change on it
@@ -29,6 +30,9 @@ pub fn unchanged() -> SetupChange {
         redirect_url: None,
         batch_size: None,
         storage_folder: None,
+        monthly_subfolders: None,
+        folder_item_limit: None,
+        folder_warning_percent: None,
         not_logged_policy: None,
         not_logged_folder: None,
         quarantine_folder: None,
@@ -222,6 +226,27 @@ impl Runtime {
         call!(self, company, budget + self.limits.run_grace, |p, s| p
             .erp_plugin_processing()
             .call_run(&mut s, budget_ms))
+    }
+
+    /// Finds logged messages again (link repair); one resolution per ref.
+    pub async fn resolve_messages(
+        &self,
+        company: CompanyId,
+        refs: &[MessageRef],
+    ) -> Result<Result<Vec<Resolution>, RunError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_processing()
+            .call_resolve_messages(&mut s, refs))
+    }
+
+    /// The item counts of the folders the component uses.
+    pub async fn mailbox_stats(
+        &self,
+        company: CompanyId,
+    ) -> Result<Result<Vec<FolderStat>, RunError>, CallError> {
+        call!(self, company, self.limits.setup_timeout, |p, s| p
+            .erp_plugin_processing()
+            .call_mailbox_stats(&mut s))
     }
 
     /// Reads the setup.

@@ -125,7 +125,7 @@ fn the_component_speaks_exactly_the_contract() {
     .unwrap();
     assert_eq!(
         exports,
-        ["erp:plugin/processing@0.1.0", "erp:plugin/setup@0.1.0"]
+        ["erp:plugin/processing@0.2.0", "erp:plugin/setup@0.2.0"]
     );
     for i in &imports {
         assert!(
@@ -137,7 +137,7 @@ fn the_component_speaks_exactly_the_contract() {
     }
     for wanted in ["http", "crm", "storage", "scheduler", "secrets", "log"] {
         assert!(
-            imports.contains(&format!("erp:host/{wanted}@0.1.0")),
+            imports.contains(&format!("erp:host/{wanted}@0.2.0")),
             "imports {wanted}: {imports:?}"
         );
     }
@@ -577,41 +577,53 @@ fn serve_offers_the_sign_in_pages() {
     let mut serve = st
         .command(&["serve", "--listen", &listen, "--poll-seconds", "1"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // The page's address, with its token, is the first thing serve prints.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(serve.stderr.take().unwrap()));
+    let entry = lines
+        .find_map(|l| l.ok()?.strip_prefix("Web page on ").map(str::to_string))
+        .expect("serve prints the page's address");
+    let token = entry.split_once("?token=").expect("a token").1.to_string();
+    assert!(token.len() >= 40, "a long random token: {token}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let page = rt.block_on(async {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let mut start = None;
+        let sign_in = format!("http://{listen}/email-logging/sign-in?company=CRONUS");
+        let mut refused = None;
         for _ in 0..200 {
-            if let Ok(r) = client
-                .get(format!(
-                    "http://{listen}/email-logging/sign-in?company=CRONUS"
-                ))
-                .send()
-                .await
-            {
-                start = Some(r);
+            if let Ok(r) = client.get(&sign_in).send().await {
+                refused = Some(r);
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        let start = start.expect("serve listens");
-        assert_eq!(start.status().as_u16(), 303, "a redirect to Entra ID");
-        let authorize = start.headers()["location"].to_str().unwrap().to_string();
-        assert!(
-            authorize.starts_with("https://login.microsoftonline.com/"),
-            "{authorize}"
-        );
-        let consent = client
-            .get(authorize.replacen("https://login.microsoftonline.com", &st.base, 1))
+        let refused = refused.expect("serve listens");
+        assert_eq!(refused.status().as_u16(), 401, "no token, no sign-in");
+        let wrong = client
+            .get(format!("{sign_in}&token=x{}", &token[1..]))
             .send()
             .await
             .unwrap();
+        assert_eq!(wrong.status().as_u16(), 401, "a wrong token is refused");
+        let start = client
+            .get(format!("{sign_in}&token={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(start.status().as_u16(), 303, "a redirect to Entra ID");
+        let authorize = start.headers()["location"].to_str().unwrap().to_string();
+        // With the emulator standing in for Entra ID, the browser goes to it.
+        assert!(
+            authorize.starts_with(&format!("{}/", st.base))
+                && authorize.contains("/oauth2/v2.0/authorize?"),
+            "{authorize}"
+        );
+        let consent = client.get(&authorize).send().await.unwrap();
         let back = consent.headers()["location"].to_str().unwrap().to_string();
         let done = client.get(&back).send().await.unwrap();
         assert_eq!(done.status().as_u16(), 200);
@@ -657,4 +669,276 @@ fn the_demo_survives_a_faulty_day() {
     let bad = host(&["demo", "--faults", "502=0.1"], dir.path());
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("unknown fault"), "{}", stderr(&bad));
+}
+
+/// The ERP side from the command line: CSV import with errors by line and
+/// nothing half-imported, the entry list and its filters, opening an
+/// entry's message, opportunities, the activity log, the job queue, mailbox
+/// stats and link repair.
+#[test]
+fn records_entries_and_opportunities_from_the_command_line() {
+    let st = Standalone::start();
+    let dir = st.dir.path();
+    let crm = dir.join("crm.json");
+    std::fs::write(&crm, graph_emulator::SAMPLE_CRM).unwrap();
+    assert!(
+        st.run(&["crm", "import", crm.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let contacts = |st: &Standalone| -> Vec<Value> {
+        let o = st.run(&["crm", "contacts", "--json"]);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(contacts(&st).len(), 5);
+
+    // A bad CSV file: every problem by file and line, and nothing imported.
+    let bad = dir.join("contacts.csv");
+    std::fs::write(
+        &bad,
+        "no,name,type,company_no,email\nCT9001,Ok Person,person,,ok@new.example\nCT9002,Bad,robot,,bad-address\n",
+    )
+    .unwrap();
+    let o = st.run(&["crm", "import", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = stderr(&o);
+    assert!(err.contains("nothing was imported: 2 problems"), "{err}");
+    assert!(
+        err.contains("contacts.csv:3: email \"bad-address\" is not an e-mail address"),
+        "{err}"
+    );
+    assert!(err.contains("contacts.csv:3: type must be"), "{err}");
+    assert_eq!(
+        contacts(&st).len(),
+        5,
+        "the good row was not imported either"
+    );
+    // Good files, together; the record type from the name or --type.
+    std::fs::write(
+        &bad,
+        "no,name,type,company_no,email\nCT9001,New Person,person,CT000030,new@adatum.example\n",
+    )
+    .unwrap();
+    let alt = dir.join("more.csv");
+    std::fs::write(
+        &alt,
+        "contact_no,code,email\nCT9001,HOME,new@home.example\n",
+    )
+    .unwrap();
+    let o = st.run(&[
+        "crm",
+        "import",
+        bad.to_str().unwrap(),
+        alt.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "more.csv says nothing of its type"
+    );
+    assert!(stderr(&o).contains("--type"), "{}", text(&o));
+    let o = st.run(&[
+        "crm",
+        "import",
+        alt.to_str().unwrap(),
+        "--type",
+        "alt-addresses",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "its contact does not exist yet");
+    assert!(
+        stderr(&o).contains("more.csv:2: there is no contact \"CT9001\""),
+        "{}",
+        text(&o)
+    );
+    let renamed = dir.join("alt-addresses.csv");
+    std::fs::rename(&alt, &renamed).unwrap();
+    let o = st.run(&[
+        "crm",
+        "import",
+        renamed.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 contacts, 1 alternative addresses"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(contacts(&st).len(), 6);
+
+    // Log the sample mailbox.
+    assert!(st.set_up_app().status.success());
+    let (o, _) = st.with_browser(&["setup", "sign-in", "--timeout-seconds", "60"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(st.run(&["setup", "enable"]).status.success());
+    let o = st.run(&["run"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The table, and the filters.
+    let o = st.run(&["entries"]);
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        table.contains("Subject") && table.contains("Salesperson"),
+        "{table}"
+    );
+    assert!(table.contains("Adatum framework agreement"), "{table}");
+    assert!(table.trim_end().ends_with("10 entries"), "{table}");
+    let list = |args: &[&str]| -> Vec<Value> {
+        let mut all = vec!["entries", "--json"];
+        all.extend_from_slice(args);
+        let o = st.run(&all);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        serde_json::from_slice::<Value>(&o.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let lt = list(&["--salesperson", "LT"]);
+    assert_eq!(lt.len(), 4);
+    assert!(lt.iter().all(|e| e["salesperson_code"] == "LT"));
+    let days = list(&["--from", "2026-11-03", "--to", "2026-11-04"]);
+    assert_eq!(days.len(), 3, "{days:?}");
+    assert!(days.iter().all(|e| {
+        let d = e["datetime"].as_str().unwrap();
+        ("2026-11-03".."2026-11-05").contains(&&d[..10])
+    }));
+    assert_eq!(
+        list(&["--contact", "CT000030", "--salesperson", "JO"]).len(),
+        1
+    );
+    assert_eq!(
+        list(&["--contact", "CT000010"]).len(),
+        4,
+        "a company shows its people's entries"
+    );
+    let o = st.run(&["entries", "--from", "2026-11-05", "--to", "2026-11-01"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is after"), "{}", text(&o));
+    let o = st.run(&["entries", "--from", "5 November"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a date that is not one is wrong usage"
+    );
+
+    // Opening an entry's message: the link opens it (here, in the emulator).
+    let adatum = list(&["--contact", "CT000030", "--salesperson", "LT"]);
+    let no = adatum[0]["entry_no"].as_i64().unwrap().to_string();
+    let o = st.run(&["entries", "open", &no]);
+    assert!(o.status.success(), "{}", text(&o));
+    let link = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        link.starts_with(&format!("{}/owa/?ItemID=", st.base)),
+        "{link}"
+    );
+    let (status, page) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let r = reqwest::get(&link).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 200);
+    assert!(page.contains("Adatum framework agreement"), "{page}");
+    let o = st.run(&["entries", "open", "999"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no interaction log entry 999"),
+        "{}",
+        text(&o)
+    );
+
+    // An opportunity from the entry, once.
+    let o = st.run(&["opportunity", "create", "--from-entry", &no, "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let opp: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(opp["no"], "OP00001");
+    assert_eq!(opp["contact_no"], "CT000030");
+    assert_eq!(opp["salesperson_code"], "LT");
+    assert_eq!(opp["description"], "Adatum framework agreement");
+    assert_eq!(opp["from_entry_no"].as_i64(), no.parse().ok());
+    let o = st.run(&["opportunity", "create", "--from-entry", &no]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("has opportunity OP00001 "),
+        "{}",
+        text(&o)
+    );
+    let o = st.run(&["opportunities", "--json"]);
+    let all: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let entry = list(&[])
+        .into_iter()
+        .find(|e| e["entry_no"].as_i64() == no.parse().ok())
+        .unwrap();
+    assert_eq!(entry["opportunity_no"], "OP00001", "the entry links to it");
+    let o = st.run(&["opportunities"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("OP00001"),
+        "{}",
+        text(&o)
+    );
+
+    // The activity log, the job queue, the mailbox.
+    let o = st.run(&["activity-log", "--json"]);
+    let log: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        log.as_array().unwrap().iter().any(|a| a["description"]
+            .as_str()
+            .unwrap()
+            .contains("not logged (draft)")),
+        "{log}"
+    );
+    let o = st.run(&["jobs", "--json"]);
+    let jobs: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(jobs["jobs"][0]["job"], "email-logging");
+    assert_eq!(jobs["jobs"][0]["status"], "ready");
+    assert!(jobs["jobs"][0]["last_run_at"].is_i64(), "{jobs}");
+    assert_eq!(jobs["log"][0]["outcome"], "success");
+    assert_eq!(jobs["log"][0]["report"]["entries_created"], 10);
+    let o = st.run(&["jobs"]);
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        table.contains("Next run") && table.contains("email-logging"),
+        "{table}"
+    );
+    let o = st.run(&["mailbox", "stats", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stats: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let count = |role: &str| {
+        stats
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["role"] == role)
+            .unwrap()["item_count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        (count("inbox"), count("storage"), count("not-logged")),
+        (0, 8, 5)
+    );
+    let o = st.run(&["mailbox", "stats"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1000000"),
+        "{}",
+        text(&o)
+    );
+
+    // Links are all right: repair checks them and changes nothing.
+    let o = st.run(&["entries", "repair-links", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Seven messages were logged (an eighth was a second copy of one).
+    assert_eq!(r["checked"], 7, "{r}");
+    assert_eq!(r["unchanged"], 7, "{r}");
+    let o = st.run(&["entries", "repair-links"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Checked 7 links: 0 repaired, 7 already right"),
+        "{}",
+        text(&o)
+    );
 }

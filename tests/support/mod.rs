@@ -86,7 +86,19 @@ impl Harness {
         hook: Option<CrashHook>,
         app: AppRegistration,
     ) -> Self {
-        let seed = json!({"mailboxes": {SAMPLE_MAILBOX: {"folders": {"inbox": inbox, "junkemail": junk}}}});
+        let mailboxes = json!({SAMPLE_MAILBOX: {"folders": {"inbox": inbox, "junkemail": junk}}});
+        Self::start_seed(mailboxes, config, hook, app).await
+    }
+
+    /// Starts with a whole mailbox seed's `mailboxes` object (several
+    /// mailboxes, or folders besides the Inbox).
+    pub async fn start_seed(
+        mailboxes: Value,
+        config: EmulatorConfig,
+        hook: Option<CrashHook>,
+        app: AppRegistration,
+    ) -> Self {
+        let seed = json!({ "mailboxes": mailboxes });
         let seed = Seed::from_json(&seed.to_string()).expect("the test seed is valid");
         let emulator = Emulator::new(seed, config);
         let addr = emulator
@@ -189,7 +201,7 @@ impl Harness {
 
     /// All interaction log entries.
     pub fn entries(&self) -> Vec<EntryView> {
-        crm::entries(&self.erp.db, self.company, None).unwrap()
+        crm::entries(&self.erp.db, self.company, &crm::EntryFilter::default()).unwrap()
     }
 
     /// Messages left in a folder.

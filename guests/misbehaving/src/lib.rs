@@ -96,4 +96,14 @@ impl ex::processing::Guest for Misbehaving {
             other => Err(pt::RunError::Transient(format!("unknown mode '{other}'"))),
         }
     }
+    fn resolve_messages(_refs: Vec<pt::MessageRef>) -> Result<Vec<pt::Resolution>, pt::RunError> {
+        Err(pt::RunError::Transient(
+            "this test component resolves nothing".into(),
+        ))
+    }
+    fn mailbox_stats() -> Result<Vec<pt::FolderStat>, pt::RunError> {
+        Err(pt::RunError::Transient(
+            "this test component counts nothing".into(),
+        ))
+    }
 }

@@ -15,9 +15,11 @@ const MAX_LOOKUP: usize = 20_000;
 
 fn link(l: MessageLink) -> crm::Link {
     crm::Link {
+        mailbox: l.mailbox,
         message_id: l.message_id,
         internet_message_id: l.internet_message_id,
         web_link: l.web_link,
+        folder: l.folder,
     }
 }
 

@@ -1,6 +1,9 @@
 //! The ERP's CRM records: salespeople, contacts, interaction templates,
 //! interaction log entries with their attachment (link) records, and the
-//! activity log.
+//! activity log. Opportunities and CSV import have modules of their own.
+
+pub mod csv_import;
+pub mod opportunity;
 
 use crate::db::{CompanyId, Db};
 use anyhow::Context as _;
@@ -120,6 +123,32 @@ pub struct EntryView {
     pub web_link: String,
     /// Always true for logged e-mail.
     pub email_logged: bool,
+    /// The mailbox the message was logged from.
+    #[serde(default)]
+    pub mailbox: Option<String>,
+    /// The folder that held the message when last seen.
+    #[serde(default)]
+    pub folder: Option<String>,
+    /// `ok`, or `not-found` when link repair could not find the message.
+    #[serde(default)]
+    pub link_status: String,
+    /// The opportunity made from this entry, if any.
+    #[serde(default)]
+    pub opportunity_no: Option<String>,
+}
+
+/// Which entries to list; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// Only this contact's entries (or its company's: a company contact
+    /// also shows its people's entries).
+    pub contact: Option<String>,
+    /// Only this salesperson's entries.
+    pub salesperson: Option<String>,
+    /// From this day on (UTC).
+    pub from: Option<chrono::NaiveDate>,
+    /// Up to and including this day (UTC).
+    pub to: Option<chrono::NaiveDate>,
 }
 
 /// The normalised form the component uses for addresses.
@@ -168,29 +197,42 @@ pub fn import(db: &Db, company: CompanyId, seed: &CrmSeed) -> anyhow::Result<Imp
     let tx = conn.transaction()?;
     let mut sum = ImportSummary::default();
     for s in &seed.salespeople {
-        tx.execute(
-            "INSERT INTO salesperson(company_id, code, name, email) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(company_id, code) DO UPDATE SET name = excluded.name, email = excluded.email",
-            params![company, s.code.trim(), s.name, norm_opt(&s.email)],
+        upsert_salesperson(
+            &tx,
+            company,
+            s.code.trim(),
+            &s.name,
+            norm_opt(&s.email).as_deref(),
         )?;
         sum.salespeople += 1;
     }
     for c in &seed.contacts {
-        tx.execute(
-            "INSERT INTO contact(company_id, no, name, type, company_no, email, email2) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(company_id, no) DO UPDATE SET name = excluded.name, type = excluded.type,
-               company_no = excluded.company_no, email = excluded.email, email2 = excluded.email2",
-            params![company, c.no.trim(), c.name, c.kind, c.company_no, norm_opt(&c.email), norm_opt(&c.email2)],
+        let no = c.no.trim();
+        upsert_contact(
+            &tx,
+            company,
+            &ContactRow {
+                no,
+                name: &c.name,
+                kind: &c.kind,
+                company_no: c.company_no.as_deref(),
+                email: norm_opt(&c.email).as_deref(),
+                email2: norm_opt(&c.email2).as_deref(),
+            },
         )?;
         sum.contacts += 1;
+        // A seed's contact lists all its alternative addresses.
         tx.execute(
             "DELETE FROM contact_alt_address WHERE company_id = ?1 AND contact_no = ?2",
-            params![company, c.no.trim()],
+            params![company, no],
         )?;
         for a in &c.alt_addresses {
-            tx.execute(
-                "INSERT INTO contact_alt_address(company_id, contact_no, code, email) VALUES (?1, ?2, ?3, ?4)",
-                params![company, c.no.trim(), a.code.trim(), norm_opt(&a.email)],
+            upsert_alt_address(
+                &tx,
+                company,
+                no,
+                a.code.trim(),
+                norm_opt(&a.email).as_deref(),
             )?;
             sum.alt_addresses += 1;
         }
@@ -201,18 +243,89 @@ pub fn import(db: &Db, company: CompanyId, seed: &CrmSeed) -> anyhow::Result<Imp
         .map(str::trim)
         .filter(|t| !t.is_empty())
     {
+        upsert_template(&tx, company, t, None, true)?;
+    }
+    tx.commit()?;
+    Ok(sum)
+}
+
+/// A contact's fields, as the importers write them.
+pub(crate) struct ContactRow<'a> {
+    pub no: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub company_no: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub email2: Option<&'a str>,
+}
+
+pub(crate) fn upsert_salesperson(
+    tx: &rusqlite::Transaction<'_>,
+    company: CompanyId,
+    code: &str,
+    name: &str,
+    email: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO salesperson(company_id, code, name, email) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(company_id, code) DO UPDATE SET name = excluded.name, email = excluded.email",
+        params![company, code, name, email],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn upsert_contact(
+    tx: &rusqlite::Transaction<'_>,
+    company: CompanyId,
+    c: &ContactRow<'_>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO contact(company_id, no, name, type, company_no, email, email2) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(company_id, no) DO UPDATE SET name = excluded.name, type = excluded.type,
+           company_no = excluded.company_no, email = excluded.email, email2 = excluded.email2",
+        params![company, c.no, c.name, c.kind, c.company_no, c.email, c.email2],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn upsert_alt_address(
+    tx: &rusqlite::Transaction<'_>,
+    company: CompanyId,
+    contact_no: &str,
+    code: &str,
+    email: Option<&str>,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO contact_alt_address(company_id, contact_no, code, email) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(company_id, contact_no, code) DO UPDATE SET email = excluded.email",
+        params![company, contact_no, code, email],
+    )?;
+    Ok(())
+}
+
+/// Writes an interaction template (`None` keeps an existing description);
+/// marking it for e-mail unmarks the others.
+pub(crate) fn upsert_template(
+    tx: &rusqlite::Transaction<'_>,
+    company: CompanyId,
+    code: &str,
+    description: Option<&str>,
+    for_email: bool,
+) -> rusqlite::Result<()> {
+    if for_email {
         tx.execute(
             "UPDATE interaction_template SET is_email_template = 0 WHERE company_id = ?1",
             params![company],
         )?;
-        tx.execute(
-            "INSERT INTO interaction_template(company_id, code, description, is_email_template) VALUES (?1, ?2, 'E-mail', 1)
-             ON CONFLICT(company_id, code) DO UPDATE SET is_email_template = 1",
-            params![company, t],
-        )?;
     }
-    tx.commit()?;
-    Ok(sum)
+    tx.execute(
+        "INSERT INTO interaction_template(company_id, code, description, is_email_template)
+         VALUES (?1, ?2, COALESCE(?3, 'E-mail'), ?4)
+         ON CONFLICT(company_id, code) DO UPDATE SET description = COALESCE(?3, description),
+           is_email_template = excluded.is_email_template",
+        params![company, code, description, for_email],
+    )?;
+    Ok(())
 }
 
 /// A salesperson match: code and name.
@@ -331,12 +444,16 @@ pub struct NewEntry {
 
 /// A message link.
 pub struct Link {
+    /// The mailbox that holds the message.
+    pub mailbox: String,
     /// Immutable id.
     pub message_id: String,
     /// Message-ID.
     pub internet_message_id: Option<String>,
     /// Web link.
     pub web_link: String,
+    /// The folder that holds it.
+    pub folder: Option<String>,
 }
 
 /// Inserts a message's entries and link in one transaction; `false` when
@@ -383,8 +500,9 @@ pub fn log_message(
         )?;
     }
     tx.execute(
-        "INSERT INTO attachment(company_id, message_key, message_id, internet_message_id, web_link) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![company, key, link.message_id, link.internet_message_id, link.web_link],
+        "INSERT INTO attachment(company_id, message_key, message_id, internet_message_id, web_link, mailbox, folder)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![company, key, link.message_id, link.internet_message_id, link.web_link, link.mailbox, link.folder],
     )?;
     tx.commit()?;
     Ok(true)
@@ -394,9 +512,10 @@ pub fn log_message(
 /// immutable id): a duplicate copy never takes over the original's link.
 pub fn update_link(db: &Db, company: CompanyId, key: &str, link: &Link) -> anyhow::Result<bool> {
     let n = db.lock().execute(
-        "UPDATE attachment SET web_link = ?3, internet_message_id = COALESCE(?4, internet_message_id)
+        "UPDATE attachment SET web_link = ?3, internet_message_id = COALESCE(?4, internet_message_id),
+           folder = COALESCE(?6, folder), mailbox = ?7, link_status = 'ok'
          WHERE company_id = ?1 AND message_key = ?2 AND message_id = ?5",
-        params![company, key, link.web_link, link.internet_message_id, link.message_id],
+        params![company, key, link.web_link, link.internet_message_id, link.message_id, link.folder, link.mailbox],
     )?;
     Ok(n > 0)
 }
@@ -450,41 +569,218 @@ pub fn activities(db: &Db, company: CompanyId) -> anyhow::Result<Vec<ActivityVie
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Interaction log entries, optionally for one contact, by entry number.
+const ENTRY_SELECT: &str = "SELECT e.entry_no, e.contact_no, e.contact_company_no, e.contact_alt_address_code, e.salesperson_code,
+        e.interaction_template_code, e.information_flow, e.initiated_by, e.subject, e.datetime,
+        a.internet_message_id, a.message_id, a.web_link, e.email_logged, a.mailbox, a.folder,
+        COALESCE(a.link_status, 'ok'), e.opportunity_no
+ FROM interaction_log_entry e
+ LEFT JOIN attachment a ON a.company_id = e.company_id AND a.message_key = e.message_key";
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryView> {
+    Ok(EntryView {
+        entry_no: r.get(0)?,
+        contact_no: r.get(1)?,
+        contact_company_no: r.get(2)?,
+        contact_alt_address_code: r.get(3)?,
+        salesperson_code: r.get(4)?,
+        interaction_template_code: r.get(5)?,
+        information_flow: r.get(6)?,
+        initiated_by: r.get(7)?,
+        subject: r.get(8)?,
+        datetime: r.get(9)?,
+        internet_message_id: r.get(10)?,
+        message_id: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+        web_link: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+        email_logged: r.get(13)?,
+        mailbox: r.get(14)?,
+        folder: r.get(15)?,
+        link_status: r.get(16)?,
+        opportunity_no: r.get(17)?,
+    })
+}
+
+/// Interaction log entries that pass the filter, by entry number.
 pub fn entries(
     db: &Db,
     company: CompanyId,
-    contact: Option<&str>,
+    filter: &EntryFilter,
 ) -> anyhow::Result<Vec<EntryView>> {
     let conn = db.lock();
-    let mut stmt = conn.prepare(
-        "SELECT e.entry_no, e.contact_no, e.contact_company_no, e.contact_alt_address_code, e.salesperson_code,
-                e.interaction_template_code, e.information_flow, e.initiated_by, e.subject, e.datetime,
-                a.internet_message_id, a.message_id, a.web_link, e.email_logged
-         FROM interaction_log_entry e
-         LEFT JOIN attachment a ON a.company_id = e.company_id AND a.message_key = e.message_key
-         WHERE e.company_id = ?1 AND (?2 IS NULL OR e.contact_no = ?2)
-         ORDER BY e.entry_no",
+    let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
+    let mut stmt = conn.prepare(&format!(
+        "{ENTRY_SELECT}
+         WHERE e.company_id = ?1
+           AND (?2 IS NULL OR e.contact_no = ?2 OR e.contact_company_no = ?2)
+           AND (?3 IS NULL OR e.salesperson_code = ?3)
+           AND (?4 IS NULL OR substr(e.datetime, 1, 10) >= ?4)
+           AND (?5 IS NULL OR substr(e.datetime, 1, 10) <= ?5)
+         ORDER BY e.entry_no"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            company,
+            filter.contact,
+            filter.salesperson,
+            day(filter.from),
+            day(filter.to)
+        ],
+        entry_row,
     )?;
-    let rows = stmt.query_map(params![company, contact], |r| {
-        Ok(EntryView {
-            entry_no: r.get(0)?,
-            contact_no: r.get(1)?,
-            contact_company_no: r.get(2)?,
-            contact_alt_address_code: r.get(3)?,
-            salesperson_code: r.get(4)?,
-            interaction_template_code: r.get(5)?,
-            information_flow: r.get(6)?,
-            initiated_by: r.get(7)?,
-            subject: r.get(8)?,
-            datetime: r.get(9)?,
-            internet_message_id: r.get(10)?,
-            message_id: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
-            web_link: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
-            email_logged: r.get(13)?,
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One interaction log entry by number.
+pub fn entry(db: &Db, company: CompanyId, entry_no: i64) -> anyhow::Result<Option<EntryView>> {
+    Ok(db
+        .lock()
+        .query_row(
+            &format!("{ENTRY_SELECT} WHERE e.company_id = ?1 AND e.entry_no = ?2"),
+            params![company, entry_no],
+            entry_row,
+        )
+        .optional()?)
+}
+
+/// A contact as the contact card shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactView {
+    /// Number.
+    pub no: String,
+    /// Name.
+    pub name: String,
+    /// `company` or `person`.
+    pub kind: String,
+    /// The company contact's number.
+    pub company_no: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// E-mail 2.
+    pub email2: Option<String>,
+    /// Interaction log entries (its own, and its people's for a company).
+    pub entries: i64,
+}
+
+/// Contacts by number, with how many entries each has.
+pub fn contacts(db: &Db, company: CompanyId) -> anyhow::Result<Vec<ContactView>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(
+        "SELECT c.no, c.name, c.type, c.company_no, c.email, c.email2,
+                (SELECT COUNT(*) FROM interaction_log_entry e
+                  WHERE e.company_id = c.company_id AND (e.contact_no = c.no OR e.contact_company_no = c.no))
+         FROM contact c WHERE c.company_id = ?1 ORDER BY c.no",
+    )?;
+    let rows = stmt.query_map(params![company], |r| {
+        Ok(ContactView {
+            no: r.get(0)?,
+            name: r.get(1)?,
+            kind: r.get(2)?,
+            company_no: r.get(3)?,
+            email: r.get(4)?,
+            email2: r.get(5)?,
+            entries: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One contact by number.
+pub fn contact(db: &Db, company: CompanyId, no: &str) -> anyhow::Result<Option<ContactView>> {
+    Ok(contacts(db, company)?.into_iter().find(|c| c.no == no))
+}
+
+/// A logged message's link, as link repair needs it.
+#[derive(Debug, Clone)]
+pub struct StoredLink {
+    /// The message key.
+    pub message_key: String,
+    /// The mailbox it was logged from (unknown for links from before schema 3).
+    pub mailbox: Option<String>,
+    /// Immutable id.
+    pub message_id: String,
+    /// Message-ID.
+    pub internet_message_id: Option<String>,
+    /// Web link.
+    pub web_link: String,
+    /// Folder.
+    pub folder: Option<String>,
+    /// The entries that carry this link.
+    pub entry_nos: Vec<i64>,
+    /// The subject of its first entry.
+    pub subject: String,
+}
+
+/// Every stored link of the company, oldest first.
+pub fn stored_links(db: &Db, company: CompanyId) -> anyhow::Result<Vec<StoredLink>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(
+        "SELECT a.message_key, a.mailbox, a.message_id, a.internet_message_id, a.web_link, a.folder,
+                group_concat(e.entry_no), MIN(e.subject)
+         FROM attachment a
+         JOIN interaction_log_entry e ON e.company_id = a.company_id AND e.message_key = a.message_key
+         WHERE a.company_id = ?1
+         GROUP BY a.message_key
+         ORDER BY MIN(e.entry_no)",
+    )?;
+    let rows = stmt.query_map(params![company], |r| {
+        let nos: String = r.get(6)?;
+        Ok(StoredLink {
+            message_key: r.get(0)?,
+            mailbox: r.get(1)?,
+            message_id: r.get(2)?,
+            internet_message_id: r.get(3)?,
+            web_link: r.get(4)?,
+            folder: r.get(5)?,
+            entry_nos: nos.split(',').filter_map(|n| n.parse().ok()).collect(),
+            subject: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records what link repair found: the message where it is now, or that it
+/// is gone (the old link is kept: it is the best there is).
+pub fn record_link_check(
+    db: &Db,
+    company: CompanyId,
+    key: &str,
+    found: Option<&Link>,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().to_rfc3339();
+    let conn = db.lock();
+    match found {
+        Some(l) => conn.execute(
+            "UPDATE attachment SET message_id = ?3, web_link = ?4, folder = ?5, mailbox = ?6,
+               link_status = 'ok', link_checked_at = ?7
+             WHERE company_id = ?1 AND message_key = ?2",
+            params![
+                company,
+                key,
+                l.message_id,
+                l.web_link,
+                l.folder,
+                l.mailbox,
+                now
+            ],
+        )?,
+        None => conn.execute(
+            "UPDATE attachment SET link_status = 'not-found', link_checked_at = ?3
+             WHERE company_id = ?1 AND message_key = ?2",
+            params![company, key, now],
+        )?,
+    };
+    Ok(())
+}
+
+/// The activity log, newest first, at most `limit` lines.
+pub fn recent_activities(
+    db: &Db,
+    company: CompanyId,
+    limit: usize,
+) -> anyhow::Result<Vec<ActivityView>> {
+    let mut all = activities(db, company)?;
+    all.reverse();
+    all.truncate(limit);
+    Ok(all)
 }
 
 #[cfg(test)]
@@ -536,13 +832,15 @@ mod tests {
             datetime: "2026-11-02T09:00:00Z".into(),
         };
         let link = Link {
+            mailbox: "log@us.example".into(),
             message_id: "M1".into(),
             internet_message_id: Some("<1@x>".into()),
             web_link: "https://outlook.office365.com/owa/?ItemID=1".into(),
+            folder: Some("Inbox".into()),
         };
         assert!(log_message(&db, c, "<1@x>", &[e()], &link).unwrap());
         assert!(!log_message(&db, c, "<1@x>", &[e()], &link).unwrap());
-        let all = entries(&db, c, None).unwrap();
+        let all = entries(&db, c, &EntryFilter::default()).unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].subject.chars().count(), SUBJECT_LEN);
         let other = Link {

@@ -1,0 +1,656 @@
+//! CRM records from CSV files: one file per record type, a header row, and
+//! all files of one import in one transaction. Every bad row is reported with
+//! its file and line; any error means nothing is imported.
+
+use super::{
+    ContactRow, normalise, upsert_alt_address, upsert_contact, upsert_salesperson, upsert_template,
+};
+use crate::db::{CompanyId, Db};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt;
+
+/// The record types a CSV file can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum RecordType {
+    /// `code,name,email`
+    Salespeople,
+    /// `no,name,type,company_no,email,email2`
+    Contacts,
+    /// `contact_no,code,email`
+    AltAddresses,
+    /// `code,description,email_template`
+    InteractionTemplates,
+}
+
+impl RecordType {
+    /// The type a file's name says (`contacts.csv`, `alt-addresses.csv`, ...).
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        let stem = name
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(name)
+            .trim_end_matches(".csv")
+            .to_lowercase()
+            .replace(['_', ' '], "-");
+        match stem.as_str() {
+            "salespeople" | "salesperson" | "salespersons" => Some(Self::Salespeople),
+            "contacts" | "contact" => Some(Self::Contacts),
+            "alt-addresses" | "alternative-addresses" | "contact-alt-addresses" => {
+                Some(Self::AltAddresses)
+            }
+            "interaction-templates" | "templates" => Some(Self::InteractionTemplates),
+            _ => None,
+        }
+    }
+
+    /// Columns that must be in the header, then columns that may be.
+    fn columns(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Self::Salespeople => (&["code"], &["name", "email"]),
+            Self::Contacts => (&["no"], &["name", "type", "company_no", "email", "email2"]),
+            Self::AltAddresses => (&["contact_no", "code"], &["email"]),
+            Self::InteractionTemplates => (&["code"], &["description", "email_template"]),
+        }
+    }
+
+    /// Apply order: contacts before the addresses that name them.
+    fn order(self) -> u8 {
+        match self {
+            Self::Salespeople => 0,
+            Self::Contacts => 1,
+            Self::AltAddresses => 2,
+            Self::InteractionTemplates => 3,
+        }
+    }
+}
+
+/// One CSV file to import.
+pub struct CsvFile {
+    /// The name used in errors (the path as given).
+    pub name: String,
+    /// What it holds.
+    pub kind: RecordType,
+    /// Its text.
+    pub text: String,
+}
+
+/// What an import wrote.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct CsvSummary {
+    /// Salespeople written.
+    pub salespeople: usize,
+    /// Contacts written.
+    pub contacts: usize,
+    /// Alternative addresses written.
+    pub alt_addresses: usize,
+    /// Interaction templates written.
+    pub interaction_templates: usize,
+}
+
+/// Why an import was refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvError {
+    /// Rows or headers are wrong; every problem found is listed.
+    #[error("{}", Problems(.0))]
+    Invalid(Vec<Problem>),
+    /// The database failed.
+    #[error("the database failed: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// One problem, where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file.
+    pub file: String,
+    /// The line (1 is the header).
+    pub line: u64,
+    /// What is wrong.
+    pub message: String,
+}
+
+struct Problems<'a>(&'a [Problem]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "nothing was imported: {} problem{} found",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )?;
+        for p in self.0.iter().take(MAX_PROBLEMS) {
+            write!(f, "\n  {}:{}: {}", p.file, p.line, p.message)?;
+        }
+        if self.0.len() > MAX_PROBLEMS {
+            write!(f, "\n  ... and {} more", self.0.len() - MAX_PROBLEMS)?;
+        }
+        Ok(())
+    }
+}
+
+/// Problems listed in the error text; the rest are counted.
+const MAX_PROBLEMS: usize = 30;
+/// Business Central's e-mail fields are Text[80].
+const EMAIL_LEN: usize = 80;
+
+/// A parsed row: its line and its named values (trimmed, empty as `None`).
+struct Row {
+    line: u64,
+    values: HashMap<&'static str, String>,
+}
+
+impl Row {
+    fn get(&self, column: &str) -> Option<&str> {
+        self.values.get(column).map(String::as_str)
+    }
+}
+
+/// Imports the files in one transaction, or nothing at all.
+pub fn import(db: &Db, company: CompanyId, files: &[CsvFile]) -> Result<CsvSummary, CsvError> {
+    let mut problems = Vec::new();
+    let mut parsed: Vec<(&CsvFile, Vec<Row>)> =
+        files.iter().map(|f| (f, parse(f, &mut problems))).collect();
+    if !problems.is_empty() {
+        return Err(CsvError::Invalid(problems));
+    }
+    parsed.sort_by_key(|(f, _)| f.kind.order());
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let mut sum = CsvSummary::default();
+    for (file, rows) in &parsed {
+        let problem = |line: u64, message: String| Problem {
+            file: file.name.clone(),
+            line,
+            message,
+        };
+        for row in rows {
+            let text = |c: &str| row.get(c).unwrap_or_default().to_string();
+            match file.kind {
+                RecordType::Salespeople => {
+                    let email = row.get("email").map(normalise);
+                    upsert_salesperson(
+                        &tx,
+                        company,
+                        &text("code"),
+                        &text("name"),
+                        email.as_deref(),
+                    )?;
+                    sum.salespeople += 1;
+                }
+                RecordType::Contacts => {
+                    let kind = match row.get("type").map(str::to_lowercase).as_deref() {
+                        Some("company") => "company",
+                        _ => "person",
+                    };
+                    let email = row.get("email").map(normalise);
+                    let email2 = row.get("email2").map(normalise);
+                    upsert_contact(
+                        &tx,
+                        company,
+                        &ContactRow {
+                            no: &text("no"),
+                            name: &text("name"),
+                            kind,
+                            company_no: row.get("company_no"),
+                            email: email.as_deref(),
+                            email2: email2.as_deref(),
+                        },
+                    )?;
+                    sum.contacts += 1;
+                }
+                RecordType::AltAddresses => {
+                    let contact = text("contact_no");
+                    if !contact_exists(&tx, company, &contact)? {
+                        problems.push(problem(
+                            row.line,
+                            format!("there is no contact {contact:?} (import contacts first, or in the same command)"),
+                        ));
+                        continue;
+                    }
+                    let email = row.get("email").map(normalise);
+                    upsert_alt_address(&tx, company, &contact, &text("code"), email.as_deref())?;
+                    sum.alt_addresses += 1;
+                }
+                RecordType::InteractionTemplates => {
+                    let for_email = is_yes(row.get("email_template"));
+                    upsert_template(
+                        &tx,
+                        company,
+                        &text("code"),
+                        row.get("description"),
+                        for_email,
+                    )?;
+                    sum.interaction_templates += 1;
+                }
+            }
+        }
+        if file.kind == RecordType::Contacts {
+            check_companies(&tx, company, file, rows, &mut problems)?;
+        }
+    }
+    if file_marks_many_templates(&parsed, &mut problems) || !problems.is_empty() {
+        // Dropping the transaction rolls every file back.
+        return Err(CsvError::Invalid(problems));
+    }
+    tx.commit()?;
+    Ok(sum)
+}
+
+/// Reads a file's header and rows, reporting what is wrong with them.
+fn parse(file: &CsvFile, problems: &mut Vec<Problem>) -> Vec<Row> {
+    let problem = |line: u64, message: String| Problem {
+        file: file.name.clone(),
+        line,
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(file.text.trim_start_matches('\u{feff}').as_bytes());
+    let (required, optional) = file.kind.columns();
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h
+            .iter()
+            .map(|c| c.to_lowercase().replace([' ', '-'], "_"))
+            .collect(),
+        Err(e) => {
+            problems.push(problem(1, format!("the header row cannot be read: {e}")));
+            return Vec::new();
+        }
+    };
+    let mut columns: Vec<Option<&'static str>> = Vec::new();
+    for name in &header {
+        match required.iter().chain(optional).find(|c| **c == name) {
+            Some(c) if columns.contains(&Some(c)) => {
+                problems.push(problem(1, format!("the column {name:?} appears twice")))
+            }
+            Some(c) => columns.push(Some(c)),
+            None => problems.push(problem(
+                1,
+                format!(
+                    "unknown column {name:?}; the columns are {}",
+                    required
+                        .iter()
+                        .chain(optional)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+    for c in required {
+        if !columns.contains(&Some(c)) {
+            problems.push(problem(1, format!("the required column {c:?} is missing")));
+        }
+    }
+    if !problems.is_empty() {
+        return Vec::new();
+    }
+    let key_columns = required;
+    let mut seen: HashMap<Vec<String>, u64> = HashMap::new();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                problems.push(problem(line, format!("the row cannot be read: {e}")));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if record.len() != columns.len() {
+            problems.push(problem(
+                line,
+                format!(
+                    "{} values, but the header has {} columns",
+                    record.len(),
+                    columns.len()
+                ),
+            ));
+            continue;
+        }
+        let mut values = HashMap::new();
+        for (column, value) in columns.iter().zip(record.iter()) {
+            if let Some(c) = column
+                && !value.is_empty()
+            {
+                if value.chars().any(char::is_control) {
+                    problems.push(problem(line, format!("{c} has control characters")));
+                }
+                values.insert(*c, value.to_string());
+            }
+        }
+        let row = Row { line, values };
+        check_values(file.kind, &row, problems, &problem);
+        let mut key = Vec::new();
+        for c in key_columns {
+            match row.get(c) {
+                Some(v) => key.push(v.to_string()),
+                None => problems.push(problem(line, format!("{c} is empty"))),
+            }
+        }
+        if key.len() != key_columns.len() {
+            continue;
+        }
+        if let Some(first) = seen.insert(key.clone(), line) {
+            problems.push(problem(
+                line,
+                format!("{} repeats line {first}", key.join(" / ")),
+            ));
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+fn is_yes(v: Option<&str>) -> bool {
+    matches!(
+        v.map(str::to_lowercase).as_deref(),
+        Some("yes" | "true" | "1")
+    )
+}
+
+/// The checks of one row's values that need no other row.
+fn check_values(
+    kind: RecordType,
+    row: &Row,
+    problems: &mut Vec<Problem>,
+    problem: &dyn Fn(u64, String) -> Problem,
+) {
+    let emails: &[&str] = match kind {
+        RecordType::Contacts => &["email", "email2"],
+        RecordType::InteractionTemplates => &[],
+        _ => &["email"],
+    };
+    for column in emails {
+        check_email(row, column, problems, problem);
+    }
+    if kind == RecordType::Contacts
+        && let Some(t) = row.get("type")
+        && !["company", "person"].contains(&t.to_lowercase().as_str())
+    {
+        problems.push(problem(
+            row.line,
+            format!("type must be \"company\" or \"person\", not {t:?}"),
+        ));
+    }
+    if kind == RecordType::InteractionTemplates
+        && let Some(v) = row.get("email_template")
+        && !is_yes(Some(v))
+        && !["no", "false", "0"].contains(&v.to_lowercase().as_str())
+    {
+        problems.push(problem(
+            row.line,
+            format!("email_template must be yes or no, not {v:?}"),
+        ));
+    }
+}
+
+/// Reports an address in `column` that is not one.
+fn check_email(
+    row: &Row,
+    column: &str,
+    problems: &mut Vec<Problem>,
+    problem: &dyn Fn(u64, String) -> Problem,
+) {
+    let Some(value) = row.get(column) else {
+        return;
+    };
+    let address = normalise(value);
+    let well_formed = match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !address.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if !well_formed {
+        problems.push(problem(
+            row.line,
+            format!("{column} {value:?} is not an e-mail address"),
+        ));
+    } else if address.chars().count() > EMAIL_LEN {
+        problems.push(problem(
+            row.line,
+            format!("{column} is longer than {EMAIL_LEN} characters"),
+        ));
+    }
+}
+
+fn contact_exists(
+    tx: &rusqlite::Transaction<'_>,
+    company: CompanyId,
+    no: &str,
+) -> rusqlite::Result<bool> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM contact WHERE company_id = ?1 AND no = ?2",
+            params![company, no],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Every `company_no` must name a company contact, in the file or already
+/// in the ERP.
+fn check_companies(
+    tx: &rusqlite::Transaction<'_>,
+    company: CompanyId,
+    file: &CsvFile,
+    rows: &[Row],
+    problems: &mut Vec<Problem>,
+) -> rusqlite::Result<()> {
+    for row in rows {
+        let Some(no) = row.get("company_no") else {
+            continue;
+        };
+        let kind: Option<String> = tx
+            .query_row(
+                "SELECT type FROM contact WHERE company_id = ?1 AND no = ?2",
+                params![company, no],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let message = match kind.as_deref() {
+            Some("company") => continue,
+            Some(_) => format!("company_no {no:?} is a person, not a company contact"),
+            None => format!("company_no {no:?} is not a contact"),
+        };
+        problems.push(Problem {
+            file: file.name.clone(),
+            line: row.line,
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// Only one interaction template can be the e-mail template.
+fn file_marks_many_templates(parsed: &[(&CsvFile, Vec<Row>)], problems: &mut Vec<Problem>) -> bool {
+    let marked: Vec<(&CsvFile, &Row)> = parsed
+        .iter()
+        .filter(|(f, _)| f.kind == RecordType::InteractionTemplates)
+        .flat_map(|(f, rows)| rows.iter().map(move |r| (*f, r)))
+        .filter(|(_, r)| is_yes(r.get("email_template")))
+        .collect();
+    for (f, r) in marked.iter().skip(1) {
+        problems.push(Problem {
+            file: f.name.clone(),
+            line: r.line,
+            message: format!(
+                "only one template can be the e-mail template; line {} of {} is one already",
+                marked[0].1.line, marked[0].0.name
+            ),
+        });
+    }
+    marked.len() > 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(kind: RecordType, text: &str) -> CsvFile {
+        CsvFile {
+            name: format!("{kind:?}.csv"),
+            kind,
+            text: text.into(),
+        }
+    }
+
+    fn count(db: &Db, table: &str) -> i64 {
+        db.lock()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn good_files_import_together() {
+        let db = Db::open_in_memory().unwrap();
+        let c = db.company("CRONUS").unwrap();
+        let sum = import(
+            &db,
+            c,
+            &[
+                // Addresses before contacts on the command line still work.
+                file(RecordType::AltAddresses, "contact_no,code,email\nCT1,HOME,A@Home.Example\n"),
+                file(
+                    RecordType::Contacts,
+                    "\u{feff}No,Name,Type,Company No,Email,Email2\nCT0,Them,company,,info@them.example,\nCT1,Ann,person,CT0,ann@them.example,\n",
+                ),
+                file(RecordType::Salespeople, "code,name,email\nJO,Jim,jim@us.example\n"),
+                file(
+                    RecordType::InteractionTemplates,
+                    "code,description,email_template\nEMAIL,E-mail,yes\nMEET,Meeting,\n",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            sum,
+            CsvSummary {
+                salespeople: 1,
+                contacts: 2,
+                alt_addresses: 1,
+                interaction_templates: 2
+            }
+        );
+        assert_eq!(
+            super::super::lookup(&db, c, "a@home.example").unwrap().1,
+            vec![("CT1".into(), Some("CT0".into()), Some("HOME".into()))]
+        );
+        assert_eq!(
+            super::super::email_template(&db, c).unwrap().as_deref(),
+            Some("EMAIL")
+        );
+    }
+
+    #[test]
+    fn bad_rows_are_reported_by_line_and_nothing_is_imported() {
+        let db = Db::open_in_memory().unwrap();
+        let c = db.company("CRONUS").unwrap();
+        let err = import(
+            &db,
+            c,
+            &[
+                file(RecordType::Salespeople, "code,name,email\nJO,Jim,jim@us.example\n"),
+                file(
+                    RecordType::Contacts,
+                    "no,name,type,company_no,email\nCT1,Ann,robot,,ann@them.example\nCT2,Bo,person,CT9,not-an-address\n,Nobody,person,,\nCT1,Ann again,person,,\nCT3,Short\n",
+                ),
+            ],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for expected in [
+            "Contacts.csv:2: type must be",
+            "Contacts.csv:3: email \"not-an-address\" is not an e-mail address",
+            "Contacts.csv:4: no is empty",
+            "Contacts.csv:5: CT1 repeats line 2",
+            "Contacts.csv:6: 2 values, but the header has 5 columns",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected:?} missing from:\n{text}"
+            );
+        }
+        assert_eq!(
+            count(&db, "salesperson"),
+            0,
+            "a refused import writes nothing"
+        );
+        assert_eq!(count(&db, "contact"), 0);
+    }
+
+    #[test]
+    fn references_and_headers_are_checked() {
+        let db = Db::open_in_memory().unwrap();
+        let c = db.company("CRONUS").unwrap();
+        let text = import(
+            &db,
+            c,
+            &[
+                file(
+                    RecordType::Contacts,
+                    "no,name,type,company_no\nCT1,Ann,person,CT9\nCT2,Bo,person,CT1\n",
+                ),
+                file(
+                    RecordType::AltAddresses,
+                    "contact_no,code,email\nCT7,HOME,a@b.example\n",
+                ),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            text.contains("Contacts.csv:2: company_no \"CT9\" is not a contact"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Contacts.csv:3: company_no \"CT1\" is a person"),
+            "{text}"
+        );
+        assert!(
+            text.contains("AltAddresses.csv:2: there is no contact \"CT7\""),
+            "{text}"
+        );
+        assert_eq!(count(&db, "contact"), 0);
+
+        let text = import(
+            &db,
+            c,
+            &[file(RecordType::Salespeople, "name,mail\nJim,x\n")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains(":1: unknown column \"mail\""), "{text}");
+        assert!(
+            text.contains(":1: the required column \"code\" is missing"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn file_names_say_the_record_type() {
+        assert_eq!(
+            RecordType::from_file_name("data/Alt_Addresses.csv"),
+            Some(RecordType::AltAddresses)
+        );
+        assert_eq!(
+            RecordType::from_file_name("contacts.csv"),
+            Some(RecordType::Contacts)
+        );
+        assert_eq!(RecordType::from_file_name("stuff.csv"), None);
+    }
+}

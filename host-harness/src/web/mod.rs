@@ -1,0 +1,274 @@
+//! The host's web side: the OAuth redirect endpoint (`setup sign-in` waits
+//! on it once; `serve --listen` keeps it up) and, under `serve --listen`,
+//! the web page (setup, contacts with their entries, job queue), served on
+//! this machine only and protected by a random token.
+
+mod pages;
+
+use crate::erp::Erp;
+use anyhow::Context as _;
+use axum::extract::{Query, RawQuery, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::Url;
+
+/// Whether a redirect URL points at this machine, so the host can receive it.
+pub fn is_local(redirect: &Url) -> bool {
+    redirect.scheme() == "http"
+        && matches!(
+            redirect.host_str(),
+            Some("localhost" | "127.0.0.1" | "[::1]")
+        )
+}
+
+/// Waits for one browser redirect to `redirect` and returns its query string.
+///
+/// Listens on the redirect URL's port on loopback; any other path gets 404.
+pub async fn wait_for_redirect(redirect: &Url, timeout: Duration) -> anyhow::Result<String> {
+    let port = redirect
+        .port_or_known_default()
+        .context("the redirect URL has no port")?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("cannot listen on port {port} of this machine for the sign-in redirect")
+        })?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1);
+    let path = redirect.path().to_string();
+    let app = axum::Router::new().route(
+        &path,
+        get(move |RawQuery(q): RawQuery| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(q.unwrap_or_default()).await;
+                Html("<!doctype html><title>Email Logging</title><p>Sign-in received. You can close this window and return to the terminal.</p>")
+            }
+        }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let got = tokio::time::timeout(timeout, rx.recv()).await;
+    server.abort();
+    match got {
+        Ok(Some(q)) => Ok(q),
+        _ => anyhow::bail!(
+            "no sign-in arrived within {} s; start the sign-in again",
+            timeout.as_secs()
+        ),
+    }
+}
+
+/// Shared state of the web endpoints.
+struct Web {
+    erp: Arc<Erp>,
+    /// Sign-ins under way: OAuth `state` → company.
+    pending: Mutex<HashMap<String, i64>>,
+    /// The token that opens the page.
+    token: String,
+}
+
+/// The cookie that carries the token after the first visit.
+const COOKIE: &str = "email_logging_token";
+
+/// A new random token for the web page (256 bits, URL-safe).
+pub fn new_token() -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The web page and the sign-in routes. Everything but the OAuth callback
+/// (protected by the sign-in's `state`) needs the token: as `?token=` once,
+/// then as a cookie. `GET /email-logging/sign-in?company=NAME[&account=UPN]`
+/// sends the browser to Entra ID; `GET {redirect path}` completes it.
+pub fn router(erp: Arc<Erp>, redirect_path: &str, token: &str) -> axum::Router {
+    let web = Arc::new(Web {
+        erp,
+        pending: Mutex::new(HashMap::new()),
+        token: token.to_string(),
+    });
+    let protected = axum::Router::new()
+        .route("/", get(pages::home))
+        .route("/c/{company}", get(pages::company))
+        .route(
+            "/c/{company}/setup",
+            get(pages::setup).post(pages::save_setup),
+        )
+        .route("/c/{company}/setup/validate", post(pages::validate))
+        .route("/c/{company}/setup/enable", post(pages::enable))
+        .route("/c/{company}/setup/disable", post(pages::disable))
+        .route("/c/{company}/contacts", get(pages::contacts))
+        .route("/c/{company}/contacts/{no}", get(pages::contact))
+        .route(
+            "/c/{company}/entries/{entry}/opportunity",
+            post(pages::create_opportunity),
+        )
+        .route("/c/{company}/jobs", get(pages::jobs))
+        .route("/c/{company}/jobs/run", post(pages::run_now))
+        .route("/email-logging/sign-in", get(start))
+        .route_layer(middleware::from_fn_with_state(web.clone(), guard));
+    axum::Router::new()
+        .merge(protected)
+        .route(redirect_path, get(callback))
+        .with_state(web)
+}
+
+/// Compares without an early exit, so timing says nothing about the token.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Lets in requests that carry the token; refuses cross-site form posts.
+async fn guard(State(web): State<Arc<Web>>, req: Request, next: Next) -> Response {
+    let from_query = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    });
+    let from_cookie = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string());
+    let by_query = from_query.is_some_and(|t| same(&t, &web.token));
+    let by_cookie = from_cookie.is_some_and(|t| same(&t, &web.token));
+    if !by_query && !by_cookie {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "This page needs its token: open the address that `email-logging-host serve` printed.",
+        );
+    }
+    // Browsers send Origin with every form post; one from another site is
+    // a forged request, whatever cookies it carries.
+    if req.method() == Method::POST {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok());
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|h| h.to_str().ok());
+        if let (Some(origin), Some(host)) = (origin, host)
+            && origin != format!("http://{host}")
+        {
+            return page(
+                StatusCode::FORBIDDEN,
+                "This form was sent from another site.",
+            );
+        }
+    }
+    let cookie = HeaderValue::from_str(&format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Lax; Path=/",
+        web.token
+    ));
+    // The token leaves the address bar (and history) once it is a cookie.
+    let mut resp = if by_query && req.method() == Method::GET && req.uri().path() == "/" {
+        Redirect::to("/").into_response()
+    } else {
+        next.run(req).await
+    };
+    if by_query
+        && !by_cookie
+        && let Ok(cookie) = cookie
+    {
+        resp.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    resp
+}
+
+fn page(status: StatusCode, text: &str) -> Response {
+    pages::message(status, text)
+}
+
+async fn start(State(web): State<Arc<Web>>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let Some(name) = q.get("company") else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Say which company signs in: ?company=NAME",
+        );
+    };
+    let company = match web.erp.db.find_company(name) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                &format!("There is no company {name}."),
+            );
+        }
+        Err(e) => {
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("The database failed: {e}"),
+            );
+        }
+    };
+    let url = match web
+        .erp
+        .runtime
+        .begin_sign_in(company, q.get("account").map(String::as_str))
+        .await
+    {
+        Ok(Ok(url)) => url,
+        Ok(Err(e)) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                &format!("{:#}", crate::erp::setup_failed(e)),
+            );
+        }
+        Err(e) => return page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let state = Url::parse(&url).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+    });
+    if let Some(state) = state {
+        web.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(state, company);
+    }
+    Redirect::to(&web.erp.browser_url(&url)).into_response()
+}
+
+async fn callback(State(web): State<Arc<Web>>, RawQuery(q): RawQuery) -> Response {
+    let query = q.unwrap_or_default();
+    let state = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let company = web
+        .pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&state);
+    let Some(company) = company else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in was not started here, or was completed already. Start it again.",
+        );
+    };
+    match web.erp.runtime.complete_sign_in(company, &query).await {
+        Ok(Ok(s)) => pages::signed_in(&web, company, s.signed_in_account.as_deref()),
+        Ok(Err(e)) => page(
+            StatusCode::BAD_REQUEST,
+            &format!("{:#}", crate::erp::setup_failed(e)),
+        ),
+        Err(e) => page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}

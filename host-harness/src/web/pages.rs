@@ -1,0 +1,838 @@
+//! The pages: server-rendered HTML from askama templates
+//! (`host-harness/templates/`), forms that post and redirect back, no
+//! JavaScript.
+
+use super::Web;
+use crate::crm::{self, ContactView, EntryFilter, EntryView};
+use crate::db::CompanyId;
+use crate::erp::{JobOutcome, RUN_BUDGET, describe, setup_failed};
+use crate::jobs::{self, JobLogLine, JobQueueEntry};
+use crate::runtime::{
+    AuthMode, Check, CheckStatus, FieldError, NotLoggedPolicy, SetupChange, SetupError,
+    SetupRecord, unchanged,
+};
+use crate::views::{direction, short_time, unix_time};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+type Params = Query<HashMap<String, String>>;
+
+fn render(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A page with one message.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    company: Option<&'a str>,
+    text: &'a str,
+    next: Option<(String, &'a str)>,
+}
+
+/// A page that says one thing (errors, refusals).
+pub(super) fn message(status: StatusCode, text: &str) -> Response {
+    render(
+        status,
+        &MessagePage {
+            title: "Email Logging",
+            company: None,
+            text,
+            next: None,
+        },
+    )
+}
+
+/// The end of a sign-in from the setup page.
+pub(super) fn signed_in(web: &Web, company: CompanyId, account: Option<&str>) -> Response {
+    let name = company_name(web, company).unwrap_or_default();
+    let text = format!(
+        "Signed in{}. Email logging can now be enabled.",
+        account.map(|a| format!(" as {a}")).unwrap_or_default()
+    );
+    render(
+        StatusCode::OK,
+        &MessagePage {
+            title: "Signed in",
+            company: Some(&name),
+            text: &text,
+            next: Some((setup_path(&name), "Back to the setup")),
+        },
+    )
+}
+
+fn company_name(web: &Web, company: CompanyId) -> Option<String> {
+    web.erp
+        .db
+        .companies()
+        .ok()?
+        .into_iter()
+        .find(|(id, _)| *id == company)
+        .map(|(_, n)| n)
+}
+
+/// `/c/{company}` with the name escaped for a path segment.
+fn company_path(name: &str) -> String {
+    format!("/c/{}", segment(name))
+}
+
+fn setup_path(name: &str) -> String {
+    format!("{}/setup", company_path(name))
+}
+
+fn segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// The company named in the path, or the page that says it does not exist.
+fn find_company(web: &Web, name: &str) -> Result<CompanyId, Box<Response>> {
+    match web.erp.db.find_company(name) {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(Box::new(message(
+            StatusCode::NOT_FOUND,
+            &format!("There is no company {name}."),
+        ))),
+        Err(e) => Err(Box::new(failed(e))),
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> Response {
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!("The ERP failed: {e}"),
+    )
+}
+
+/// What the previous action did, from the `done` parameter of a redirect.
+fn notice(q: &HashMap<String, String>) -> Option<String> {
+    let done = q.get("done")?;
+    Some(match done.as_str() {
+        "saved" => "The setup was saved.".into(),
+        "enabled" => "Email logging is enabled: the job runs every 10 minutes.".into(),
+        "disabled" => "Email logging is disabled; the job was removed.".into(),
+        "run" => "The job ran; its outcome is the first line of the latest runs.".into(),
+        other => match other.strip_prefix("opportunity-") {
+            Some(no) if no.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                format!("Opportunity {no} is linked to the entry.")
+            }
+            _ => return None,
+        },
+    })
+}
+
+// ---------------------------------------------------------------- home
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    title: &'static str,
+    company: Option<String>,
+    companies: Vec<(String, String)>,
+}
+
+pub(super) async fn home(State(web): State<Arc<Web>>) -> Response {
+    let companies = match web.erp.db.companies() {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    if let [(_, only)] = companies.as_slice() {
+        return Redirect::to(&company_path(only)).into_response();
+    }
+    render(
+        StatusCode::OK,
+        &HomePage {
+            title: "Companies",
+            company: None,
+            companies: companies
+                .into_iter()
+                .map(|(_, n)| (company_path(&n), n))
+                .collect(),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "company.html")]
+struct CompanyPage {
+    title: String,
+    company: Option<String>,
+    base: String,
+    setup: SetupRecord,
+    job: Option<JobQueueEntry>,
+    contacts: usize,
+    entries: usize,
+}
+
+pub(super) async fn company(State(web): State<Arc<Web>>, Path(name): Path<String>) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let setup = match web.erp.runtime.setup_get(company).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return failed(setup_failed(e)),
+        Err(e) => return failed(e),
+    };
+    let counts = (|| -> anyhow::Result<_> {
+        Ok((
+            jobs::get(&web.erp.db, company, crate::erp::JOB)?,
+            crm::contacts(&web.erp.db, company)?.len(),
+            crm::entries(&web.erp.db, company, &EntryFilter::default())?.len(),
+        ))
+    })();
+    let (job, contacts, entries) = match counts {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    render(
+        StatusCode::OK,
+        &CompanyPage {
+            title: name.clone(),
+            base: company_path(&name),
+            company: Some(name),
+            setup,
+            job,
+            contacts,
+            entries,
+        },
+    )
+}
+
+// ---------------------------------------------------------------- setup
+
+/// One line of the setup form.
+struct Field {
+    name: &'static str,
+    label: &'static str,
+    value: String,
+    hint: &'static str,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    title: &'static str,
+    company: Option<String>,
+    base: String,
+    notice: Option<String>,
+    error: Option<String>,
+    setup: SetupRecord,
+    fields: Vec<Field>,
+    checks: Vec<Check>,
+}
+
+impl SetupPage {
+    fn check_class(c: &Check) -> &'static str {
+        match c.status {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+}
+
+fn fields(s: &SetupRecord) -> Vec<Field> {
+    let f = |name, label, value: String, hint| Field {
+        name,
+        label,
+        value,
+        hint,
+        error: None,
+    };
+    vec![
+        f(
+            "shared-mailbox",
+            "Shared mailbox",
+            s.shared_mailbox.clone().unwrap_or_default(),
+            "The mailbox the mail flow rules send BCC copies to.",
+        ),
+        f(
+            "tenant",
+            "Tenant",
+            s.tenant.clone(),
+            "Tenant id or domain; common for delegated sign-in.",
+        ),
+        f(
+            "client-id",
+            "Client id",
+            s.client_id.clone().unwrap_or_default(),
+            "The app registration's Application (client) ID.",
+        ),
+        f(
+            "redirect-url",
+            "Redirect URL",
+            s.redirect_url.clone().unwrap_or_default(),
+            "As registered for the app; this page's callback when signing in here.",
+        ),
+        f(
+            "batch-size",
+            "Messages per page",
+            s.batch_size.to_string(),
+            "1 to 1000.",
+        ),
+        f(
+            "storage-folder",
+            "Storage folder",
+            s.storage_folder.clone(),
+            "archive, or a folder path such as Sales/Email log.",
+        ),
+        f(
+            "folder-item-limit",
+            "Folder item limit",
+            s.folder_item_limit.to_string(),
+            "Exchange Online allows 1000000 items per folder.",
+        ),
+        f(
+            "folder-warning-percent",
+            "Warn from (%)",
+            s.folder_warning_percent.to_string(),
+            "Validation and runs warn past this share of the limit.",
+        ),
+        f(
+            "not-logged-folder",
+            "Not-logged folder",
+            s.not_logged_folder.clone(),
+            "Where messages that cannot be logged go.",
+        ),
+        f(
+            "quarantine-folder",
+            "Quarantine folder",
+            s.quarantine_folder.clone(),
+            "Where messages whose handling failed for good go.",
+        ),
+    ]
+}
+
+/// What a setup page shows besides the record.
+#[derive(Default)]
+struct Shown {
+    notice: Option<String>,
+    error: Option<String>,
+    checks: Vec<Check>,
+    /// The values a refused form had, shown again so nothing typed is lost.
+    form: Vec<(String, String)>,
+    field_errors: Vec<FieldError>,
+}
+
+async fn setup_page(
+    web: &Web,
+    name: String,
+    company: CompanyId,
+    status: StatusCode,
+    shown: Shown,
+) -> Response {
+    let setup = match web.erp.runtime.setup_get(company).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return failed(setup_failed(e)),
+        Err(e) => return failed(e),
+    };
+    let mut fields = fields(&setup);
+    for f in &mut fields {
+        if let Some((_, v)) = shown.form.iter().rev().find(|(k, _)| k == f.name) {
+            f.value = v.clone();
+        }
+        f.error = shown
+            .field_errors
+            .iter()
+            .find(|e| e.field == f.name)
+            .map(|e| e.message.clone());
+    }
+    render(
+        status,
+        &SetupPage {
+            title: "Email logging setup",
+            base: company_path(&name),
+            company: Some(name),
+            notice: shown.notice,
+            error: shown.error,
+            fields,
+            setup,
+            checks: shown.checks,
+        },
+    )
+}
+
+pub(super) async fn setup(
+    State(web): State<Arc<Web>>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let shown = Shown {
+        notice: notice(&q),
+        ..Default::default()
+    };
+    setup_page(&web, name, company, StatusCode::OK, shown).await
+}
+
+/// The form's values as a change: only what differs from the record, so a
+/// save never rewrites fields nobody touched.
+fn change_from_form(form: &[(String, String)], s: &SetupRecord) -> Result<SetupChange, String> {
+    let get = |k: &str| {
+        form.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim())
+    };
+    let text = |k: &str, current: &str| -> Option<String> {
+        get(k).filter(|v| *v != current).map(str::to_string)
+    };
+    let number = |k: &str, current: u64| -> Result<Option<u64>, String> {
+        match get(k) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u64>()
+                .map_err(|_| format!("{k}: {v:?} is not a whole number"))
+                .map(|n| (n != current).then_some(n)),
+        }
+    };
+    let narrow = |k: &str, n: Option<u64>, max: u64| -> Result<Option<u64>, String> {
+        match n {
+            Some(n) if n > max => Err(format!("{k}: {n} is too large")),
+            other => Ok(other),
+        }
+    };
+    let mut change = unchanged();
+    change.shared_mailbox = text("shared-mailbox", s.shared_mailbox.as_deref().unwrap_or(""));
+    change.tenant = text("tenant", &s.tenant);
+    change.client_id = text("client-id", s.client_id.as_deref().unwrap_or(""));
+    change.redirect_url = text("redirect-url", s.redirect_url.as_deref().unwrap_or(""));
+    change.storage_folder = text("storage-folder", &s.storage_folder);
+    change.not_logged_folder = text("not-logged-folder", &s.not_logged_folder);
+    change.quarantine_folder = text("quarantine-folder", &s.quarantine_folder);
+    change.client_secret = get("client-secret")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    change.batch_size = narrow(
+        "batch-size",
+        number("batch-size", u64::from(s.batch_size))?,
+        u64::from(u32::MAX),
+    )?
+    .map(|n| n as u32);
+    change.folder_item_limit = narrow(
+        "folder-item-limit",
+        number("folder-item-limit", u64::from(s.folder_item_limit))?,
+        u64::from(u32::MAX),
+    )?
+    .map(|n| n as u32);
+    change.folder_warning_percent = narrow(
+        "folder-warning-percent",
+        number(
+            "folder-warning-percent",
+            u64::from(s.folder_warning_percent),
+        )?,
+        u64::from(u8::MAX),
+    )?
+    .map(|n| n as u8);
+    let monthly = get("monthly-subfolders") == Some("on");
+    change.monthly_subfolders = (monthly != s.monthly_subfolders).then_some(monthly);
+    change.auth_mode = match get("auth-mode") {
+        Some("application") if s.auth_mode != AuthMode::Application => Some(AuthMode::Application),
+        Some("delegated") if s.auth_mode != AuthMode::Delegated => Some(AuthMode::Delegated),
+        _ => None,
+    };
+    let policy = match get("not-logged-policy") {
+        Some("move") => Some(NotLoggedPolicy::MoveToFolder),
+        Some("delete") => Some(NotLoggedPolicy::Delete),
+        Some("leave") => Some(NotLoggedPolicy::Leave),
+        _ => None,
+    };
+    change.not_logged_policy = policy.filter(|p| *p != s.not_logged_policy);
+    Ok(change)
+}
+
+pub(super) async fn save_setup(
+    State(web): State<Arc<Web>>,
+    Path(name): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let rt = &web.erp.runtime;
+    let current = match rt.setup_get(company).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return failed(setup_failed(e)),
+        Err(e) => return failed(e),
+    };
+    let refused = |error: String, field_errors: Vec<FieldError>| Shown {
+        error: Some(format!("Nothing was saved. {error}")),
+        form: form
+            .iter()
+            .filter(|(k, _)| k != "client-secret")
+            .cloned()
+            .collect(),
+        field_errors,
+        ..Default::default()
+    };
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    let change = match change_from_form(&form, &current) {
+        Ok(c) => c,
+        Err(m) => return setup_page(&web, name, company, status, refused(m, vec![])).await,
+    };
+    match rt.setup_update(company, change).await {
+        Ok(Ok(_)) => Redirect::to(&format!("{}?done=saved", setup_path(&name))).into_response(),
+        Ok(Err(SetupError::InvalidFields(list))) => {
+            let text = "Correct the fields marked below.".to_string();
+            setup_page(&web, name, company, status, refused(text, list)).await
+        }
+        Ok(Err(e)) => {
+            let text = format!("{:#}", setup_failed(e));
+            setup_page(&web, name, company, status, refused(text, vec![])).await
+        }
+        Err(e) => failed(e),
+    }
+}
+
+pub(super) async fn validate(State(web): State<Arc<Web>>, Path(name): Path<String>) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match web.erp.runtime.validate(company).await {
+        Ok(checks) => {
+            let shown = Shown {
+                checks,
+                ..Default::default()
+            };
+            setup_page(&web, name, company, StatusCode::OK, shown).await
+        }
+        Err(e) => failed(e),
+    }
+}
+
+pub(super) async fn enable(State(web): State<Arc<Web>>, Path(name): Path<String>) -> Response {
+    toggle(web, name, true).await
+}
+
+pub(super) async fn disable(State(web): State<Arc<Web>>, Path(name): Path<String>) -> Response {
+    toggle(web, name, false).await
+}
+
+async fn toggle(web: Arc<Web>, name: String, on: bool) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let rt = &web.erp.runtime;
+    let result = if on {
+        rt.enable(company).await
+    } else {
+        rt.disable(company).await
+    };
+    match result {
+        Ok(Ok(_)) => Redirect::to(&format!(
+            "{}?done={}",
+            setup_path(&name),
+            if on { "enabled" } else { "disabled" }
+        ))
+        .into_response(),
+        Ok(Err(e)) => {
+            // Show why, with the checklist that says what to fix.
+            let shown = Shown {
+                error: Some(format!("{:#}", setup_failed(e))),
+                checks: rt.validate(company).await.unwrap_or_default(),
+                ..Default::default()
+            };
+            setup_page(&web, name, company, StatusCode::UNPROCESSABLE_ENTITY, shown).await
+        }
+        Err(e) => failed(e),
+    }
+}
+
+// ---------------------------------------------------------------- contacts
+
+#[derive(Template)]
+#[template(path = "contacts.html")]
+struct ContactsPage {
+    title: &'static str,
+    company: Option<String>,
+    base: String,
+    contacts: Vec<ContactView>,
+}
+
+pub(super) async fn contacts(State(web): State<Arc<Web>>, Path(name): Path<String>) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match crm::contacts(&web.erp.db, company) {
+        Ok(contacts) => render(
+            StatusCode::OK,
+            &ContactsPage {
+                title: "Contacts",
+                base: company_path(&name),
+                company: Some(name),
+                contacts,
+            },
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+/// An entry as the contact page lists it.
+struct EntryRow {
+    entry: EntryView,
+    when: String,
+    direction: &'static str,
+    open: String,
+}
+
+#[derive(Template)]
+#[template(path = "contact.html")]
+struct ContactPage {
+    title: String,
+    company: Option<String>,
+    base: String,
+    notice: Option<String>,
+    contact: ContactView,
+    entries: Vec<EntryRow>,
+    opportunities: Vec<crm::opportunity::Opportunity>,
+}
+
+pub(super) async fn contact(
+    State(web): State<Arc<Web>>,
+    Path((name, no)): Path<(String, String)>,
+    Query(q): Params,
+) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let db = &web.erp.db;
+    let contact = match crm::contact(db, company, &no) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return message(StatusCode::NOT_FOUND, &format!("There is no contact {no}."));
+        }
+        Err(e) => return failed(e),
+    };
+    let filter = EntryFilter {
+        contact: Some(no.clone()),
+        ..Default::default()
+    };
+    let (entries, opportunities) = match (
+        crm::entries(db, company, &filter),
+        crm::opportunity::list(db, company, Some(&no)),
+    ) {
+        (Ok(e), Ok(o)) => (e, o),
+        (Err(e), _) => return failed(e),
+        (_, Err(e)) => return failed(e),
+    };
+    let entries = entries
+        .into_iter()
+        .rev()
+        .map(|e| EntryRow {
+            when: short_time(&e.datetime),
+            direction: direction(&e),
+            open: web.erp.browser_url(&e.web_link),
+            entry: e,
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &ContactPage {
+            title: format!("{} {}", contact.no, contact.name),
+            base: company_path(&name),
+            company: Some(name),
+            notice: notice(&q),
+            contact,
+            entries,
+            opportunities,
+        },
+    )
+}
+
+pub(super) async fn create_opportunity(
+    State(web): State<Arc<Web>>,
+    Path((name, entry_no)): Path<(String, i64)>,
+) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let db = &web.erp.db;
+    let entry = match crm::entry(db, company, entry_no) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                &format!("There is no interaction log entry {entry_no}."),
+            );
+        }
+        Err(e) => return failed(e),
+    };
+    match crm::opportunity::create_from_entry(db, company, &entry) {
+        Ok(crm::opportunity::Created::New(o) | crm::opportunity::Created::Existing(o)) => {
+            Redirect::to(&format!(
+                "{}/contacts/{}?done=opportunity-{}",
+                company_path(&name),
+                segment(&entry.contact_no),
+                o.no
+            ))
+            .into_response()
+        }
+        Err(e) => failed(e),
+    }
+}
+
+// ---------------------------------------------------------------- jobs
+
+/// A run of the job queue log as the page shows it.
+struct RunRow {
+    line: JobLogLine,
+    when: String,
+    summary: String,
+    warnings: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsPage {
+    title: &'static str,
+    company: Option<String>,
+    base: String,
+    notice: Option<String>,
+    error: Option<String>,
+    jobs: Vec<(JobQueueEntry, String, String)>,
+    runs: Vec<RunRow>,
+    activities: Vec<crm::ActivityView>,
+}
+
+fn run_row(line: JobLogLine) -> RunRow {
+    let n = |k: &str| {
+        line.report
+            .as_ref()
+            .and_then(|r| r.get(k))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let summary = if line.report.is_some() {
+        format!(
+            "{} seen, {} logged, {} entries, {} deferred",
+            n("messages_seen"),
+            n("messages_logged"),
+            n("entries_created"),
+            n("messages_deferred")
+        )
+    } else {
+        String::new()
+    };
+    let warnings = line
+        .report
+        .as_ref()
+        .and_then(|r| r.get("warnings"))
+        .and_then(serde_json::Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    RunRow {
+        when: short_time(&line.at),
+        line,
+        summary,
+        warnings,
+    }
+}
+
+async fn jobs_page(
+    web: &Web,
+    name: String,
+    company: CompanyId,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let db = &web.erp.db;
+    let data = (|| -> anyhow::Result<_> {
+        Ok((
+            jobs::list(db, company)?,
+            jobs::log(db, company, 10)?,
+            crm::recent_activities(db, company, 10)?,
+        ))
+    })();
+    let (list, log, activities) = match data {
+        Ok(d) => d,
+        Err(e) => return failed(e),
+    };
+    render(
+        StatusCode::OK,
+        &JobsPage {
+            title: "Job queue",
+            base: company_path(&name),
+            company: Some(name),
+            notice,
+            error,
+            jobs: list
+                .into_iter()
+                .map(|j| {
+                    let last = j
+                        .last_run_at
+                        .map(unix_time)
+                        .unwrap_or_else(|| "never".into());
+                    let next = unix_time(j.next_run);
+                    (j, last, next)
+                })
+                .collect(),
+            runs: log.into_iter().map(run_row).collect(),
+            activities,
+        },
+    )
+}
+
+pub(super) async fn jobs(
+    State(web): State<Arc<Web>>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    jobs_page(&web, name, company, notice(&q), None).await
+}
+
+pub(super) async fn run_now(State(web): State<Arc<Web>>, Path(name): Path<String>) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    match web.erp.run_job(company, RUN_BUDGET).await {
+        Ok(JobOutcome::Report(_)) => {
+            Redirect::to(&format!("{}/jobs?done=run", company_path(&name))).into_response()
+        }
+        Ok(JobOutcome::Error(e)) => {
+            let text = format!("The run did not complete: {}", describe(&e));
+            jobs_page(&web, name, company, None, Some(text)).await
+        }
+        Ok(JobOutcome::Fault(e)) => {
+            let text = format!("The run did not complete: {e}");
+            jobs_page(&web, name, company, None, Some(text)).await
+        }
+        Err(e) => failed(e),
+    }
+}

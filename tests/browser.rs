@@ -1,0 +1,381 @@
+//! The web page in a real headless Chromium (Debian's `chromium`, driven
+//! over WebDriver by `chromedriver`): an administrator signs in through the
+//! emulator's authorize page, enables logging and runs the job; a
+//! salesperson opens a contact, opens a logged message and turns an entry
+//! into an opportunity. Each page is saved as a screenshot under
+//! `target/browser-screenshots/`.
+//!
+//! `.ci/run` installs `chromium` and `chromium-driver` when they are missing;
+//! `CHROMEDRIVER` and `CHROMIUM` name other binaries.
+
+use email_logging_e2e::{Harness, MAILBOX};
+use email_logging_host::host::AppRegistration;
+use email_logging_host::{Erp, ErpOptions};
+use fantoccini::{Client, ClientBuilder, Locator};
+use graph_emulator::EmulatorConfig;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
+        .join("browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `chromedriver` on a free port, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn binary(env: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(env).map_or_else(|| PathBuf::from(default), PathBuf::from);
+    assert!(
+        path.exists(),
+        "{} is missing: install Debian's chromium and chromium-driver (`.ci/run` does), or set {env}",
+        path.display()
+    );
+    path
+}
+
+impl Driver {
+    fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(binary("CHROMEDRIVER", "/usr/bin/chromedriver"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let up = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "chromedriver listens on {port}");
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn browser(&self, profile: &std::path::Path) -> Client {
+        let chromium = binary("CHROMIUM", "/usr/bin/chromium");
+        // The flags keep Chromium off the network: this machine has none,
+        // and refused background connections only slow it down.
+        let caps = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("Chromium starts under chromedriver")
+    }
+}
+
+/// The web page of `serve --listen`, in this process, on a free port.
+async fn serve_web(dir: &std::path::Path, emulator: &url::Url, port: u16, token: &str) {
+    let erp = Erp::open(ErpOptions {
+        data_dir: dir.to_path_buf(),
+        emulator: Some(emulator.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let app = email_logging_host::web::router(Arc::new(erp), "/email-logging/callback", token);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+}
+
+/// The sample mailbox, with the web page's callback registered for the demo app.
+async fn product(web_port: u16) -> Harness {
+    let seed: serde_json::Value = serde_json::from_str(graph_emulator::SAMPLE_SEED).unwrap();
+    let callback = format!("http://127.0.0.1:{web_port}/email-logging/callback");
+    Harness::start_seed(
+        seed["mailboxes"].clone(),
+        EmulatorConfig::default().with_redirect_uri(&callback),
+        None,
+        AppRegistration::default(),
+    )
+    .await
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The page's text once it shows `needle`: a click that navigates returns
+/// before the next page is there, so the test waits for what it expects.
+async fn see(c: &Client, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(body) = c.find(Locator::Css("body")).await
+            && let Ok(text) = body.text().await
+        {
+            if text.contains(needle) {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page never showed {needle:?}; it shows:\n{last}");
+}
+
+/// Waits for an element (the page may still be loading after a click).
+async fn element(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
+    for _ in 0..100 {
+        if let Ok(e) = c.find(locator).await {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no element {locator:?} on {:?}", c.current_url().await);
+}
+
+async fn fill(c: &Client, id: &str, value: &str) {
+    let field = element(c, Locator::Id(id)).await;
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    element(c, Locator::Css(css)).await.click().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_and_salesperson_in_a_real_browser() {
+    let web_port = free_port();
+    let h = product(web_port).await;
+    let token = email_logging_host::web::new_token();
+    serve_web(h.dir.path(), &h.base, web_port, &token).await;
+    let web = format!("http://127.0.0.1:{web_port}");
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let c = driver.browser(profile.path()).await;
+
+    // Without the token there is nothing to see.
+    c.goto(&format!("{web}/c/CRONUS/setup")).await.unwrap();
+    see(&c, "needs its token").await;
+    // With it, once: the token becomes a cookie and leaves the address bar.
+    c.goto(&format!("{web}/?token={token}")).await.unwrap();
+    let here = c.current_url().await.unwrap();
+    assert!(!here.as_str().contains(&token), "{here}");
+    see(&c, "Interaction log entries").await;
+
+    // The administrator: setup fields, sign-in, validation, enable.
+    c.goto(&format!("{web}/c/CRONUS/setup")).await.unwrap();
+    fill(&c, "batch-size", "5000").await;
+    click(&c, "#save").await;
+    let text = see(&c, "Nothing was saved").await;
+    assert!(
+        text.contains("5000 is out of range"),
+        "the field's own error: {text}"
+    );
+    fill(&c, "shared-mailbox", MAILBOX).await;
+    fill(&c, "client-id", graph_emulator::DEMO_CLIENT_ID).await;
+    fill(&c, "redirect-url", &format!("{web}/email-logging/callback")).await;
+    fill(&c, "batch-size", "50").await;
+    fill(&c, "client-secret", graph_emulator::DEMO_CLIENT_SECRET).await;
+    click(&c, "#save").await;
+    let text = see(&c, "The setup was saved").await;
+    assert!(text.contains("stored, encrypted"), "{text}");
+    assert!(
+        !c.source()
+            .await
+            .unwrap()
+            .contains(graph_emulator::DEMO_CLIENT_SECRET),
+        "the secret is never shown"
+    );
+    shot(&c, "1-setup").await;
+
+    click(&c, "#sign-in").await;
+    // Through the emulator's authorize page and back to the callback.
+    see(&c, &format!("Signed in as {}", graph_emulator::DEMO_USER)).await;
+    shot(&c, "2-signed-in").await;
+    click(&c, "a.button").await;
+    click(&c, "#validate").await;
+    see(&c, "Validation").await;
+    assert!(
+        !c.find_all(Locator::Css("#checklist .pass"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    shot(&c, "3-validation").await;
+    click(&c, "#enable").await;
+    see(&c, "Email logging is enabled").await;
+
+    // The job queue: run now.
+    c.goto(&format!("{web}/c/CRONUS/jobs")).await.unwrap();
+    click(&c, "#run-now").await;
+    let text = see(&c, "The job ran").await;
+    assert!(text.contains("13 seen, 7 logged, 10 entries"), "{text}");
+    shot(&c, "4-job-queue").await;
+
+    // The salesperson: contacts, a contact's entries, its message, an opportunity.
+    c.goto(&format!("{web}/c/CRONUS/contacts")).await.unwrap();
+    shot(&c, "5-contacts").await;
+    element(&c, Locator::LinkText("Adatum Corporation"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    see(&c, "Adatum framework agreement").await;
+    let rows = c.find_all(Locator::Css("#entries tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 3, "Adatum's three entries");
+    shot(&c, "6-contact").await;
+
+    let open = c
+        .find(Locator::Css("#entries a.open-message"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("an Open message link");
+    let contact_page = c.current_url().await.unwrap();
+    c.goto(&open).await.unwrap();
+    // The newest entry comes first: its message opens.
+    see(&c, "Invoice question").await;
+    shot(&c, "7-message").await;
+    c.goto(contact_page.as_str()).await.unwrap();
+
+    click(&c, "#entries button.create-opportunity").await;
+    see(&c, "Opportunity OP00001 is linked to the entry").await;
+    let opportunities = c
+        .find_all(Locator::Css("#opportunities tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(opportunities.len(), 1);
+    assert_eq!(
+        c.find_all(Locator::Css("#entries button.create-opportunity"))
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "the entry shows its opportunity instead of the button"
+    );
+    shot(&c, "8-contact-with-opportunity").await;
+    // Readable on a phone.
+    c.set_window_size(390, 844).await.unwrap();
+    shot(&c, "9-contact-phone").await;
+    c.close().await.unwrap();
+
+    let entries = h.entries();
+    let with = entries
+        .iter()
+        .filter(|e| e.opportunity_no.as_deref() == Some("OP00001"))
+        .count();
+    assert_eq!(with, 1);
+}
+
+/// The page's guards, without a browser: the token, and forms posted from
+/// another site.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_needs_its_token_and_refuses_forged_forms() {
+    let web_port = free_port();
+    let h = product(web_port).await;
+    let token = email_logging_host::web::new_token();
+    serve_web(h.dir.path(), &h.base, web_port, &token).await;
+    let web = format!("http://127.0.0.1:{web_port}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/",
+        "/c/CRONUS/setup",
+        "/c/CRONUS/contacts/CT000030",
+        "/c/CRONUS/jobs",
+    ] {
+        let r = client.get(format!("{web}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path}");
+        let r = client
+            .get(format!("{web}{path}"))
+            .header("cookie", "email_logging_token=guess")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{path} with a wrong cookie");
+    }
+    let r = client
+        .get(format!("{web}/?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let r = client
+        .get(format!("{web}/c/CRONUS/contacts/CT000030"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("Adatum Corporation"));
+    // A form posted from another site is refused, even with the cookie.
+    let r = client
+        .post(format!("{web}/c/CRONUS/setup/disable"))
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = client
+        .post(format!("{web}/c/CRONUS/setup/disable"))
+        .header("cookie", &cookie)
+        .header("origin", &web)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "the same site may post");
+    // Unknown records are a clear 404, not a crash.
+    let r = client
+        .get(format!("{web}/c/NOPE/contacts"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.text().await.unwrap().contains("There is no company NOPE"));
+}
