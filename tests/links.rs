@@ -275,10 +275,6 @@ async fn links_are_repaired_after_messages_are_moved_by_hand() {
         h.emulator
             .move_by_hand(MAILBOX, &moved.message_id, "Customers")
     );
-    assert!(
-        h.emulator
-            .move_by_hand(MAILBOX, &entry("Deleted later").message_id, "Customers")
-    );
     h.emulator
         .add_message(
             MAILBOX,
