@@ -352,6 +352,16 @@ async fn the_page_needs_its_token_and_refuses_forged_forms() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.text().await.unwrap().contains("Adatum Corporation"));
+    // A search narrows the contact list.
+    let r = client
+        .get(format!("{web}/c/CRONUS/contacts?q=adatum"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Adatum Corporation"), "{page}");
+    assert!(!page.contains("Cannon Group"), "{page}");
     // A form posted from another site is refused, even with the cookie.
     let r = client
         .post(format!("{web}/c/CRONUS/setup/disable"))

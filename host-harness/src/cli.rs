@@ -393,6 +393,9 @@ pub enum CrmCommand {
     },
     /// List the contacts, with how many interaction log entries each has.
     Contacts {
+        /// Only contacts whose number, name or e-mail contains this.
+        #[arg(long)]
+        search: Option<String>,
         /// Print JSON (one array).
         #[arg(long)]
         json: bool,
@@ -841,8 +844,8 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
             Ok(())
         }
         Command::Crm(CrmCommand::Import { files, kind }) => import(&erp, company, &files, kind),
-        Command::Crm(CrmCommand::Contacts { json }) => {
-            let list = crm::contacts(&erp.db, company)?;
+        Command::Crm(CrmCommand::Contacts { search, json }) => {
+            let list = crm::contacts(&erp.db, company, search.as_deref(), usize::MAX)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {

@@ -660,16 +660,58 @@ pub struct ContactView {
     pub entries: i64,
 }
 
-/// Contacts by number, with how many entries each has.
-pub fn contacts(db: &Db, company: CompanyId) -> anyhow::Result<Vec<ContactView>> {
+/// Contacts by number, with how many entries each has: those whose number,
+/// name or e-mail contains `search` (all when `None`), at most `limit`.
+pub fn contacts(
+    db: &Db,
+    company: CompanyId,
+    search: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<Vec<ContactView>> {
+    let pattern = search
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("%{}%", s.replace(['%', '_'], "")));
+    contact_rows(
+        db,
+        "c.company_id = ?1 AND (?2 IS NULL OR c.no LIKE ?2 OR c.name LIKE ?2 OR c.email LIKE ?2)
+         ORDER BY c.no LIMIT ?3",
+        params![company, pattern, i64::try_from(limit).unwrap_or(i64::MAX)],
+    )
+}
+
+/// How many contacts and interaction log entries the company has.
+pub fn counts(db: &Db, company: CompanyId) -> anyhow::Result<(i64, i64)> {
+    Ok(db.lock().query_row(
+        "SELECT (SELECT COUNT(*) FROM contact WHERE company_id = ?1),
+                (SELECT COUNT(*) FROM interaction_log_entry WHERE company_id = ?1)",
+        params![company],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+/// One contact by number.
+pub fn contact(db: &Db, company: CompanyId, no: &str) -> anyhow::Result<Option<ContactView>> {
+    Ok(
+        contact_rows(db, "c.company_id = ?1 AND c.no = ?2", params![company, no])?
+            .into_iter()
+            .next(),
+    )
+}
+
+fn contact_rows(
+    db: &Db,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> anyhow::Result<Vec<ContactView>> {
     let conn = db.lock();
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare(&format!(
         "SELECT c.no, c.name, c.type, c.company_no, c.email, c.email2,
                 (SELECT COUNT(*) FROM interaction_log_entry e
                   WHERE e.company_id = c.company_id AND (e.contact_no = c.no OR e.contact_company_no = c.no))
-         FROM contact c WHERE c.company_id = ?1 ORDER BY c.no",
-    )?;
-    let rows = stmt.query_map(params![company], |r| {
+         FROM contact c WHERE {condition}"
+    ))?;
+    let rows = stmt.query_map(params, |r| {
         Ok(ContactView {
             no: r.get(0)?,
             name: r.get(1)?,
@@ -681,11 +723,6 @@ pub fn contacts(db: &Db, company: CompanyId) -> anyhow::Result<Vec<ContactView>>
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// One contact by number.
-pub fn contact(db: &Db, company: CompanyId, no: &str) -> anyhow::Result<Option<ContactView>> {
-    Ok(contacts(db, company)?.into_iter().find(|c| c.no == no))
 }
 
 /// A logged message's link, as link repair needs it.

@@ -177,8 +177,8 @@ struct CompanyPage {
     base: String,
     setup: SetupRecord,
     job: Option<JobQueueEntry>,
-    contacts: usize,
-    entries: usize,
+    contacts: i64,
+    entries: i64,
 }
 
 pub(super) async fn company(State(web): State<Arc<Web>>, Path(name): Path<String>) -> Response {
@@ -192,10 +192,11 @@ pub(super) async fn company(State(web): State<Arc<Web>>, Path(name): Path<String
         Err(e) => return failed(e),
     };
     let counts = (|| -> anyhow::Result<_> {
+        let (contacts, entries) = crm::counts(&web.erp.db, company)?;
         Ok((
             jobs::get(&web.erp.db, company, crate::erp::JOB)?,
-            crm::contacts(&web.erp.db, company)?.len(),
-            crm::entries(&web.erp.db, company, &EntryFilter::default())?.len(),
+            contacts,
+            entries,
         ))
     })();
     let (job, contacts, entries) = match counts {
@@ -571,24 +572,40 @@ struct ContactsPage {
     title: &'static str,
     company: Option<String>,
     base: String,
+    search: String,
     contacts: Vec<ContactView>,
+    more: bool,
 }
 
-pub(super) async fn contacts(State(web): State<Arc<Web>>, Path(name): Path<String>) -> Response {
+/// Contacts on one page; a search narrows a long list.
+const CONTACTS_SHOWN: usize = 200;
+
+pub(super) async fn contacts(
+    State(web): State<Arc<Web>>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Response {
     let company = match find_company(&web, &name) {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    match crm::contacts(&web.erp.db, company) {
-        Ok(contacts) => render(
-            StatusCode::OK,
-            &ContactsPage {
-                title: "Contacts",
-                base: company_path(&name),
-                company: Some(name),
-                contacts,
-            },
-        ),
+    let search = q.get("q").cloned().unwrap_or_default();
+    match crm::contacts(&web.erp.db, company, Some(&search), CONTACTS_SHOWN + 1) {
+        Ok(mut contacts) => {
+            let more = contacts.len() > CONTACTS_SHOWN;
+            contacts.truncate(CONTACTS_SHOWN);
+            render(
+                StatusCode::OK,
+                &ContactsPage {
+                    title: "Contacts",
+                    base: company_path(&name),
+                    company: Some(name),
+                    search,
+                    contacts,
+                    more,
+                },
+            )
+        }
         Err(e) => failed(e),
     }
 }
