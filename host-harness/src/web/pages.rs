@@ -736,7 +736,8 @@ struct JobsPage {
     error: Option<String>,
     jobs: Vec<(JobQueueEntry, String, String)>,
     runs: Vec<RunRow>,
-    activities: Vec<crm::ActivityView>,
+    /// When (short), and the line.
+    activities: Vec<(String, crm::ActivityView)>,
 }
 
 fn run_row(line: JobLogLine) -> RunRow {
@@ -816,7 +817,10 @@ async fn jobs_page(
                 })
                 .collect(),
             runs: log.into_iter().map(run_row).collect(),
-            activities,
+            activities: activities
+                .into_iter()
+                .map(|a| (short_time(&a.at), a))
+                .collect(),
         },
     )
 }
