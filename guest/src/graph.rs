@@ -4,6 +4,8 @@
 //! retries transient failures with `Retry-After` honoured, and renews the
 //! access token once on a 401.
 
+pub mod pacing;
+
 use crate::auth::{AuthError, TokenSource};
 use crate::host::{Host, HostError, HttpRequest, HttpResponse, Level};
 use crate::setup::Setup;
@@ -100,6 +102,8 @@ pub struct Graph<'a> {
     pub requests: u32,
     /// Waits for throttling or `Retry-After`.
     pub throttled_waits: u32,
+    /// Keeps the request rate under the mailbox's throttling window.
+    pacer: pacing::Pacer,
 }
 
 impl<'a> Graph<'a> {
@@ -113,7 +117,33 @@ impl<'a> Graph<'a> {
             deadline: None,
             requests: 0,
             throttled_waits: 0,
+            pacer: pacing::Pacer::new(pacing::GraphLimits::default()),
         }
+    }
+
+    /// Paces requests against these limits instead of the documented ones.
+    pub fn set_limits(&mut self, limits: pacing::GraphLimits) {
+        self.pacer = pacing::Pacer::new(limits);
+    }
+
+    /// Waits until `cost` more requests fit the throttling window. A wait
+    /// longer than this client waits, or past the deadline, ends the run like
+    /// a long `Retry-After` would, but without spending a request on a 429.
+    fn pace(&mut self, cost: usize) -> Result<(), GraphError> {
+        let wait = self.pacer.delay(cost, Instant::now());
+        if wait.is_zero() {
+            return Ok(());
+        }
+        if wait > MAX_WAIT || self.past_deadline(wait) {
+            return Err(GraphError::Throttled(wait.as_secs().max(1) as u32));
+        }
+        self.host.log(
+            Level::Debug,
+            "pacing Graph requests under the throttling window",
+            &[("wait_ms", &wait.as_millis().to_string())],
+        );
+        self.host.sleep(wait);
+        Ok(())
     }
 
     /// Waits never run past this instant.
@@ -202,10 +232,12 @@ impl<'a> Graph<'a> {
                     })
                     .collect();
                 let url = format!("{GRAPH_BASE}/$batch");
-                let answer = self.call(
+                // Graph counts each inner request against the mailbox.
+                let answer = self.call_costing(
                     "POST",
                     &url,
                     Some(serde_json::json!({ "requests": requests })),
+                    chunk.len(),
                 );
                 let responses = match answer {
                     Ok(v) => v
@@ -467,6 +499,18 @@ impl<'a> Graph<'a> {
         url: &str,
         body: Option<Value>,
     ) -> Result<Value, GraphError> {
+        self.call_costing(method, url, body, 1)
+    }
+
+    /// [`Self::call`] for a request that Graph counts as `cost` requests
+    /// against the mailbox's window (a `$batch` counts its inner requests).
+    fn call_costing(
+        &mut self,
+        method: &str,
+        url: &str,
+        body: Option<Value>,
+        cost: usize,
+    ) -> Result<Value, GraphError> {
         let mut renewed = false;
         let mut attempt = 0;
         loop {
@@ -480,6 +524,7 @@ impl<'a> Graph<'a> {
             if body.is_some() {
                 headers.push(("content-type".into(), "application/json".into()));
             }
+            self.pace(cost)?;
             self.requests += 1;
             let result = self.host.http_send(HttpRequest {
                 method: method.into(),
@@ -489,6 +534,8 @@ impl<'a> Graph<'a> {
                 timeout_ms: Some(60_000),
                 sensitive: false,
             });
+            // Graph counts every request, throttled or not.
+            self.pacer.record(cost, Instant::now());
             let (wait, why, throttled) = match result {
                 Ok(resp) if (200..300).contains(&resp.status) => return parse_body(&resp),
                 Ok(resp) if resp.status == 401 && !renewed => {

@@ -219,6 +219,7 @@ fn drain_inbox(
 ) -> Result<Report, RunError> {
     let mut graph = Graph::new(host, setup, mailbox);
     graph.set_deadline(deadline);
+    graph.set_limits(crate::graph::pacing::GraphLimits::load(host));
     let storage_folder = graph
         .ensure_folder(&setup.storage_folder)
         .map_err(|e| run_error(e, mailbox))?;

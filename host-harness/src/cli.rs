@@ -62,6 +62,9 @@ pub enum Command {
         #[command(flatten)]
         realism: Realism,
     },
+    /// Measure speed: drain throughput, CPU per message, WASM vs native, cold
+    /// start, lookup scale, many mailboxes and peak memory (see BENCHMARKS.md).
+    Bench(crate::bench::BenchArgs),
     /// Run the job queue: every due Email Logging job of every company, until Ctrl-C.
     Serve {
         /// Seconds between two looks at the job queue.
@@ -602,6 +605,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => crate::bench::main(args).await,
         Command::Emulator {
             seed,
             listen,
@@ -934,7 +938,7 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
             }
             Ok(())
         }
-        Command::Demo { .. } | Command::Emulator { .. } | Command::Key(_) => {
+        Command::Demo { .. } | Command::Bench(_) | Command::Emulator { .. } | Command::Key(_) => {
             unreachable!("handled before a company is chosen")
         }
     }

@@ -2,6 +2,7 @@
 //! queue, a CLI) that loads the Email Logging component in wasmtime and
 //! gives it HTTP, storage, scheduling and the app registration callbacks.
 
+pub mod bench;
 pub mod cli;
 pub mod crm;
 pub mod crypto;

@@ -1,12 +1,15 @@
 //! Loading and calling the component: one engine per process, the
-//! component compiled once (and cached on disk by wasmtime), an
-//! `InstancePre` kept, and a fresh store per call with a memory limit, an
-//! epoch deadline and a wall-clock timeout.
+//! component compiled once (and kept precompiled on disk, see
+//! [`load_component`]), an `InstancePre` kept, and a fresh store per call
+//! with a memory limit, an epoch deadline and a wall-clock timeout.
 
 use crate::db::CompanyId;
 use crate::host::bindings::{EmailLogging, EmailLoggingPre};
 use crate::host::{HostContext, PluginState};
 use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
+use std::hash::{Hash as _, Hasher};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -84,16 +87,15 @@ pub enum CallError {
     Instantiate(anyhow::Error),
 }
 
-fn engine() -> &'static Engine {
+/// The process's one engine (epoch interruption on, a ticker thread).
+pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut config = Config::new();
         config.epoch_interruption(true);
-        // Compiled code is cached on disk, keyed by the component's hash, so
-        // a second process starts without running Cranelift again.
-        if let Ok(cache) = wasmtime::Cache::from_file(None) {
-            config.cache(Some(cache));
-        }
+        // Compiled code is kept on disk by `load_component`, not by
+        // wasmtime's own cache, whose lookup hashes the whole wasm and reads
+        // a compressed file on every start.
         let engine = Engine::new(&config).expect("the wasmtime configuration is valid");
         let weak = engine.weak();
         std::thread::Builder::new()
@@ -111,19 +113,136 @@ fn engine() -> &'static Engine {
 }
 
 fn compile(wasm: &[u8]) -> anyhow::Result<Component> {
+    let dir = cache_dir();
     if std::ptr::eq(wasm, EMBEDDED_COMPONENT) {
         static EMBEDDED: OnceLock<Component> = OnceLock::new();
         if let Some(c) = EMBEDDED.get() {
             return Ok(c.clone());
         }
-        let c = Component::new(engine(), wasm)
-            .map_err(anyhow::Error::from)
+        let (c, _) = load_component(wasm, dir.as_deref())
             .context("the embedded component does not compile")?;
         return Ok(EMBEDDED.get_or_init(|| c).clone());
     }
-    Component::new(engine(), wasm)
+    let (c, _) = load_component(wasm, dir.as_deref()).context("the component does not compile")?;
+    Ok(c)
+}
+
+/// Where precompiled components are kept: `EMAIL_LOGGING_CACHE_DIR` (empty
+/// turns the cache off), else `$XDG_CACHE_HOME/email-logging-host`, else
+/// `$HOME/.cache/email-logging-host`.
+pub fn cache_dir() -> Option<PathBuf> {
+    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty());
+    if let Some(v) = std::env::var_os("EMAIL_LOGGING_CACHE_DIR") {
+        return (!v.is_empty()).then(|| PathBuf::from(v));
+    }
+    var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|d| d.join("email-logging-host"))
+}
+
+/// How [`load_component`] got the component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loaded {
+    /// Deserialized from the precompiled cache: no compilation.
+    Cached,
+    /// Compiled (no cache file yet) and written to the cache.
+    Compiled,
+    /// The cache file was unusable (corrupt, truncated, from another
+    /// engine): compiled again and the file replaced.
+    Rebuilt,
+    /// Compiled without a cache (none configured, or it cannot be written).
+    Uncached,
+}
+
+/// The cache file for `wasm` under `dir`: named by the wasm's SHA-256 and
+/// the engine's compatibility hash (wasmtime version, target, settings), so
+/// a changed component or engine never picks up a stale file.
+pub fn cache_file(dir: &Path, wasm: &[u8]) -> PathBuf {
+    /// Feeds `Hash` output into SHA-256: unlike `DefaultHasher`, stable
+    /// across Rust releases.
+    struct ShaHasher(Sha256);
+    impl Hasher for ShaHasher {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            0
+        }
+    }
+    let mut h = ShaHasher(Sha256::new());
+    engine().precompile_compatibility_hash().hash(&mut h);
+    let engine_hash = h.0.finalize();
+    let wasm_hash = Sha256::digest(wasm);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    dir.join(format!(
+        "{}-{}.cwasm",
+        hex(&wasm_hash[..16]),
+        hex(&engine_hash[..8])
+    ))
+}
+
+/// Loads a component through the precompiled cache in `dir` (compiling
+/// without one when `dir` is `None`). A cache file that cannot be used is
+/// ignored and rebuilt; failing to write the cache only costs the next
+/// start a compilation.
+pub fn load_component(wasm: &[u8], dir: Option<&Path>) -> anyhow::Result<(Component, Loaded)> {
+    let Some(dir) = dir else {
+        return Ok((compile_now(wasm)?, Loaded::Uncached));
+    };
+    let path = cache_file(dir, wasm);
+    let mut outcome = Loaded::Compiled;
+    if path.exists() {
+        // SAFETY: `deserialize_file` runs the machine code in the file, so
+        // the file must come from `Component::serialize` of this engine's
+        // configuration. It does: the cache directory is written only by
+        // `store_precompiled` below, with the serialized bytes of this very
+        // wasm (the name carries its hash) for an engine of the same
+        // compatibility hash (also in the name). Files are replaced by an
+        // atomic rename, never written in place, so a file is never seen
+        // half-written and a mapped file never changes under us. Wasmtime
+        // checks the file's format, version and engine settings and refuses
+        // (an `Err`, handled below) anything else, such as a truncated or
+        // overwritten file. Whoever can write the cache directory could
+        // also replace this binary: it is trusted like the binary itself.
+        match unsafe { Component::deserialize_file(engine(), &path) } {
+            Ok(c) => return Ok((c, Loaded::Cached)),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %format!("{e:#}"), "the precompiled component is unusable; compiling again");
+                outcome = Loaded::Rebuilt;
+            }
+        }
+    }
+    let component = compile_now(wasm)?;
+    match store_precompiled(&component, dir, &path) {
+        Ok(()) => Ok((component, outcome)),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %format!("{e:#}"), "cannot write the precompiled component cache");
+            Ok((component, Loaded::Uncached))
+        }
+    }
+}
+
+fn compile_now(wasm: &[u8]) -> anyhow::Result<Component> {
+    Component::new(engine(), wasm).map_err(anyhow::Error::from)
+}
+
+/// Writes the serialized component to a temporary file in `dir`, then
+/// renames it over `path`, so readers see the old file or the whole new one.
+fn store_precompiled(component: &Component, dir: &Path, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let bytes = component
+        .serialize()
         .map_err(anyhow::Error::from)
-        .context("the component does not compile")
+        .context("cannot serialize the component")?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(&bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot rename the cache file to {}", path.display()))?;
+    Ok(())
 }
 
 /// The loaded component, ready to be called in any company's context.
