@@ -202,10 +202,16 @@ impl Mailbox {
     }
 
     /// Index of the live message with this immutable or current REST id.
+    ///
+    /// Immutable ids are compared first, newest message first, because a
+    /// REST id has to be computed for each message: a mailbox of 100,000
+    /// messages would otherwise spend a string allocation per message on
+    /// every move.
     pub fn find_message(&self, id: &str) -> Option<usize> {
         self.messages
             .iter()
-            .position(|m| m.immutable_id == id || m.rest_id() == id)
+            .rposition(|m| m.immutable_id == id)
+            .or_else(|| self.messages.iter().rposition(|m| m.rest_id() == id))
     }
 
     /// Stores a message and returns its immutable id; a caller-given `id` becomes the immutable

@@ -225,10 +225,7 @@ impl Sizes {
                 lookups: 20_000,
                 mailbox_counts: [1, 10, 100],
                 messages_per_mailbox: 100,
-                // The emulator finds a message by scanning its mailbox, so a
-                // drain's cost grows with the square of its size: 100,000
-                // takes it hours. See BENCHMARKS.md.
-                rss_messages: 20_000,
+                rss_messages: 100_000,
                 startups: 10,
             }
         }
