@@ -99,10 +99,9 @@ pub fn create_from_entry(
         |r| r.get(0),
     )?;
     let description: String = if entry.subject.trim().is_empty() {
-        format!(
-            "E-mail of {}",
-            &entry.datetime[..entry.datetime.len().min(10)]
-        )
+        // The date part; the column holds whatever the component sent.
+        let day: String = entry.datetime.chars().take(10).collect();
+        format!("E-mail of {day}")
     } else {
         entry.subject.chars().take(SUBJECT_LEN).collect()
     };
