@@ -35,18 +35,12 @@ pub async fn run(
 ) -> anyhow::Result<DemoResult> {
     let seed = Seed::from_json(mailbox_seed).context("the mailbox seed is not valid")?;
     let crm_seed = crm::parse_seed(crm_seed)?;
-    let emulator = Emulator::new(seed, EmulatorConfig::default());
-    let addr = emulator
-        .start(([127, 0, 0, 1], 0).into())
-        .await
-        .context("cannot start the Graph emulator")?;
-    let base = url::Url::parse(&format!("http://{addr}/"))?;
-    let data = tempfile::tempdir().context("cannot create a temporary data directory")?;
-    let erp = Erp::open(ErpOptions {
-        data_dir: data.path().to_path_buf(),
-        emulator: Some(base.clone()),
-        ..Default::default()
-    })?;
+    let Sandbox {
+        emulator,
+        base,
+        erp,
+        dir: _data,
+    } = Sandbox::start(seed).await?;
     let company = erp.company(DEMO_COMPANY)?;
     crm::import(&erp.db, company, &crm_seed)?;
     let mailbox = mailbox_of(mailbox_seed)?;
@@ -87,6 +81,43 @@ pub async fn run(
         report,
         mailbox: counts,
     })
+}
+
+/// A Graph emulator on a free loopback port and an ERP on a fresh temporary
+/// database routed to it: what the demo and the bench run on.
+pub struct Sandbox {
+    /// The emulator.
+    pub emulator: Emulator,
+    /// Its base URL.
+    pub base: url::Url,
+    /// The ERP.
+    pub erp: Erp,
+    /// The data directory; removed when dropped.
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// Starts the emulator with `seed` and opens the ERP.
+    pub async fn start(seed: Seed) -> anyhow::Result<Self> {
+        let emulator = Emulator::new(seed, EmulatorConfig::default());
+        let addr = emulator
+            .start(([127, 0, 0, 1], 0).into())
+            .await
+            .context("cannot start the Graph emulator")?;
+        let base = url::Url::parse(&format!("http://{addr}/"))?;
+        let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+        let erp = Erp::open(ErpOptions {
+            data_dir: dir.path().to_path_buf(),
+            emulator: Some(base.clone()),
+            ..Default::default()
+        })?;
+        Ok(Self {
+            emulator,
+            base,
+            erp,
+            dir,
+        })
+    }
 }
 
 /// Sets up, signs in and enables email logging for `mailbox` against the

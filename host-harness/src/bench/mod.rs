@@ -19,11 +19,11 @@ pub use drain::{PacingRun, pacing_run};
 
 use crate::crm;
 use crate::db::CompanyId;
-use crate::erp::{Erp, ErpOptions, JobOutcome};
+use crate::erp::{Erp, JobOutcome};
 use crate::runtime::RunError;
 use anyhow::Context as _;
 use clap::Args;
-use graph_emulator::{Emulator, EmulatorConfig, Latency, Seed};
+use graph_emulator::{Emulator, Latency, Seed};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -317,18 +317,12 @@ impl World {
         }
         let seed = Seed::from_json(&json!({ "mailboxes": boxes }).to_string())
             .context("the generated mailbox seed is not valid")?;
-        let emulator = Emulator::new(seed, EmulatorConfig::default());
-        let addr = emulator
-            .start(([127, 0, 0, 1], 0).into())
-            .await
-            .context("cannot start the Graph emulator")?;
-        let base = url::Url::parse(&format!("http://{addr}/"))?;
-        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-        let erp = Erp::open(ErpOptions {
-            data_dir: dir.path().to_path_buf(),
-            emulator: Some(base.clone()),
-            ..Default::default()
-        })?;
+        let crate::demo::Sandbox {
+            emulator,
+            base,
+            erp,
+            dir,
+        } = crate::demo::Sandbox::start(seed).await?;
         let seed = crm::parse_seed(graph_emulator::SAMPLE_CRM)?;
         let mut companies = Vec::new();
         for m in 0..mailboxes {
