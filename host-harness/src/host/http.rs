@@ -75,6 +75,14 @@ impl HttpPolicy {
             .client
             .request(method.clone(), url.clone())
             .timeout(timeout);
+        // A routed request still names the Microsoft host it is for, as a
+        // proxy's would: the emulator builds its links (`@odata.nextLink`)
+        // from it, so the component keeps seeing the real URLs.
+        if self.route_to.is_some()
+            && let Some(host) = Url::parse(&req.url).ok().and_then(|u| u.host_str().map(str::to_string))
+        {
+            builder = builder.header(reqwest::header::HOST, host);
+        }
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
