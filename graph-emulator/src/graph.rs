@@ -508,6 +508,17 @@ fn page(
     req.ctx.json(StatusCode::OK, Value::Object(out))
 }
 
+/// A parameter of an action's body (`move`'s `destinationId`). Graph matches action parameter
+/// names case-insensitively: its metadata spells them `DestinationId`, which is what the SDKs
+/// send, while the docs write `destinationId`. An exact match wins over one that differs in case.
+fn action_param<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    body.get(name).or_else(|| {
+        body.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
 fn parse_body(body: &[u8]) -> Result<Map<String, Value>, GraphError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
@@ -558,7 +569,7 @@ fn message_route(
         [s] if is(s, "move") => {
             only(m, &[Method::POST])?;
             let body = parse_body(req.body)?;
-            let dest = match body.get("destinationId") {
+            let dest = match action_param(&body, "destinationId") {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
                 _ => {
                     return Err(GraphError::invalid_parameter(

@@ -485,3 +485,45 @@ async fn odd_requests_get_error_envelopes_not_panics() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// Graph matches action parameter names case-insensitively; the SDKs send the spelling of
+/// Graph's metadata (`DestinationId`), the docs write `destinationId`.
+#[tokio::test]
+async fn move_parameter_names_are_case_insensitive() {
+    let env = env(4).await;
+    let token = env.app_token().await;
+    let ids: Vec<String> = env
+        .emu
+        .messages(MAILBOX, "inbox")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    for (id, name) in ids
+        .iter()
+        .zip(["DestinationId", "DESTINATIONID", "destinationid"])
+    {
+        let (status, moved) = env
+            .post_json(
+                &env.mailbox_url(&format!("/messages/{id}/move")),
+                &token,
+                true,
+                &json!({name: "archive"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{name}: {moved}");
+    }
+    // The same inside $batch, as the SDKs' batch request content sends it.
+    let batch = json!({"requests": [{
+        "id": "1", "method": "POST",
+        "url": format!("/users/{MAILBOX}/messages/{}/move", ids[3]),
+        "headers": {"Content-Type": "application/json"},
+        "body": {"DestinationId": "archive"},
+    }]});
+    let (status, body) = env
+        .post_json(&env.url("/v1.0/$batch"), &token, true, &batch)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["responses"][0]["status"], 201, "{body}");
+    assert_eq!(env.emu.folder_counts(MAILBOX)["archive"], 4);
+    assert_eq!(env.emu.folder_counts(MAILBOX)["inbox"], 0);
+}
