@@ -137,6 +137,9 @@ pub(crate) struct Ctx {
     pub client_request_id: String,
     /// The request asked for `Prefer: IdType="ImmutableId"`.
     pub immutable: bool,
+    /// Where links in the answer point: `scheme://host[:port]` of the address the request was
+    /// sent to (see [`crate::EmulatorConfig::graph_public_base`]), without a trailing slash.
+    pub base: String,
 }
 
 impl Ctx {

@@ -215,7 +215,7 @@ fn mailbox_route(
         [] if m == Method::GET => Ok(req.ctx.json(
             StatusCode::OK,
             json!({
-                "@odata.context": format!("{}/v1.0/$metadata#users/$entity", req.cfg.graph_base()),
+                "@odata.context": format!("{}/v1.0/$metadata#users/$entity", req.ctx.base),
                 "id": mb.address, "mail": mb.address, "userPrincipalName": mb.address,
             }),
         )),
@@ -330,7 +330,7 @@ fn folder_route(
                 "@odata.context".into(),
                 format!(
                     "{}/v1.0/$metadata#{}/mailFolders/$entity",
-                    req.cfg.graph_base(),
+                    req.ctx.base,
                     context_owner(prefix)
                 )
                 .into(),
@@ -405,7 +405,7 @@ fn folder_collection(
             "@odata.context".into(),
             format!(
                 "{}/v1.0/$metadata#{}/mailFolders/$entity",
-                req.cfg.graph_base(),
+                req.ctx.base,
                 context_owner(link)
             )
             .into(),
@@ -469,7 +469,7 @@ fn page(
         .take(top)
         .map(|m| Value::Object(q.project(m)))
         .collect();
-    let base = req.cfg.graph_base();
+    let base = &req.ctx.base;
     let select = q
         .raw_select
         .as_ref()

@@ -1,9 +1,14 @@
 //! A stateful emulator of Microsoft Graph mail (v1.0) and the Entra ID v2 token endpoint.
 //!
-//! It serves real HTTP (axum, loopback) so that a client under test can keep using the public
-//! URLs (`https://graph.microsoft.com/v1.0/...`, `https://login.microsoftonline.com/{tenant}/...`,
-//! `https://outlook.office365.com/owa/...`) behind a proxy that only rewrites scheme and host.
-//! Every link the emulator emits uses the public bases from [`EmulatorConfig`].
+//! It serves real HTTP (axum, loopback). A client can call it directly at
+//! `http://127.0.0.1:PORT/v1.0/...`, or keep using the public URLs
+//! (`https://graph.microsoft.com/v1.0/...`, `https://login.microsoftonline.com/{tenant}/...`)
+//! behind a proxy that routes them to the emulator and keeps the `Host` header. Links to Graph
+//! (`@odata.nextLink`, `@odata.context`, `@odata.deltaLink`) are built from the address the
+//! request was sent to, as real services build them: `https://{host}` when `Host` is one of
+//! Microsoft's public names, `http://{host}` otherwise, unless
+//! [`EmulatorConfig::graph_public_base`] fixes a base. `webLink`s always use
+//! [`EmulatorConfig::outlook_public_base`] (`https://outlook.office365.com/owa/...`).
 //!
 //! Routes:
 //! - `/v1.0/users/{address}/...` and `/v1.0/me/...`: mail folders and messages (list with

@@ -37,6 +37,76 @@ pub(crate) fn wants_immutable(prefer: &str) -> bool {
     })
 }
 
+/// Microsoft's public host names. A request that names one of them in its `Host` came through
+/// a proxy that routes the public (https) URLs to the emulator.
+const MICROSOFT_HOSTS: &[&str] = &[
+    "graph.microsoft.com",
+    "login.microsoftonline.com",
+    "login.microsoft.com",
+    "login.windows.net",
+    "outlook.office365.com",
+    "outlook.office.com",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "login.microsoftonline.us",
+    "microsoftgraph.chinacloudapi.cn",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+];
+
+/// Used when a request names no usable host at all (HTTP/1.0 without `Host`).
+const FALLBACK_BASE: &str = "https://graph.microsoft.com";
+
+/// `scheme://authority` of the address a request was sent to, for the links in its answer
+/// (see [`crate::EmulatorConfig::graph_public_base`]).
+pub(crate) fn link_base(
+    config: &crate::EmulatorConfig,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+) -> String {
+    if let Some(fixed) = config.graph_base_override() {
+        return fixed.to_string();
+    }
+    // An absolute request URI (a client talking to the emulator as its HTTP proxy) names the
+    // address itself; otherwise the Host header does.
+    let authority = uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    });
+    let Some((host, port)) = authority.as_deref().and_then(parse_authority) else {
+        return FALLBACK_BASE.to_string();
+    };
+    let scheme = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        Some(s) if s.eq_ignore_ascii_case("http") => "http",
+        _ if MICROSOFT_HOSTS.contains(&host.as_str()) => "https",
+        _ => "http",
+    };
+    // The scheme's default port is left out, as a browser would.
+    match port {
+        Some(p) if !(scheme == "https" && p == 443) => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    }
+}
+
+/// Host (lower case; IPv6 in brackets) and port of a `Host` value; `None` for anything that is
+/// not a plain `host[:port]`, so nothing odd ever ends up in a link.
+fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
+    let a = authority.trim();
+    if a.is_empty()
+        || a.len() > 255
+        || a.contains(['@', '/', '?', '#', '\\', '%'])
+        || a.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return None;
+    }
+    // `http://` only to parse; its default port (80) comes back as `None`.
+    let url = url::Url::parse(&format!("http://{a}/")).ok()?;
+    Some((url.host_str()?.to_ascii_lowercase(), url.port()))
+}
+
 pub(crate) fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
     let values: Vec<&str> = headers
         .get_all(name)
@@ -64,6 +134,7 @@ async fn dispatch(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         request_id: uuid_like(),
         client_request_id: client_request_id(&parts.headers),
         immutable: prefer.as_deref().is_some_and(wants_immutable),
+        base: link_base(&inner.config, &parts.uri, &parts.headers),
     };
     let (response, mode) = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => {

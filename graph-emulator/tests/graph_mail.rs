@@ -56,7 +56,7 @@ async fn tokens_expire_after_n_requests_and_by_lifetime() {
 }
 
 #[tokio::test]
-async fn inbox_pages_follow_next_links_on_the_public_base() {
+async fn inbox_pages_follow_next_links_to_where_the_client_called() {
     let env = env(25).await;
     let token = env.app_token().await;
     let mut url = env.mailbox_url(
@@ -73,11 +73,11 @@ async fn inbox_pages_follow_next_links_on_the_public_base() {
         }
         match body["@odata.nextLink"].as_str() {
             Some(next) => {
-                let public = format!("https://graph.microsoft.com/v1.0/users/{MAILBOX}/");
-                assert!(next.starts_with(&public), "{next}");
+                // Called at http://127.0.0.1:PORT, the link leads back there, unchanged.
+                let here = format!("{}/v1.0/users/{MAILBOX}/", env.base);
+                assert!(next.starts_with(&here), "{next}");
                 assert!(next.contains("%24skip="), "{next}");
-                // What the proxy does: keep path and query, swap scheme and host.
-                url = next.replace("https://graph.microsoft.com", &env.base);
+                url = next.to_string();
             }
             None => break,
         }
@@ -526,4 +526,105 @@ async fn move_parameter_names_are_case_insensitive() {
     assert_eq!(body["responses"][0]["status"], 201, "{body}");
     assert_eq!(env.emu.folder_counts(MAILBOX)["archive"], 4);
     assert_eq!(env.emu.folder_counts(MAILBOX)["inbox"], 0);
+}
+
+/// Links are built from the address the request was sent to: a proxy that routes the public
+/// URLs to the emulator and keeps `Host: graph.microsoft.com` gets the public https links; any
+/// other host gets http links to itself; a configured base overrides both.
+#[tokio::test]
+async fn links_follow_the_host_header_unless_a_base_is_configured() {
+    let env = env(3).await;
+    let token = env.app_token().await;
+    let url = env.mailbox_url("/mailFolders/inbox/messages?$top=1");
+    let next_link = |host: Option<&'static str>| {
+        let mut r = env.http.get(&url).bearer_auth(&token);
+        if let Some(h) = host {
+            r = r.header("host", h);
+        }
+        async move {
+            let v: Value = r.send().await.unwrap().json().await.unwrap();
+            (
+                v["@odata.nextLink"].as_str().unwrap().to_string(),
+                v["@odata.context"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (next, context) = next_link(None).await;
+    assert!(
+        next.starts_with(&format!("{}/v1.0/users/", env.base)),
+        "{next}"
+    );
+    assert!(
+        context.starts_with(&format!("{}/v1.0/$metadata#", env.base)),
+        "{context}"
+    );
+    let (next, context) = next_link(Some("graph.microsoft.com")).await;
+    assert!(
+        next.starts_with("https://graph.microsoft.com/v1.0/users/"),
+        "{next}"
+    );
+    assert!(
+        context.starts_with("https://graph.microsoft.com/v1.0/$metadata#"),
+        "{context}"
+    );
+    let (next, _) = next_link(Some("Graph.Microsoft.com:443")).await;
+    assert!(
+        next.starts_with("https://graph.microsoft.com/v1.0/"),
+        "{next}"
+    );
+    let (next, _) = next_link(Some("emulator.test:8470")).await;
+    assert!(
+        next.starts_with("http://emulator.test:8470/v1.0/"),
+        "{next}"
+    );
+    let (next, _) = next_link(Some("[::1]:9000")).await;
+    assert!(next.starts_with("http://[::1]:9000/v1.0/"), "{next}");
+    // Nothing that is not a plain host[:port] makes it into a link.
+    let (next, _) = next_link(Some("evil.example/x?#")).await;
+    assert!(
+        next.starts_with("https://graph.microsoft.com/v1.0/"),
+        "{next}"
+    );
+
+    // Inside $batch the inner answers' links use the outer request's address.
+    let batch = json!({"requests": [{"id": "1", "method": "GET",
+        "url": format!("/users/{MAILBOX}/mailFolders/inbox/messages?$top=1")}]});
+    let (_, body) = env
+        .post_json(&env.url("/v1.0/$batch"), &token, false, &batch)
+        .await;
+    let inner = body["responses"][0]["body"]["@odata.nextLink"]
+        .as_str()
+        .unwrap();
+    assert!(inner.starts_with(&format!("{}/v1.0/", env.base)), "{inner}");
+
+    // webLink stays on Outlook on the web's public base.
+    let (_, v) = env.get_json(&url, &token, false).await;
+    assert!(
+        v["value"][0]["webLink"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://outlook.office365.com/owa/?ItemID=")
+    );
+
+    let fixed = start(
+        common::inbox_seed(3),
+        EmulatorConfig {
+            graph_public_base: Some("https://graph.example/".into()),
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    let token = fixed.app_token().await;
+    let (_, v) = fixed
+        .get_json(
+            &fixed.mailbox_url("/mailFolders/inbox/messages?$top=1"),
+            &token,
+            false,
+        )
+        .await;
+    let next = v["@odata.nextLink"].as_str().unwrap();
+    assert!(
+        next.starts_with("https://graph.example/v1.0/users/"),
+        "{next}"
+    );
 }
