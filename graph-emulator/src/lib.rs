@@ -32,9 +32,10 @@
 //!   `ErrorQuotaExceeded`, [`EmulatorConfig::folder_item_limit`]).
 //!
 //! Realism switches, all off by default (no throttling, no latency, no faults):
-//! - [`Throttling`] per (app client id, mailbox): 429 `ApplicationThrottled` with a decimal
-//!   `Retry-After` over the concurrency limit or the window budget; early retries stay
-//!   throttled ([`EmulatorConfig::throttling`], [`Emulator::set_throttling`]).
+//! - [`Throttling`] per (app client id, mailbox): 429 `ApplicationThrottled` with
+//!   `Retry-After` in whole seconds as Graph sends it (rounded up; decimal seconds only when a
+//!   test configures a wait under one second) over the concurrency limit or the window budget;
+//!   early retries stay throttled ([`EmulatorConfig::throttling`], [`Emulator::set_throttling`]).
 //! - `POST /v1.0/$batch` (up to 20 requests, `dependsOn`, 424 for failed dependencies, at most
 //!   4 inner requests in parallel); each inner request runs like a top-level one (outer token,
 //!   own or outer `Prefer`, throttling, latency, status faults) and is recorded in

@@ -341,7 +341,8 @@ fn plan(inner: &Inner, fault: Option<FaultKind>, ctx: &Ctx, in_batch: bool) -> P
     };
     let status = |status, code, message: &str, retry: bool| {
         let mut r = ctx.error(&GraphError::new(status, code, message));
-        if retry && let Ok(v) = HeaderValue::from_str(&retry_after_value(retry_after)) {
+        if retry && let Ok(v) = HeaderValue::from_str(&retry_after_value(retry_after, retry_after))
+        {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         Plan::Respond(r, ConnMode::Normal)
@@ -412,12 +413,17 @@ pub(crate) async fn graph_call(
         let mut st = inner.lock();
         match graph::throttle_key(&st, headers, path) {
             Some(key) if st.throttle.limits.is_some() => {
+                let configured = st
+                    .throttle
+                    .limits
+                    .as_ref()
+                    .map_or(Duration::ZERO, |t| t.retry_after);
                 match st.throttle.admit(&key, Instant::now()) {
                     Ok(()) => Ok(Some(Slot {
                         inner: inner.clone(),
                         key,
                     })),
-                    Err(wait) => Err(wait),
+                    Err(wait) => Err(retry_after_value(wait, configured)),
                 }
             }
             _ => Ok(None),
@@ -425,7 +431,7 @@ pub(crate) async fn graph_call(
     };
     let _slot = match admitted {
         Ok(slot) => slot,
-        Err(wait) => return (throttled(ctx, wait), ConnMode::Normal),
+        Err(retry_after) => return (throttled(ctx, &retry_after), ConnMode::Normal),
     };
     let delay = latency_of(&inner.lock().latency, method, path);
     sleep(delay).await;
@@ -446,7 +452,7 @@ pub(crate) async fn graph_call(
 }
 
 /// Outlook's throttling answer (the body Outlook really sends, without `innerError`).
-fn throttled(ctx: &Ctx, wait: Duration) -> Response {
+fn throttled(ctx: &Ctx, retry_after: &str) -> Response {
     let mut r = ctx.json(
         StatusCode::TOO_MANY_REQUESTS,
         json!({"error": {
@@ -454,7 +460,7 @@ fn throttled(ctx: &Ctx, wait: Duration) -> Response {
             "message": "Application is over its MailboxConcurrency limit.",
         }}),
     );
-    if let Ok(v) = HeaderValue::from_str(&retry_after_value(wait)) {
+    if let Ok(v) = HeaderValue::from_str(retry_after) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
