@@ -165,7 +165,7 @@ fn route(
     path: &str,
 ) -> Result<Response, GraphError> {
     let segs = segments(path)?;
-    let (mailbox_index, link_prefix, rest) = match segs.as_slice() {
+    let (mailbox_index, link_prefix, owner, rest) = match segs.as_slice() {
         [first, rest @ ..] if is(first, "me") => {
             let Principal::User(upn) = principal else {
                 return Err(GraphError::bad_request(
@@ -175,9 +175,12 @@ fn route(
             if !st.rest_enabled(upn) {
                 return Err(GraphError::rest_disabled());
             }
-            (st.ensure_mailbox(upn), "me".to_string(), rest)
+            // Graph names the signed-in user by object id in contexts.
+            let owner = format!("users('{}')", crate::identity::object_id(upn));
+            (st.ensure_mailbox(upn), "me".to_string(), owner, rest)
         }
         [first, address, rest @ ..] if is(first, "users") => {
+            let address_given = address;
             if !st.rest_enabled(address) {
                 return Err(GraphError::rest_disabled());
             }
@@ -193,24 +196,68 @@ fn route(
                 .replace('%', "%25")
                 .replace('?', "%3F")
                 .replace('#', "%23");
-            (index, format!("users/{address}"), rest)
+            // The context names the user as the request did: `users('x%40y')`.
+            let owner = format!("users{}", odata_key(address_given));
+            (index, format!("users/{address}"), owner, rest)
         }
         [first, ..] => return Err(GraphError::segment_not_found(first)),
         [] => return Err(GraphError::bad_request("Invalid request.")),
     };
     let serial = &mut st.serial;
     let mb = &mut st.mailboxes[mailbox_index];
-    mailbox_route(mb, serial, req, &link_prefix, rest)
+    let at = At {
+        prefix: &link_prefix,
+        owner: &owner,
+    };
+    mailbox_route(mb, serial, req, &at, rest)
+}
+
+/// Where a request is: the mailbox-relative prefix of its links (`users/x@y`, `me`) and the
+/// owner in its `@odata.context` (`users('x%40y')`).
+struct At<'a> {
+    prefix: &'a str,
+    owner: &'a str,
+}
+
+/// `('key')` as OData writes a key in a context URL: quotes doubled, then percent-encoded
+/// except for unreserved characters (`users('x%40y')`, `mailFolders('AQMk...%3D')`).
+fn odata_key(key: &str) -> String {
+    let quoted = key.replace('\'', "''");
+    let mut out = String::from("('");
+    for b in quoted.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~'".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str("')");
+    out
+}
+
+/// `(a,b)` after a context's collection when the request had `$select`.
+fn selected(q: &Query) -> String {
+    q.raw_select
+        .as_ref()
+        .map(|s| format!("({s})"))
+        .unwrap_or_default()
+}
+
+/// `https://graph.microsoft.com/v1.0/$metadata#{path}` on the request's link base.
+fn context(req: &Req<'_>, path: &str) -> Value {
+    format!("{}/v1.0/$metadata#{path}", req.ctx.base).into()
 }
 
 fn mailbox_route(
     mb: &mut Mailbox,
     serial: &mut u64,
     req: &Req<'_>,
-    prefix: &str,
+    at: &At<'_>,
     rest: &[String],
 ) -> Result<Response, GraphError> {
     let m = req.method;
+    let prefix = at.prefix;
+    let owner = at.owner;
     match rest {
         [] if m == Method::GET => Ok(req.ctx.json(
             StatusCode::OK,
@@ -222,10 +269,14 @@ fn mailbox_route(
         [s] if is(s, "mailFolders") => {
             let root = mb.root_id().to_string();
             let link = format!("{prefix}/mailFolders");
-            folder_collection(mb, serial, req, &root, &link)
+            let coll = format!("{owner}/mailFolders");
+            folder_collection(mb, serial, req, &root, &link, &coll)
         }
         [s, key, tail @ ..] if is(s, "mailFolders") => {
             let mut folder = find_folder(mb, key)?;
+            // Contexts name the folders as the request did: `mailFolders('inbox')`.
+            let mut parent_coll = format!("{owner}/mailFolders");
+            let mut path = format!("{parent_coll}{}", odata_key(key));
             let mut tail = tail;
             // mailFolders/{id}/childFolders/{id}/... addresses a descendant.
             while let [c, child, more @ ..] = tail {
@@ -237,21 +288,30 @@ fn mailbox_route(
                     return Err(GraphError::item_not_found());
                 }
                 folder = found;
+                parent_coll = format!("{path}/childFolders");
+                path = format!("{parent_coll}{}", odata_key(child));
                 tail = more;
             }
-            folder_route(mb, serial, req, prefix, &folder, tail)
+            let place = FolderAt {
+                parent_coll: &parent_coll,
+                path: &path,
+            };
+            folder_route(mb, serial, req, at, &place, &folder, tail)
         }
         [s] if is(s, "messages") => {
+            let coll = format!("{owner}/messages");
             if m == Method::POST {
                 let drafts = find_folder(mb, "drafts")?;
-                return create_message(mb, serial, req, &drafts);
+                return create_message(mb, serial, req, &drafts, &coll);
             }
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
             let link = format!("{prefix}/messages");
-            list_messages(mb, req, None, &q, &link)
+            list_messages(mb, req, None, &q, &link, &coll)
         }
-        [s, id, tail @ ..] if is(s, "messages") => message_route(mb, req, id, tail),
+        [s, id, tail @ ..] if is(s, "messages") => {
+            message_route(mb, req, id, tail, &format!("{owner}/messages"), owner)
+        }
         [first, ..] => Err(GraphError::segment_not_found(first)),
         [] => Err(GraphError::method_not_allowed(m.as_str())),
     }
@@ -273,6 +333,7 @@ fn create_message(
     serial: &mut u64,
     req: &Req<'_>,
     folder: &Folder,
+    coll: &str,
 ) -> Result<Response, GraphError> {
     let mut data = parse_body(req.body)?;
     check_room(mb, req, &folder.id)?;
@@ -290,7 +351,12 @@ fn create_message(
     let index = mb
         .find_message(&id)
         .ok_or_else(GraphError::item_not_found)?;
-    let out = mb.messages[index].to_json(req.ctx.immutable, req.cfg.outlook_base());
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        context(req, &format!("{coll}/$entity")),
+    );
+    out.extend(mb.messages[index].to_json(req.ctx.immutable, req.cfg.outlook_base()));
     Ok(req.ctx.json(StatusCode::CREATED, Value::Object(out)))
 }
 
@@ -311,55 +377,60 @@ fn find_folder(mb: &Mailbox, key: &str) -> Result<Folder, GraphError> {
         .ok_or_else(GraphError::item_not_found)
 }
 
+/// A folder's places in `@odata.context`: the collection it belongs to
+/// (`users('x')/mailFolders`, `.../mailFolders('inbox')/childFolders`) and its own path
+/// (`users('x')/mailFolders('inbox')`).
+struct FolderAt<'a> {
+    parent_coll: &'a str,
+    path: &'a str,
+}
+
 fn folder_route(
     mb: &mut Mailbox,
     serial: &mut u64,
     req: &Req<'_>,
-    prefix: &str,
+    at: &At<'_>,
+    place: &FolderAt<'_>,
     folder: &Folder,
     tail: &[String],
 ) -> Result<Response, GraphError> {
     let m = req.method;
+    let prefix = at.prefix;
+    let path = place.path;
     match tail {
         [] => {
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
-            let mut body = as_map(mb.folder_json(folder));
-            body = q.project(body);
+            let mut body = Map::new();
             body.insert(
                 "@odata.context".into(),
-                format!(
-                    "{}/v1.0/$metadata#{}/mailFolders/$entity",
-                    req.ctx.base,
-                    context_owner(prefix)
-                )
-                .into(),
+                context(
+                    req,
+                    &format!("{}{}/$entity", place.parent_coll, selected(&q)),
+                ),
             );
+            body.extend(q.project(as_map(mb.folder_json(folder))));
             Ok(req.ctx.json(StatusCode::OK, Value::Object(body)))
         }
         [s] if is(s, "childFolders") => {
             let link = format!("{prefix}/mailFolders('{}')/childFolders", folder.id);
-            folder_collection(mb, serial, req, &folder.id, &link)
+            let coll = format!("{path}/childFolders");
+            folder_collection(mb, serial, req, &folder.id, &link, &coll)
         }
         [s] if is(s, "messages") => {
+            let coll = format!("{path}/messages");
             if m == Method::POST {
-                return create_message(mb, serial, req, folder);
+                return create_message(mb, serial, req, folder, &coll);
             }
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
             let link = format!("{prefix}/mailFolders('{}')/messages", folder.id);
-            list_messages(mb, req, Some(folder), &q, &link)
+            list_messages(mb, req, Some(folder), &q, &link, &coll)
         }
-        [s, id, tail @ ..] if is(s, "messages") => message_route(mb, req, id, tail),
+        [s, id, tail @ ..] if is(s, "messages") => {
+            message_route(mb, req, id, tail, &format!("{path}/messages"), at.owner)
+        }
         [first, ..] => Err(GraphError::segment_not_found(first)),
-    }
-}
-
-/// `users('x')` for the `@odata.context` of a mailbox-relative link prefix.
-fn context_owner(prefix: &str) -> String {
-    match prefix.strip_prefix("users/") {
-        Some(address) => format!("users('{address}')"),
-        None => "users('me')".to_string(),
     }
 }
 
@@ -377,6 +448,7 @@ fn folder_collection(
     req: &Req<'_>,
     parent_id: &str,
     link: &str,
+    coll: &str,
 ) -> Result<Response, GraphError> {
     if req.method == Method::POST {
         let body = parse_body(req.body)?;
@@ -400,16 +472,12 @@ fn folder_collection(
         let folder = mb
             .create_folder(parent_id, &name, hidden, serial)
             .map_err(|FolderExists| GraphError::folder_exists())?;
-        let mut out = as_map(mb.folder_json(&folder));
+        let mut out = Map::new();
         out.insert(
             "@odata.context".into(),
-            format!(
-                "{}/v1.0/$metadata#{}/mailFolders/$entity",
-                req.ctx.base,
-                context_owner(link)
-            )
-            .into(),
+            context(req, &format!("{coll}/$entity")),
         );
+        out.extend(as_map(mb.folder_json(&folder)));
         return Ok(req.ctx.json(StatusCode::CREATED, Value::Object(out)));
     }
     only(req.method, &[Method::GET])?;
@@ -421,7 +489,7 @@ fn folder_collection(
         .filter(|f| q.matches(f))
         .collect();
     q.sort(&mut items, |m| m);
-    Ok(page(req, &q, items, link, "mailFolders"))
+    Ok(page(req, &q, items, link, coll))
 }
 
 fn list_messages(
@@ -430,6 +498,7 @@ fn list_messages(
     folder: Option<&Folder>,
     q: &Query,
     link: &str,
+    coll: &str,
 ) -> Result<Response, GraphError> {
     let outlook = req.cfg.outlook_base();
     let mut items: Vec<Map<String, Value>> = mb
@@ -449,17 +518,18 @@ fn list_messages(
     } else {
         q.sort(&mut items, |m| m);
     }
-    Ok(page(req, q, items, link, "messages"))
+    Ok(page(req, q, items, link, coll))
 }
 
 /// Cuts one page out of `items` and adds `@odata.nextLink` when more remain. Paging is by
-/// `$skip` over what the collection holds now, exactly like Graph's message lists.
+/// `$skip` over what the collection holds now, exactly like Graph's message lists. `link` is
+/// the collection's mailbox-relative path for the nextLink, `coll` its place in the context.
 fn page(
     req: &Req<'_>,
     q: &Query,
     items: Vec<Map<String, Value>>,
     link: &str,
-    entity: &str,
+    coll: &str,
 ) -> Response {
     let top = q.top.unwrap_or(DEFAULT_TOP);
     let total = items.len();
@@ -470,19 +540,10 @@ fn page(
         .map(|m| Value::Object(q.project(m)))
         .collect();
     let base = &req.ctx.base;
-    let select = q
-        .raw_select
-        .as_ref()
-        .map(|s| format!("({s})"))
-        .unwrap_or_default();
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
-        format!(
-            "{base}/v1.0/$metadata#{}/{entity}{select}",
-            context_owner(link)
-        )
-        .into(),
+        context(req, &format!("{coll}{}", selected(q))),
     );
     out.insert("value".into(), Value::Array(value));
     let next_skip = q.skip.saturating_add(top);
@@ -526,11 +587,16 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, GraphError> {
     }
 }
 
+/// One message. `coll` is the collection the request reached it through, for the context
+/// (`users('x')/messages`, `users('x')/mailFolders('inbox')/messages`); `owner` the mailbox's
+/// (a moved message answers as `users('x')/messages/$entity`).
 fn message_route(
     mb: &mut Mailbox,
     req: &Req<'_>,
     id: &str,
     tail: &[String],
+    coll: &str,
+    owner: &str,
 ) -> Result<Response, GraphError> {
     if check_message_id(id).is_err() {
         return Err(GraphError::malformed_id());
@@ -538,6 +604,15 @@ fn message_route(
     let m = req.method;
     let outlook = req.cfg.outlook_base();
     let immutable = req.ctx.immutable;
+    let entity = |path: String, message: Map<String, Value>| {
+        let mut out = Map::new();
+        out.insert(
+            "@odata.context".into(),
+            context(req, &format!("{path}/$entity")),
+        );
+        out.extend(message);
+        Value::Object(out)
+    };
     match tail {
         [] => {
             let index = mb.find_message(id).ok_or_else(GraphError::item_not_found)?;
@@ -556,15 +631,14 @@ fn message_route(
                         message.data.insert(k, v);
                     }
                 }
-                return Ok(req.ctx.json(
-                    StatusCode::OK,
-                    Value::Object(message.to_json(immutable, outlook)),
-                ));
+                let json = message.to_json(immutable, outlook);
+                return Ok(req.ctx.json(StatusCode::OK, entity(coll.to_string(), json)));
             }
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
             let body = q.project(mb.messages[index].to_json(immutable, outlook));
-            Ok(req.ctx.json(StatusCode::OK, Value::Object(body)))
+            let path = format!("{coll}{}", selected(&q));
+            Ok(req.ctx.json(StatusCode::OK, entity(path, body)))
         }
         [s] if is(s, "move") => {
             only(m, &[Method::POST])?;
@@ -587,9 +661,10 @@ fn message_route(
                 check_room(mb, req, &dest)?;
             }
             mb.move_message(index, &dest);
+            let json = mb.messages[index].to_json(immutable, outlook);
             Ok(req.ctx.json(
                 StatusCode::CREATED,
-                Value::Object(mb.messages[index].to_json(immutable, outlook)),
+                entity(format!("{owner}/messages"), json),
             ))
         }
         [first, ..] => Err(GraphError::segment_not_found(first)),

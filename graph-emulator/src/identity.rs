@@ -434,7 +434,7 @@ fn tenant_id(tenant: &str) -> String {
 }
 
 /// Stable object id for a user, so that repeated sign-ins look like the same account.
-fn object_id(upn: &str) -> String {
+pub(crate) fn object_id(upn: &str) -> String {
     let h = Sha256::digest(upn.to_ascii_lowercase().as_bytes());
     let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!(

@@ -628,3 +628,111 @@ async fn links_follow_the_host_header_unless_a_base_is_configured() {
         "{next}"
     );
 }
+
+/// `@odata.context` as Graph writes it: the owner and folder keys as the request named them
+/// (OData-quoted, percent-encoded), the collection, the `$select`ed properties, `/$entity` for
+/// one item.
+#[tokio::test]
+async fn odata_context_has_graphs_shape() {
+    let env = env(2).await;
+    let token = env.app_token().await;
+    let meta = format!("{}/v1.0/$metadata#", env.base);
+    let owner = "users('shared%40contoso.example')";
+    let id = env.emu.messages(MAILBOX, "inbox")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    async fn context_of(env: &common::Env, token: &str, path: String) -> String {
+        let (status, v) = env.get_json(&env.mailbox_url(&path), token, true).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        v["@odata.context"].as_str().unwrap().to_string()
+    }
+    let context = |path: String| context_of(&env, &token, path);
+    for (path, want) in [
+        (
+            "/mailFolders/inbox/messages?$select=subject".to_string(),
+            format!("{owner}/mailFolders('inbox')/messages(subject)"),
+        ),
+        (
+            "/mailFolders('Inbox')/messages".to_string(),
+            format!("{owner}/mailFolders('Inbox')/messages"),
+        ),
+        ("/messages".to_string(), format!("{owner}/messages")),
+        (
+            format!("/messages/{id}"),
+            format!("{owner}/messages/$entity"),
+        ),
+        (
+            format!("/mailFolders/inbox/messages/{id}?$select=subject,from"),
+            format!("{owner}/mailFolders('inbox')/messages(subject,from)/$entity"),
+        ),
+        ("/mailFolders".to_string(), format!("{owner}/mailFolders")),
+        (
+            "/mailFolders/inbox".to_string(),
+            format!("{owner}/mailFolders/$entity"),
+        ),
+        (
+            "/mailFolders/inbox/childFolders".to_string(),
+            format!("{owner}/mailFolders('inbox')/childFolders"),
+        ),
+    ] {
+        assert_eq!(
+            context(path.clone()).await,
+            format!("{meta}{want}"),
+            "{path}"
+        );
+    }
+
+    let (status, child) = env
+        .post_json(
+            &env.mailbox_url("/mailFolders/inbox/childFolders"),
+            &token,
+            false,
+            &json!({"displayName": "Sub"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        child["@odata.context"],
+        format!("{meta}{owner}/mailFolders('inbox')/childFolders/$entity")
+    );
+    let child_id = child["id"].as_str().unwrap();
+    assert_eq!(
+        context(format!("/mailFolders/inbox/childFolders/{child_id}")).await,
+        format!("{meta}{owner}/mailFolders('inbox')/childFolders/$entity")
+    );
+    assert_eq!(
+        context(format!(
+            "/mailFolders/inbox/childFolders/{child_id}/messages"
+        ))
+        .await,
+        format!("{meta}{owner}/mailFolders('inbox')/childFolders('{child_id}')/messages")
+    );
+    let (status, moved) = env
+        .post_json(
+            &env.mailbox_url(&format!("/mailFolders/inbox/messages/{id}/move")),
+            &token,
+            true,
+            &json!({"destinationId": "archive"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        moved["@odata.context"],
+        format!("{meta}{owner}/messages/$entity")
+    );
+    // A key with characters outside the unreserved set is percent-encoded, quotes doubled.
+    env.emu.add_mailbox("o'neil+x@contoso.example");
+    let (status, v) = env
+        .get_json(
+            &env.url("/v1.0/users/o'neil+x@contoso.example/mailFolders"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["@odata.context"],
+        format!("{meta}users('o''neil%2Bx%40contoso.example')/mailFolders")
+    );
+}
