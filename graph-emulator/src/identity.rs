@@ -167,9 +167,28 @@ fn token_inner(
     body: &[u8],
 ) -> Result<Value, AadError> {
     let form = params(body);
+    let result = grant(inner, tenant, headers, &form);
+    // Entra burns an authorization code on any failed redemption (wrong verifier, redirect
+    // URI, client or secret): whoever tried it, the code can no longer be redeemed.
+    if result.is_err()
+        && get(&form, "grant_type") == Some("authorization_code")
+        && let Some(code) = get(&form, "code")
+        && let Some(entry) = inner.lock().codes.get_mut(code)
+    {
+        entry.burned = true;
+    }
+    result
+}
+
+fn grant(
+    inner: &Inner,
+    tenant: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Value, AadError> {
     let basic = basic_credentials(headers);
-    let grant = get(&form, "grant_type").ok_or_else(|| AadError::missing("grant_type"))?;
-    let client_id = get(&form, "client_id")
+    let grant = get(form, "grant_type").ok_or_else(|| AadError::missing("grant_type"))?;
+    let client_id = get(form, "client_id")
         .map(str::to_string)
         .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
         .ok_or_else(|| AadError::missing("client_id"))?;
@@ -177,16 +196,16 @@ fn token_inner(
         .config
         .app(&client_id)
         .ok_or_else(|| unknown_app(&client_id, tenant))?;
-    let secret = get(&form, "client_secret")
+    let secret = get(form, "client_secret")
         .map(str::to_string)
         .or_else(|| basic.map(|(_, s)| s));
     authenticate_client(app, secret.as_deref())?;
     let mut st = inner.lock();
     match grant {
-        "authorization_code" => code_grant(inner, &mut st, app, tenant, &form),
-        "refresh_token" => refresh_grant(inner, &mut st, app, tenant, &form),
+        "authorization_code" => code_grant(inner, &mut st, app, tenant, form),
+        "refresh_token" => refresh_grant(inner, &mut st, app, tenant, form),
         "client_credentials" => {
-            let scope = get(&form, "scope").ok_or_else(|| AadError::missing("scope"))?;
+            let scope = get(form, "scope").ok_or_else(|| AadError::missing("scope"))?;
             if !GRAPH_DEFAULT_SCOPES
                 .iter()
                 .any(|s| s.eq_ignore_ascii_case(scope))
@@ -276,6 +295,12 @@ fn code_grant(
             "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
         ));
     }
+    if entry.burned {
+        return Err(AadError::invalid_grant(
+            70000,
+            "Provided grant is invalid or malformed. The authorization code was invalidated by an earlier failed redemption; send a new interactive authorization request.",
+        ));
+    }
     if entry.issued.elapsed() > CODE_LIFETIME {
         return Err(AadError::inactive_grant());
     }
@@ -306,7 +331,6 @@ fn code_grant(
             ));
         }
     }
-    // Consumed only on success so that a client fixing its verifier can still retry.
     if let Some(c) = st.codes.get_mut(code) {
         c.redeemed = true;
     }
@@ -636,6 +660,7 @@ pub(crate) fn authorize(inner: &Inner, tenant: &str, query: Option<&str>) -> Res
             challenge,
             issued: Instant::now(),
             redeemed: false,
+            burned: false,
         },
     );
     let session = uuid_like();

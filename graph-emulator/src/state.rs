@@ -53,6 +53,8 @@ pub(crate) struct AuthCode {
     pub challenge: Option<(String, String)>,
     pub issued: Instant,
     pub redeemed: bool,
+    /// A redemption failed: the code can never be redeemed (Entra invalidates it).
+    pub burned: bool,
 }
 
 #[derive(Debug, Clone)]

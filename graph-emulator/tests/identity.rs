@@ -65,8 +65,68 @@ async fn wrong_verifier_is_rejected() {
     let (status, error, desc) = aad_error(env.redeem(&code, "not-the-verifier").await).await;
     assert_eq!((status, error.as_str()), (400, "invalid_grant"));
     assert!(desc.starts_with("AADSTS501481:"), "{desc}");
+    let (code, _) = env.authorize(&[]).await;
     let (_, _, desc) = aad_error(env.redeem(&code, "").await).await;
     assert!(desc.starts_with("AADSTS501481:"), "{desc}");
+}
+
+/// Entra burns an authorization code on a failed redemption: after a wrong verifier, redirect
+/// URI, client or secret, even the right request is refused and the user must sign in again.
+#[tokio::test]
+async fn a_failed_redemption_burns_the_code() {
+    let env = env(1).await;
+    let verifier = pkce().0;
+    let redeem_with = |code: String, changes: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("client_id", DEMO_CLIENT_ID.to_string()),
+            ("client_secret", DEMO_CLIENT_SECRET.to_string()),
+            ("code", code),
+            ("redirect_uri", DEMO_REDIRECT_URI.to_string()),
+            ("code_verifier", verifier.clone()),
+        ];
+        for (k, v) in changes {
+            form.retain(|(name, _)| *name != k);
+            if !v.is_empty() {
+                form.push((k, v.to_string()));
+            }
+        }
+        let env = &env;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            env.token_request(&form).await
+        }
+    };
+    for (what, changes) in [
+        (
+            "wrong verifier",
+            vec![("code_verifier", "not-the-verifier")],
+        ),
+        ("no verifier", vec![("code_verifier", "")]),
+        (
+            "wrong redirect URI",
+            vec![("redirect_uri", "http://localhost:1/elsewhere")],
+        ),
+        (
+            "unknown client",
+            vec![("client_id", "00000000-0000-0000-0000-00000000abcd")],
+        ),
+        ("wrong secret", vec![("client_secret", "not-the-secret")]),
+    ] {
+        let (code, _) = env.authorize(&[]).await;
+        let r = redeem_with(code.clone(), changes).await;
+        assert_ne!(r.status(), 200, "{what}");
+        let (status, error, desc) = aad_error(redeem_with(code, vec![]).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "invalid_grant"),
+            "{what}: {desc}"
+        );
+        assert!(desc.starts_with("AADSTS70000:"), "{what}: {desc}");
+    }
+    // An untouched code still works.
+    let (code, _) = env.authorize(&[]).await;
+    assert_eq!(redeem_with(code, vec![]).await.status(), 200);
 }
 
 #[tokio::test]
