@@ -227,6 +227,7 @@ fn grant(
                 app,
                 tenant,
                 false,
+                None,
             ))
         }
         other => Err(AadError::new(
@@ -343,6 +344,7 @@ fn code_grant(
         app,
         tenant,
         offline,
+        entry.nonce.as_deref(),
     ))
 }
 
@@ -386,6 +388,8 @@ fn refresh_grant(
         app,
         tenant,
         true,
+        // A refreshed id_token carries no nonce: there is no authentication request to echo.
+        None,
     ))
 }
 
@@ -395,7 +399,9 @@ fn has_scope(scope: &str, name: &str) -> bool {
         .any(|s| s.eq_ignore_ascii_case(name))
 }
 
-/// Creates the token response and remembers the tokens it contains.
+/// Creates the token response and remembers the tokens it contains. `nonce` is the one of the
+/// authorize request the code came from, echoed in the id_token as Entra does.
+#[allow(clippy::too_many_arguments)]
 fn issue(
     inner: &Inner,
     st: &mut State,
@@ -404,6 +410,7 @@ fn issue(
     app: &AppRegistration,
     tenant: &str,
     with_refresh: bool,
+    nonce: Option<&str>,
 ) -> Value {
     let lifetime = inner.config.access_token_lifetime;
     let access = random_token("eyJ0eXAiOiJFTVUi.");
@@ -440,7 +447,7 @@ fn issue(
         if has_scope(scope, "openid") || has_scope(scope, "profile") {
             out.insert(
                 "id_token".into(),
-                id_token(user, &app.client_id, tenant, lifetime).into(),
+                id_token(user, &app.client_id, tenant, lifetime, nonce).into(),
             );
         }
     }
@@ -472,12 +479,18 @@ pub(crate) fn object_id(upn: &str) -> String {
 }
 
 /// An unsigned JWT (`alg: none`): clients may read claims but must not trust it.
-fn id_token(upn: &str, client_id: &str, tenant: &str, lifetime: Duration) -> String {
+fn id_token(
+    upn: &str,
+    client_id: &str,
+    tenant: &str,
+    lifetime: Duration,
+    nonce: Option<&str>,
+) -> String {
     let tid = tenant_id(tenant);
     let now = chrono::Utc::now().timestamp();
     let header = json!({"typ": "JWT", "alg": "none"});
     let name = upn.split('@').next().unwrap_or(upn);
-    let payload = json!({
+    let mut payload = json!({
         "aud": client_id,
         "iss": format!("https://login.microsoftonline.com/{tid}/v2.0"),
         "iat": now,
@@ -490,6 +503,9 @@ fn id_token(upn: &str, client_id: &str, tenant: &str, lifetime: Duration) -> Str
         "tid": tid,
         "ver": "2.0",
     });
+    if let Some(nonce) = nonce {
+        payload["nonce"] = nonce.into();
+    }
     format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -658,6 +674,7 @@ pub(crate) fn authorize(inner: &Inner, tenant: &str, query: Option<&str>) -> Res
                 .unwrap_or("https://graph.microsoft.com/.default")
                 .to_string(),
             challenge,
+            nonce: get(&q, "nonce").map(|n| n.chars().take(1024).collect()),
             issued: Instant::now(),
             redeemed: false,
             burned: false,
@@ -701,7 +718,13 @@ mod tests {
 
     #[test]
     fn id_token_is_unsigned_jwt_with_upn() {
-        let t = id_token("a@b.example", "cid", "common", Duration::from_secs(60));
+        let t = id_token(
+            "a@b.example",
+            "cid",
+            "common",
+            Duration::from_secs(60),
+            None,
+        );
         let parts: Vec<&str> = t.split('.').collect();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[2], "");

@@ -37,6 +37,31 @@ async fn code_flow_with_pkce_issues_tokens() {
     assert_eq!(c["aud"], DEMO_CLIENT_ID);
 }
 
+/// OpenID Connect clients send a `nonce` to /authorize and require the id_token to echo it.
+#[tokio::test]
+async fn the_authorize_nonce_is_echoed_in_the_id_token() {
+    let env = env(1).await;
+    let (code, _) = env.authorize(&[("nonce", "n-0S6_WzA2Mj")]).await;
+    let v: Value = env.redeem(&code, &pkce().0).await.json().await.unwrap();
+    let c = claims(v["id_token"].as_str().unwrap());
+    assert_eq!(c["nonce"], "n-0S6_WzA2Mj");
+    // Without a nonce there is none; a refreshed id_token has none either.
+    let (code, _) = env.authorize(&[]).await;
+    let v: Value = env.redeem(&code, &pkce().0).await.json().await.unwrap();
+    assert!(
+        claims(v["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
+    let rt = v["refresh_token"].as_str().unwrap();
+    let v: Value = env.refresh(rt).await.json().await.unwrap();
+    assert!(
+        claims(v["id_token"].as_str().unwrap())
+            .get("nonce")
+            .is_none()
+    );
+}
+
 #[tokio::test]
 async fn login_hint_selects_the_user_and_me_is_their_mailbox() {
     let env = env(1).await;
