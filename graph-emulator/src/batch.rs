@@ -327,6 +327,7 @@ async fn exec(
         client_request_id: client_request_id(&headers),
         immutable: prefer.as_deref().is_some_and(wants_immutable),
         base,
+        login_base: String::new(),
     };
     let body = item
         .body

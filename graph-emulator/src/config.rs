@@ -44,7 +44,7 @@ pub struct EmulatorConfig {
     /// keep the newest); Entra itself keeps old ones valid, hence the default `false`.
     pub strict_refresh_rotation: bool,
     /// Base of the links to Graph the emulator writes (`@odata.nextLink`, `@odata.context`,
-    /// `@odata.deltaLink`) and of the endpoints in its OpenID Connect discovery document.
+    /// `@odata.deltaLink`).
     ///
     /// `None` (the default) builds them from the address each request was sent to, as real
     /// services do: its `Host` header (or the authority of an absolute request URI), with
@@ -53,8 +53,10 @@ pub struct EmulatorConfig {
     /// public URLs to it) and `http` otherwise (the emulator itself serves plain HTTP). A client
     /// that calls `http://127.0.0.1:PORT` is sent on to `http://127.0.0.1:PORT`; a host that
     /// routes `https://graph.microsoft.com` to the emulator and keeps `Host:
-    /// graph.microsoft.com` sees the public URLs. `Some(base)` writes every link on `base`
-    /// whatever the request said.
+    /// graph.microsoft.com` sees the public URLs. `Some(base)` writes every Graph link on
+    /// `base` whatever the request said. The endpoints in the OpenID Connect discovery
+    /// documents always follow the request's address the same way (`https://login.microsoftonline.com`
+    /// for a request with that `Host`).
     pub graph_public_base: Option<String>,
     /// Base used for Outlook-on-the-web links (`webLink`).
     pub outlook_public_base: String,

@@ -140,6 +140,9 @@ pub(crate) struct Ctx {
     /// Where links in the answer point: `scheme://host[:port]` of the address the request was
     /// sent to (see [`crate::EmulatorConfig::graph_public_base`]), without a trailing slash.
     pub base: String,
+    /// The same for the identity endpoints' documents (discovery, instance discovery), which
+    /// never use a configured Graph base.
+    pub login_base: String,
 }
 
 impl Ctx {

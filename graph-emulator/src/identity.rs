@@ -455,7 +455,7 @@ fn issue(
 }
 
 /// The directory's tenant id: the path's when it is a GUID, else the demo tenant.
-fn tenant_id(tenant: &str) -> String {
+pub(crate) fn tenant_id(tenant: &str) -> String {
     let guid_like = tenant.len() == 36 && tenant.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     if guid_like {
         tenant.to_ascii_lowercase()
@@ -478,7 +478,8 @@ pub(crate) fn object_id(upn: &str) -> String {
     )
 }
 
-/// An unsigned JWT (`alg: none`): clients may read claims but must not trust it.
+/// An id_token signed with RS256 by the emulator's key, which the JWKS of its discovery
+/// document publishes (see [`crate::oidc`]), so OpenID Connect clients can verify it.
 fn id_token(
     upn: &str,
     client_id: &str,
@@ -488,7 +489,6 @@ fn id_token(
 ) -> String {
     let tid = tenant_id(tenant);
     let now = chrono::Utc::now().timestamp();
-    let header = json!({"typ": "JWT", "alg": "none"});
     let name = upn.split('@').next().unwrap_or(upn);
     let mut payload = json!({
         "aud": client_id,
@@ -506,11 +506,7 @@ fn id_token(
     if let Some(nonce) = nonce {
         payload["nonce"] = nonce.into();
     }
-    format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(payload.to_string())
-    )
+    crate::oidc::sign_jwt(&payload)
 }
 
 fn html(status: StatusCode, title: &str, text: &str) -> Response {
@@ -717,7 +713,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn id_token_is_unsigned_jwt_with_upn() {
+    fn id_token_is_a_signed_jwt_with_upn() {
         let t = id_token(
             "a@b.example",
             "cid",
@@ -727,7 +723,10 @@ mod tests {
         );
         let parts: Vec<&str> = t.split('.').collect();
         assert_eq!(parts.len(), 3);
-        assert_eq!(parts[2], "");
+        assert!(!parts[2].is_empty());
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "RS256");
         let payload: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(payload["preferred_username"], "a@b.example");

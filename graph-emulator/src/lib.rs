@@ -15,7 +15,14 @@
 //!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`; get, move, delete, patch; create a
 //!   draft with POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create),
 //!   behind bearer tokens issued by the emulator.
-//! - `/{tenant}/oauth2/v2.0/token` and `/authorize`, `/{tenant}/v2.0/adminconsent`.
+//! - `/{tenant}/oauth2/v2.0/token` and `/authorize` (the `nonce` of an authorize request is
+//!   echoed in the id_token; a failed redemption burns the code), `/{tenant}/v2.0/adminconsent`.
+//! - OpenID Connect as Entra serves it: `/{tenant}/v2.0/.well-known/openid-configuration`
+//!   (endpoints on the address the request was sent to, issuer
+//!   `https://login.microsoftonline.com/{tenant id}/v2.0`), its JWKS at
+//!   `/{tenant}/discovery/v2.0/keys`, and MSAL's instance discovery at
+//!   `/common/discovery/instance`. id_tokens are RS256-signed with a key made per process,
+//!   which the JWKS publishes.
 //! - `/owa/?ItemID=...`: what a `webLink` opens.
 //!
 //! Behaviour worth knowing when writing tests:
@@ -60,6 +67,7 @@ mod identity;
 mod ids;
 mod mailbox;
 mod odata;
+mod oidc;
 mod owa;
 mod seed;
 mod server;

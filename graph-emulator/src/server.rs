@@ -16,7 +16,7 @@ use crate::faults::{FaultKind, Latency};
 use crate::ids::uuid_like;
 use crate::state::{Inner, RecordedRequest};
 use crate::throttle::{Slot, retry_after_value};
-use crate::{batch, graph, identity, owa};
+use crate::{batch, graph, identity, oidc, owa};
 
 /// Request bodies beyond this are refused; Graph's own limit for JSON payloads is 4 MB.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -56,17 +56,11 @@ const MICROSOFT_HOSTS: &[&str] = &[
 
 /// Used when a request names no usable host at all (HTTP/1.0 without `Host`).
 const FALLBACK_BASE: &str = "https://graph.microsoft.com";
+const LOGIN_FALLBACK_BASE: &str = "https://login.microsoftonline.com";
 
 /// `scheme://authority` of the address a request was sent to, for the links in its answer
-/// (see [`crate::EmulatorConfig::graph_public_base`]).
-pub(crate) fn link_base(
-    config: &crate::EmulatorConfig,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-) -> String {
-    if let Some(fixed) = config.graph_base_override() {
-        return fixed.to_string();
-    }
+/// (see [`crate::EmulatorConfig::graph_public_base`]); `None` when it names no usable host.
+pub(crate) fn request_base(uri: &axum::http::Uri, headers: &HeaderMap) -> Option<String> {
     // An absolute request URI (a client talking to the emulator as its HTTP proxy) names the
     // address itself; otherwise the Host header does.
     let authority = uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
@@ -75,9 +69,7 @@ pub(crate) fn link_base(
             .and_then(|h| h.to_str().ok())
             .map(str::to_string)
     });
-    let Some((host, port)) = authority.as_deref().and_then(parse_authority) else {
-        return FALLBACK_BASE.to_string();
-    };
+    let (host, port) = authority.as_deref().and_then(parse_authority)?;
     let scheme = match uri.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("https") => "https",
         Some(s) if s.eq_ignore_ascii_case("http") => "http",
@@ -85,10 +77,10 @@ pub(crate) fn link_base(
         _ => "http",
     };
     // The scheme's default port is left out, as a browser would.
-    match port {
+    Some(match port {
         Some(p) if !(scheme == "https" && p == 443) => format!("{scheme}://{host}:{p}"),
         _ => format!("{scheme}://{host}"),
-    }
+    })
 }
 
 /// Host (lower case; IPv6 in brackets) and port of a `Host` value; `None` for anything that is
@@ -134,7 +126,14 @@ async fn dispatch(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         request_id: uuid_like(),
         client_request_id: client_request_id(&parts.headers),
         immutable: prefer.as_deref().is_some_and(wants_immutable),
-        base: link_base(&inner.config, &parts.uri, &parts.headers),
+        base: inner
+            .config
+            .graph_base_override()
+            .map(str::to_string)
+            .or_else(|| request_base(&parts.uri, &parts.headers))
+            .unwrap_or_else(|| FALLBACK_BASE.to_string()),
+        login_base: request_base(&parts.uri, &parts.headers)
+            .unwrap_or_else(|| LOGIN_FALLBACK_BASE.to_string()),
     };
     let (response, mode) = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => {
@@ -256,6 +255,19 @@ async fn route(
                     },
                 ),
             }
+        }
+        [tenant, "v2.0", ".well-known", "openid-configuration"]
+            if !tenant.is_empty() && method == Method::GET =>
+        {
+            (oidc::discovery(tenant, &ctx.login_base), ConnMode::Normal)
+        }
+        [tenant, "discovery", "v2.0", "keys"] | [tenant, "discovery", "keys"]
+            if !tenant.is_empty() && method == Method::GET =>
+        {
+            (oidc::keys(tenant), ConnMode::Normal)
+        }
+        [_, "discovery", "instance"] if method == Method::GET => {
+            (oidc::instance(query, &ctx.login_base), ConnMode::Normal)
         }
         [tenant, "oauth2", "v2.0", "authorize"] if !tenant.is_empty() && method == Method::GET => {
             (identity::authorize(inner, tenant, query), ConnMode::Normal)

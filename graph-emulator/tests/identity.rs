@@ -376,3 +376,130 @@ async fn admin_consent_redirects_back() {
     assert!(location.contains("tenant=contoso.example"));
     assert!(location.contains("state=xyz"));
 }
+
+/// OpenID Connect discovery as Entra serves it, its endpoints on the address the client called,
+/// and id_tokens that verify with the key its JWKS publishes.
+#[tokio::test]
+async fn openid_discovery_and_signed_id_tokens() {
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::signature::Verifier;
+    use rsa::{BigUint, RsaPublicKey};
+    let env = env(1).await;
+    let tid = graph_emulator::DEMO_TENANT_ID;
+    let get = |path: String, host: Option<&'static str>| {
+        let mut r = env.http.get(env.url(&path));
+        if let Some(h) = host {
+            r = r.header("host", h);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let doc = get(
+        format!("/{tid}/v2.0/.well-known/openid-configuration"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        doc["issuer"],
+        format!("https://login.microsoftonline.com/{tid}/v2.0")
+    );
+    assert_eq!(
+        doc["token_endpoint"],
+        format!("{}/{tid}/oauth2/v2.0/token", env.base)
+    );
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{}/{tid}/oauth2/v2.0/authorize", env.base)
+    );
+    assert_eq!(
+        doc["jwks_uri"],
+        format!("{}/{tid}/discovery/v2.0/keys", env.base)
+    );
+    assert_eq!(doc["id_token_signing_alg_values_supported"][0], "RS256");
+    // Behind a proxy for the public authority: the public endpoints.
+    let public = get(
+        "/common/v2.0/.well-known/openid-configuration".into(),
+        Some("login.microsoftonline.com"),
+    )
+    .await;
+    assert_eq!(
+        public["issuer"],
+        "https://login.microsoftonline.com/{tenantid}/v2.0"
+    );
+    assert_eq!(
+        public["token_endpoint"],
+        "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+    );
+
+    let jwks = get(format!("/{tid}/discovery/v2.0/keys"), None).await;
+    let jwk = &jwks["keys"][0];
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["use"].as_str()),
+        (Some("RSA"), Some("sig"))
+    );
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    let key = RsaPublicKey::new(
+        BigUint::from_bytes_be(&b64(&jwk["n"])),
+        BigUint::from_bytes_be(&b64(&jwk["e"])),
+    )
+    .unwrap();
+    let verifying = VerifyingKey::<sha2::Sha256>::new(key);
+    let tokens = env.user_tokens().await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let parts: Vec<&str> = id_token.split('.').collect();
+    let header: Value = serde_json::from_slice(&b64(&Value::from(parts[0]))).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["kid"], jwk["kid"]);
+    let signature = Signature::try_from(b64(&Value::from(parts[2])).as_slice()).unwrap();
+    let input = format!("{}.{}", parts[0], parts[1]);
+    assert!(verifying.verify(input.as_bytes(), &signature).is_ok());
+
+    // MSAL's instance discovery.
+    let r = env
+        .http
+        .get(env.url("/common/discovery/instance"))
+        .query(&[
+            ("api-version", "1.1"),
+            (
+                "authorization_endpoint",
+                "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+            ),
+        ])
+        .header("host", "login.microsoftonline.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["tenant_discovery_endpoint"],
+        "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration"
+    );
+    assert!(
+        v["metadata"][0]["aliases"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("login.windows.net"))
+    );
+    let r = env
+        .http
+        .get(env.url("/common/discovery/instance"))
+        .query(&[(
+            "authorization_endpoint",
+            "https://login.evil.example/x/oauth2/v2.0/authorize",
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_instance");
+}
