@@ -156,6 +156,17 @@ impl Ctx {
         (status, headers, body.to_string()).into_response()
     }
 
+    /// A plain-text answer (`/$count`).
+    pub fn text(&self, status: StatusCode, body: String) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.common_headers(&mut headers);
+        (status, headers, body).into_response()
+    }
+
     pub fn empty(&self, status: StatusCode) -> Response {
         let mut headers = HeaderMap::new();
         self.common_headers(&mut headers);

@@ -309,6 +309,7 @@ fn mailbox_route(
             let link = format!("{prefix}/messages");
             list_messages(mb, req, None, &q, &link, &coll)
         }
+        [s, c] if is(s, "messages") && c == "$count" => count_messages(mb, req, None),
         [s, id, tail @ ..] if is(s, "messages") => {
             message_route(mb, req, id, tail, &format!("{owner}/messages"), owner)
         }
@@ -427,6 +428,7 @@ fn folder_route(
             let link = format!("{prefix}/mailFolders('{}')/messages", folder.id);
             list_messages(mb, req, Some(folder), &q, &link, &coll)
         }
+        [s, c] if is(s, "messages") && c == "$count" => count_messages(mb, req, Some(folder)),
         [s, id, tail @ ..] if is(s, "messages") => {
             message_route(mb, req, id, tail, &format!("{path}/messages"), at.owner)
         }
@@ -521,6 +523,27 @@ fn list_messages(
     Ok(page(req, q, items, link, coll))
 }
 
+/// `GET .../messages/$count`: the number of messages (in `folder`, matching `$filter`) as plain
+/// text, as Graph answers it. Graph wants `ConsistencyLevel: eventual` only for directory
+/// objects (users, groups), not for Outlook messages, so the header is neither needed nor
+/// refused here.
+fn count_messages(
+    mb: &Mailbox,
+    req: &Req<'_>,
+    folder: Option<&Folder>,
+) -> Result<Response, GraphError> {
+    only(req.method, &[Method::GET])?;
+    let q = Query::parse(req.query)?;
+    let outlook = req.cfg.outlook_base();
+    let n = mb
+        .messages
+        .iter()
+        .filter(|m| folder.is_none_or(|f| m.folder_id == f.id))
+        .filter(|m| q.filter.is_empty() || q.matches(&m.to_json(req.ctx.immutable, outlook)))
+        .count();
+    Ok(req.ctx.text(StatusCode::OK, n.to_string()))
+}
+
 /// Cuts one page out of `items` and adds `@odata.nextLink` when more remain. Paging is by
 /// `$skip` over what the collection holds now, exactly like Graph's message lists. `link` is
 /// the collection's mailbox-relative path for the nextLink, `coll` its place in the context.
@@ -545,6 +568,9 @@ fn page(
         "@odata.context".into(),
         context(req, &format!("{coll}{}", selected(q))),
     );
+    if q.count {
+        out.insert("@odata.count".into(), total.into());
+    }
     out.insert("value".into(), Value::Array(value));
     let next_skip = q.skip.saturating_add(top);
     if next_skip < total {
@@ -557,6 +583,9 @@ fn page(
             if let Some(v) = v {
                 params.append_pair(name, v);
             }
+        }
+        if q.count {
+            params.append_pair("$count", "true");
         }
         params.append_pair("$top", &top.to_string());
         params.append_pair("$skip", &next_skip.to_string());

@@ -12,9 +12,11 @@
 //!
 //! Routes:
 //! - `/v1.0/users/{address}/...` and `/v1.0/me/...`: mail folders and messages (list with
-//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`; get, move, delete, patch; create a
-//!   draft with POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create),
-//!   behind bearer tokens issued by the emulator.
+//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`, `$count=true` for `@odata.count`;
+//!   `messages/$count` as plain text, with or without `ConsistencyLevel: eventual`, which
+//!   Graph only needs for directory objects; get, move, delete, patch; create a draft with
+//!   POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create), behind
+//!   bearer tokens issued by the emulator.
 //! - `/{tenant}/oauth2/v2.0/token` and `/authorize` (the `nonce` of an authorize request is
 //!   echoed in the id_token; a failed redemption burns the code), `/{tenant}/v2.0/adminconsent`.
 //! - OpenID Connect as Entra serves it: `/{tenant}/v2.0/.well-known/openid-configuration`

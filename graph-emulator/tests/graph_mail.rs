@@ -736,3 +736,80 @@ async fn odata_context_has_graphs_shape() {
         format!("{meta}users('o''neil%2Bx%40contoso.example')/mailFolders")
     );
 }
+
+/// `$count=true` adds `@odata.count` (the whole filtered collection, on every page);
+/// `/messages/$count` answers the number as plain text. For Outlook messages Graph needs no
+/// `ConsistencyLevel: eventual` (only directory objects do), so it may or may not be sent.
+#[tokio::test]
+async fn count_option_and_count_segment() {
+    let env = env(12).await;
+    let token = env.app_token().await;
+    env.emu
+        .add_message(
+            MAILBOX,
+            "inbox",
+            json!({"subject": "Draft", "isDraft": true, "receivedDateTime": "2026-11-01T09:00:00Z"}),
+        )
+        .unwrap();
+    let (status, page) = env
+        .get_json(
+            &env.mailbox_url("/mailFolders/inbox/messages?$count=true&$top=5&$select=subject"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["@odata.count"], 13);
+    assert_eq!(page["value"].as_array().unwrap().len(), 5);
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("%24count=true"), "{next}");
+    let (_, second) = env.get_json(next, &token, false).await;
+    assert_eq!(second["@odata.count"], 13);
+    let (_, filtered) = env
+        .get_json(
+            &env.mailbox_url("/mailFolders/inbox/messages?$count=true&$filter=isDraft eq false"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(filtered["@odata.count"], 12);
+    let (_, plain) = env
+        .get_json(
+            &env.mailbox_url("/mailFolders/inbox/messages"),
+            &token,
+            false,
+        )
+        .await;
+    assert!(plain.get("@odata.count").is_none());
+    let (status, bad) = env
+        .get_json(&env.mailbox_url("/messages?$count=maybe"), &token, false)
+        .await;
+    assert_eq!((status, graph_code(&bad)), (400, "BadRequest"));
+
+    for (path, consistency, want) in [
+        ("/mailFolders/inbox/messages/$count", true, "13"),
+        ("/mailFolders/inbox/messages/%24count", false, "13"),
+        (
+            "/mailFolders('Inbox')/messages/$count?$filter=isDraft eq true",
+            false,
+            "1",
+        ),
+        ("/mailFolders/archive/messages/$count", false, "0"),
+        ("/messages/$count", false, "13"),
+    ] {
+        let mut r = env.http.get(env.mailbox_url(path)).bearer_auth(&token);
+        if consistency {
+            r = r.header("ConsistencyLevel", "eventual");
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain"),
+            "{path}"
+        );
+        assert_eq!(r.text().await.unwrap(), want, "{path}");
+    }
+}
