@@ -29,10 +29,14 @@ pub(crate) fn handle(
     let mut st = inner.lock();
     st.graph_requests += 1;
     let folder_item_limit = st.folder_item_limit;
+    let max_page_size = crate::server::joined(headers, "prefer")
+        .as_deref()
+        .and_then(max_page_size);
     let result = authenticate(&st, headers).and_then(|principal| {
         let req = Req {
             cfg: &inner.config,
             folder_item_limit,
+            max_page_size,
             method,
             query,
             body,
@@ -50,10 +54,27 @@ struct Req<'a> {
     cfg: &'a EmulatorConfig,
     /// Most messages a folder may hold before moves and creates into it fail.
     folder_item_limit: usize,
+    /// `Prefer: odata.maxpagesize=N` (delta pages).
+    max_page_size: Option<usize>,
     method: &'a Method,
     query: Option<&'a str>,
     body: &'a [u8],
     ctx: &'a Ctx,
+}
+
+/// `odata.maxpagesize=N` of a `Prefer` header (1 to 1000).
+fn max_page_size(prefer: &str) -> Option<usize> {
+    prefer.split(',').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("odata.maxpagesize") {
+            return None;
+        }
+        v.trim()
+            .trim_matches('"')
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=crate::odata::MAX_TOP).contains(n))
+    })
 }
 
 /// The bearer token of the request, if it carries one.
@@ -398,6 +419,11 @@ fn folder_route(
     let m = req.method;
     let prefix = at.prefix;
     let path = place.path;
+    // `messages/delta()` is the same function as `messages/delta`.
+    let tail = match tail {
+        [_, d, empty] if is(d, "delta") && empty.is_empty() => &tail[..2],
+        t => t,
+    };
     match tail {
         [] => {
             only(m, &[Method::GET])?;
@@ -429,6 +455,25 @@ fn folder_route(
             list_messages(mb, req, Some(folder), &q, &link, &coll)
         }
         [s, c] if is(s, "messages") && c == "$count" => count_messages(mb, req, Some(folder)),
+        [s, d] if is(s, "messages") && is(d, "delta") => {
+            only(m, &[Method::GET])?;
+            let call = crate::delta::DeltaCall {
+                base: &req.ctx.base,
+                prefix,
+                query: req.query,
+                immutable: req.ctx.immutable,
+                outlook: req.cfg.outlook_base(),
+                max_page_size: req.max_page_size,
+            };
+            let (body, applied) = crate::delta::messages(mb, folder, &call)?;
+            let mut r = req.ctx.json(StatusCode::OK, body);
+            if let Some(n) = applied
+                && let Ok(v) = axum::http::HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
+            {
+                r.headers_mut().append("preference-applied", v);
+            }
+            Ok(r)
+        }
         [s, id, tail @ ..] if is(s, "messages") => {
             message_route(mb, req, id, tail, &format!("{path}/messages"), at.owner)
         }
@@ -654,6 +699,7 @@ fn message_route(
             }
             if m == Method::PATCH {
                 let patch = parse_body(req.body)?;
+                mb.touch(index);
                 let message = &mut mb.messages[index];
                 for (k, v) in patch {
                     if !["id", "parentFolderId", "webLink", "@odata.etag"].contains(&k.as_str()) {

@@ -17,6 +17,13 @@
 //!   Graph only needs for directory objects; get, move, delete, patch; create a draft with
 //!   POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create), behind
 //!   bearer tokens issued by the emulator.
+//! - `/v1.0/.../mailFolders/{id}/messages/delta`: Graph's delta query for a folder. The first
+//!   round pages (`Prefer: odata.maxpagesize=N` or `$top`, default 10) through every message
+//!   with `@odata.nextLink` (`$skiptoken`) and ends with `@odata.deltaLink` (`$deltatoken`);
+//!   that link, called later, returns only the messages that arrived in the folder or changed
+//!   (moved, patched) since, plus `{"id", "@removed": {"reason": "deleted"}}` for each that left
+//!   it (moved out or deleted). `$select`, `$filter` and `changeType=created|updated|deleted`
+//!   are kept in the tokens; an unknown token is 410 `syncStateNotFound`.
 //! - `/{tenant}/oauth2/v2.0/token` and `/authorize` (the `nonce` of an authorize request is
 //!   echoed in the id_token; a failed redemption burns the code), `/{tenant}/v2.0/adminconsent`.
 //! - OpenID Connect as Entra serves it: `/{tenant}/v2.0/.well-known/openid-configuration`
@@ -61,6 +68,7 @@
 mod batch;
 mod config;
 mod conn;
+mod delta;
 mod emulator;
 mod error;
 mod faults;
