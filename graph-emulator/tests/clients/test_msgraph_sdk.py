@@ -183,3 +183,27 @@ def test_a_throttled_request_is_retried_after_the_integer_retry_after(throttled_
     assert attempts[0]["retry_after"] == "2", attempts
     waited = attempts[1]["at"] - attempts[0]["at"]
     assert waited >= 2.0, waited
+
+
+def test_count_and_a_delta_round(emulator_url, app):
+    async def go():
+        client, _ = graph_client(emulator_url, app)
+        inbox = client.users.by_user_id(app["mailbox"]).mail_folders.by_mail_folder_id("inbox")
+        count = await inbox.messages.count.get()
+        config = RequestConfiguration()
+        config.headers.add("Prefer", "odata.maxpagesize=10")
+        page = await inbox.messages.delta.get(request_configuration=config)
+        seen = [m.id for m in page.value]
+        while page.odata_next_link:
+            page = await inbox.messages.delta.with_url(page.odata_next_link).get(
+                request_configuration=config)
+            seen.extend(m.id for m in page.value)
+        assert page.odata_delta_link.startswith(f"{emulator_url}/v1.0/"), page.odata_delta_link
+        # Nothing changed since: the next round is empty.
+        again = await inbox.messages.delta.with_url(page.odata_delta_link).get()
+        return count, seen, again
+
+    count, seen, again = run(go())
+    assert count == app["inbox_count"]
+    assert len(seen) == len(set(seen)) == app["inbox_count"]
+    assert again.value == [] and again.odata_delta_link
