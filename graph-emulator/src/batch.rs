@@ -212,7 +212,12 @@ pub(crate) async fn run(
                 continue;
             }
             started[i] = true;
-            let task = exec(inner.clone(), items[i].clone(), headers.clone());
+            let task = exec(
+                inner.clone(),
+                items[i].clone(),
+                headers.clone(),
+                ctx.base.clone(),
+            );
             let handle = running.spawn(task);
             task_index.insert(handle.id(), i);
         }
@@ -288,8 +293,14 @@ fn title_case(name: &str) -> String {
 }
 
 /// Runs one inner request; returns its status, its entry in `responses` and the connection
-/// mode it asks for (reset after a committed fault).
-async fn exec(inner: Arc<Inner>, item: Item, outer: HeaderMap) -> (u16, Value, ConnMode) {
+/// mode it asks for (reset after a committed fault). Links in its answer use `base`, the
+/// outer request's.
+async fn exec(
+    inner: Arc<Inner>,
+    item: Item,
+    outer: HeaderMap,
+    base: String,
+) -> (u16, Value, ConnMode) {
     let mut headers = HeaderMap::new();
     if let Some(auth) = outer.get(header::AUTHORIZATION) {
         headers.insert(header::AUTHORIZATION, auth.clone());
@@ -315,6 +326,8 @@ async fn exec(inner: Arc<Inner>, item: Item, outer: HeaderMap) -> (u16, Value, C
         request_id: uuid_like(),
         client_request_id: client_request_id(&headers),
         immutable: prefer.as_deref().is_some_and(wants_immutable),
+        base,
+        login_base: String::new(),
     };
     let body = item
         .body

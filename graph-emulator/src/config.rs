@@ -43,8 +43,21 @@ pub struct EmulatorConfig {
     /// When true a refresh token stops working once it has been redeemed (to test that clients
     /// keep the newest); Entra itself keeps old ones valid, hence the default `false`.
     pub strict_refresh_rotation: bool,
-    /// Base used for links to Graph (`@odata.nextLink`, `@odata.context`).
-    pub graph_public_base: String,
+    /// Base of the links to Graph the emulator writes (`@odata.nextLink`, `@odata.context`,
+    /// `@odata.deltaLink`).
+    ///
+    /// `None` (the default) builds them from the address each request was sent to, as real
+    /// services do: its `Host` header (or the authority of an absolute request URI), with
+    /// `https` when that host is one of Microsoft's public names (`graph.microsoft.com`,
+    /// `login.microsoftonline.com`, ...: the emulator sits behind a proxy that routes the
+    /// public URLs to it) and `http` otherwise (the emulator itself serves plain HTTP). A client
+    /// that calls `http://127.0.0.1:PORT` is sent on to `http://127.0.0.1:PORT`; a host that
+    /// routes `https://graph.microsoft.com` to the emulator and keeps `Host:
+    /// graph.microsoft.com` sees the public URLs. `Some(base)` writes every Graph link on
+    /// `base` whatever the request said. The endpoints in the OpenID Connect discovery
+    /// documents always follow the request's address the same way (`https://login.microsoftonline.com`
+    /// for a request with that `Host`).
+    pub graph_public_base: Option<String>,
     /// Base used for Outlook-on-the-web links (`webLink`).
     pub outlook_public_base: String,
     /// Which users may open which mailbox with a delegated token. Keys are mailbox addresses
@@ -93,7 +106,7 @@ impl Default for EmulatorConfig {
             users: vec![DEMO_USER.to_string(), DEMO_USER_2.to_string()],
             access_token_lifetime: Duration::from_secs(3600),
             strict_refresh_rotation: false,
-            graph_public_base: "https://graph.microsoft.com".to_string(),
+            graph_public_base: None,
             outlook_public_base: "https://outlook.office365.com".to_string(),
             mailbox_access: BTreeMap::new(),
             rest_disabled: Vec::new(),
@@ -138,11 +151,16 @@ impl EmulatorConfig {
             .find(|u| u.eq_ignore_ascii_case(upn.trim()))
     }
 
-    /// Public bases without a trailing slash, so links never contain `//`.
-    pub(crate) fn graph_base(&self) -> &str {
-        self.graph_public_base.trim_end_matches('/')
+    /// The fixed link base, if one is configured, without a trailing slash so that links never
+    /// contain `//`.
+    pub(crate) fn graph_base_override(&self) -> Option<&str> {
+        self.graph_public_base
+            .as_deref()
+            .map(|b| b.trim().trim_end_matches('/'))
+            .filter(|b| !b.is_empty())
     }
 
+    /// Public base without a trailing slash, so links never contain `//`.
     pub(crate) fn outlook_base(&self) -> &str {
         self.outlook_public_base.trim_end_matches('/')
     }

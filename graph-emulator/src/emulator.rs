@@ -49,6 +49,8 @@ impl Emulator {
             ));
         }
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        // The id_token signing key takes a moment to make; make it before anyone signs in.
+        tokio::task::spawn_blocking(crate::oidc::warm);
         let bound = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = crate::server::router(self.inner.clone());

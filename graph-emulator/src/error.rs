@@ -137,6 +137,12 @@ pub(crate) struct Ctx {
     pub client_request_id: String,
     /// The request asked for `Prefer: IdType="ImmutableId"`.
     pub immutable: bool,
+    /// Where links in the answer point: `scheme://host[:port]` of the address the request was
+    /// sent to (see [`crate::EmulatorConfig::graph_public_base`]), without a trailing slash.
+    pub base: String,
+    /// The same for the identity endpoints' documents (discovery, instance discovery), which
+    /// never use a configured Graph base.
+    pub login_base: String,
 }
 
 impl Ctx {
@@ -148,6 +154,17 @@ impl Ctx {
         );
         self.common_headers(&mut headers);
         (status, headers, body.to_string()).into_response()
+    }
+
+    /// A plain-text answer (`/$count`).
+    pub fn text(&self, status: StatusCode, body: String) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        self.common_headers(&mut headers);
+        (status, headers, body).into_response()
     }
 
     pub fn empty(&self, status: StatusCode) -> Response {

@@ -191,7 +191,10 @@ pub struct Faults {
     pub seed: u64,
     /// How long [`FaultKind::Timeout`] holds a request before dropping it (default 30 s).
     pub timeout_hold: Duration,
-    /// `Retry-After` sent with injected 429 and 503 (default 1 s).
+    /// `Retry-After` sent with injected 429 and 503 (default 1 s). Whole seconds as Graph
+    /// sends them (`1`; a value such as 1.5 s is rounded up to `2`); a value under one second is
+    /// sent in decimal seconds as asked (`retry-after=10ms` gives `0.01`), for tests that keep
+    /// their waits short.
     pub retry_after: Duration,
     /// Whether the token endpoint gets faults too (default false).
     pub token_endpoint: bool,

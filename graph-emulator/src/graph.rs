@@ -29,10 +29,14 @@ pub(crate) fn handle(
     let mut st = inner.lock();
     st.graph_requests += 1;
     let folder_item_limit = st.folder_item_limit;
+    let max_page_size = crate::server::joined(headers, "prefer")
+        .as_deref()
+        .and_then(max_page_size);
     let result = authenticate(&st, headers).and_then(|principal| {
         let req = Req {
             cfg: &inner.config,
             folder_item_limit,
+            max_page_size,
             method,
             query,
             body,
@@ -50,10 +54,27 @@ struct Req<'a> {
     cfg: &'a EmulatorConfig,
     /// Most messages a folder may hold before moves and creates into it fail.
     folder_item_limit: usize,
+    /// `Prefer: odata.maxpagesize=N` (delta pages).
+    max_page_size: Option<usize>,
     method: &'a Method,
     query: Option<&'a str>,
     body: &'a [u8],
     ctx: &'a Ctx,
+}
+
+/// `odata.maxpagesize=N` of a `Prefer` header (1 to 1000).
+fn max_page_size(prefer: &str) -> Option<usize> {
+    prefer.split(',').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("odata.maxpagesize") {
+            return None;
+        }
+        v.trim()
+            .trim_matches('"')
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=crate::odata::MAX_TOP).contains(n))
+    })
 }
 
 /// The bearer token of the request, if it carries one.
@@ -165,7 +186,7 @@ fn route(
     path: &str,
 ) -> Result<Response, GraphError> {
     let segs = segments(path)?;
-    let (mailbox_index, link_prefix, rest) = match segs.as_slice() {
+    let (mailbox_index, link_prefix, owner, rest) = match segs.as_slice() {
         [first, rest @ ..] if is(first, "me") => {
             let Principal::User(upn) = principal else {
                 return Err(GraphError::bad_request(
@@ -175,9 +196,12 @@ fn route(
             if !st.rest_enabled(upn) {
                 return Err(GraphError::rest_disabled());
             }
-            (st.ensure_mailbox(upn), "me".to_string(), rest)
+            // Graph names the signed-in user by object id in contexts.
+            let owner = format!("users('{}')", crate::identity::object_id(upn));
+            (st.ensure_mailbox(upn), "me".to_string(), owner, rest)
         }
         [first, address, rest @ ..] if is(first, "users") => {
+            let address_given = address;
             if !st.rest_enabled(address) {
                 return Err(GraphError::rest_disabled());
             }
@@ -193,39 +217,87 @@ fn route(
                 .replace('%', "%25")
                 .replace('?', "%3F")
                 .replace('#', "%23");
-            (index, format!("users/{address}"), rest)
+            // The context names the user as the request did: `users('x%40y')`.
+            let owner = format!("users{}", odata_key(address_given));
+            (index, format!("users/{address}"), owner, rest)
         }
         [first, ..] => return Err(GraphError::segment_not_found(first)),
         [] => return Err(GraphError::bad_request("Invalid request.")),
     };
     let serial = &mut st.serial;
     let mb = &mut st.mailboxes[mailbox_index];
-    mailbox_route(mb, serial, req, &link_prefix, rest)
+    let at = At {
+        prefix: &link_prefix,
+        owner: &owner,
+    };
+    mailbox_route(mb, serial, req, &at, rest)
+}
+
+/// Where a request is: the mailbox-relative prefix of its links (`users/x@y`, `me`) and the
+/// owner in its `@odata.context` (`users('x%40y')`).
+struct At<'a> {
+    prefix: &'a str,
+    owner: &'a str,
+}
+
+/// `('key')` as OData writes a key in a context URL: quotes doubled, then percent-encoded
+/// except for unreserved characters (`users('x%40y')`, `mailFolders('AQMk...%3D')`).
+fn odata_key(key: &str) -> String {
+    let quoted = key.replace('\'', "''");
+    let mut out = String::from("('");
+    for b in quoted.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~'".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str("')");
+    out
+}
+
+/// `(a,b)` after a context's collection when the request had `$select`.
+fn selected(q: &Query) -> String {
+    q.raw_select
+        .as_ref()
+        .map(|s| format!("({s})"))
+        .unwrap_or_default()
+}
+
+/// `https://graph.microsoft.com/v1.0/$metadata#{path}` on the request's link base.
+fn context(req: &Req<'_>, path: &str) -> Value {
+    format!("{}/v1.0/$metadata#{path}", req.ctx.base).into()
 }
 
 fn mailbox_route(
     mb: &mut Mailbox,
     serial: &mut u64,
     req: &Req<'_>,
-    prefix: &str,
+    at: &At<'_>,
     rest: &[String],
 ) -> Result<Response, GraphError> {
     let m = req.method;
+    let prefix = at.prefix;
+    let owner = at.owner;
     match rest {
         [] if m == Method::GET => Ok(req.ctx.json(
             StatusCode::OK,
             json!({
-                "@odata.context": format!("{}/v1.0/$metadata#users/$entity", req.cfg.graph_base()),
+                "@odata.context": format!("{}/v1.0/$metadata#users/$entity", req.ctx.base),
                 "id": mb.address, "mail": mb.address, "userPrincipalName": mb.address,
             }),
         )),
         [s] if is(s, "mailFolders") => {
             let root = mb.root_id().to_string();
             let link = format!("{prefix}/mailFolders");
-            folder_collection(mb, serial, req, &root, &link)
+            let coll = format!("{owner}/mailFolders");
+            folder_collection(mb, serial, req, &root, &link, &coll)
         }
         [s, key, tail @ ..] if is(s, "mailFolders") => {
             let mut folder = find_folder(mb, key)?;
+            // Contexts name the folders as the request did: `mailFolders('inbox')`.
+            let mut parent_coll = format!("{owner}/mailFolders");
+            let mut path = format!("{parent_coll}{}", odata_key(key));
             let mut tail = tail;
             // mailFolders/{id}/childFolders/{id}/... addresses a descendant.
             while let [c, child, more @ ..] = tail {
@@ -237,21 +309,31 @@ fn mailbox_route(
                     return Err(GraphError::item_not_found());
                 }
                 folder = found;
+                parent_coll = format!("{path}/childFolders");
+                path = format!("{parent_coll}{}", odata_key(child));
                 tail = more;
             }
-            folder_route(mb, serial, req, prefix, &folder, tail)
+            let place = FolderAt {
+                parent_coll: &parent_coll,
+                path: &path,
+            };
+            folder_route(mb, serial, req, at, &place, &folder, tail)
         }
         [s] if is(s, "messages") => {
+            let coll = format!("{owner}/messages");
             if m == Method::POST {
                 let drafts = find_folder(mb, "drafts")?;
-                return create_message(mb, serial, req, &drafts);
+                return create_message(mb, serial, req, &drafts, &coll);
             }
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
             let link = format!("{prefix}/messages");
-            list_messages(mb, req, None, &q, &link)
+            list_messages(mb, req, None, &q, &link, &coll)
         }
-        [s, id, tail @ ..] if is(s, "messages") => message_route(mb, req, id, tail),
+        [s, c] if is(s, "messages") && c == "$count" => count_messages(mb, req, None),
+        [s, id, tail @ ..] if is(s, "messages") => {
+            message_route(mb, req, id, tail, &format!("{owner}/messages"), owner)
+        }
         [first, ..] => Err(GraphError::segment_not_found(first)),
         [] => Err(GraphError::method_not_allowed(m.as_str())),
     }
@@ -273,6 +355,7 @@ fn create_message(
     serial: &mut u64,
     req: &Req<'_>,
     folder: &Folder,
+    coll: &str,
 ) -> Result<Response, GraphError> {
     let mut data = parse_body(req.body)?;
     check_room(mb, req, &folder.id)?;
@@ -290,7 +373,12 @@ fn create_message(
     let index = mb
         .find_message(&id)
         .ok_or_else(GraphError::item_not_found)?;
-    let out = mb.messages[index].to_json(req.ctx.immutable, req.cfg.outlook_base());
+    let mut out = Map::new();
+    out.insert(
+        "@odata.context".into(),
+        context(req, &format!("{coll}/$entity")),
+    );
+    out.extend(mb.messages[index].to_json(req.ctx.immutable, req.cfg.outlook_base()));
     Ok(req.ctx.json(StatusCode::CREATED, Value::Object(out)))
 }
 
@@ -311,55 +399,85 @@ fn find_folder(mb: &Mailbox, key: &str) -> Result<Folder, GraphError> {
         .ok_or_else(GraphError::item_not_found)
 }
 
+/// A folder's places in `@odata.context`: the collection it belongs to
+/// (`users('x')/mailFolders`, `.../mailFolders('inbox')/childFolders`) and its own path
+/// (`users('x')/mailFolders('inbox')`).
+struct FolderAt<'a> {
+    parent_coll: &'a str,
+    path: &'a str,
+}
+
 fn folder_route(
     mb: &mut Mailbox,
     serial: &mut u64,
     req: &Req<'_>,
-    prefix: &str,
+    at: &At<'_>,
+    place: &FolderAt<'_>,
     folder: &Folder,
     tail: &[String],
 ) -> Result<Response, GraphError> {
     let m = req.method;
+    let prefix = at.prefix;
+    let path = place.path;
+    // `messages/delta()` is the same function as `messages/delta`.
+    let tail = match tail {
+        [_, d, empty] if is(d, "delta") && empty.is_empty() => &tail[..2],
+        t => t,
+    };
     match tail {
         [] => {
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
-            let mut body = as_map(mb.folder_json(folder));
-            body = q.project(body);
+            let mut body = Map::new();
             body.insert(
                 "@odata.context".into(),
-                format!(
-                    "{}/v1.0/$metadata#{}/mailFolders/$entity",
-                    req.cfg.graph_base(),
-                    context_owner(prefix)
-                )
-                .into(),
+                context(
+                    req,
+                    &format!("{}{}/$entity", place.parent_coll, selected(&q)),
+                ),
             );
+            body.extend(q.project(as_map(mb.folder_json(folder))));
             Ok(req.ctx.json(StatusCode::OK, Value::Object(body)))
         }
         [s] if is(s, "childFolders") => {
             let link = format!("{prefix}/mailFolders('{}')/childFolders", folder.id);
-            folder_collection(mb, serial, req, &folder.id, &link)
+            let coll = format!("{path}/childFolders");
+            folder_collection(mb, serial, req, &folder.id, &link, &coll)
         }
         [s] if is(s, "messages") => {
+            let coll = format!("{path}/messages");
             if m == Method::POST {
-                return create_message(mb, serial, req, folder);
+                return create_message(mb, serial, req, folder, &coll);
             }
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
             let link = format!("{prefix}/mailFolders('{}')/messages", folder.id);
-            list_messages(mb, req, Some(folder), &q, &link)
+            list_messages(mb, req, Some(folder), &q, &link, &coll)
         }
-        [s, id, tail @ ..] if is(s, "messages") => message_route(mb, req, id, tail),
+        [s, c] if is(s, "messages") && c == "$count" => count_messages(mb, req, Some(folder)),
+        [s, d] if is(s, "messages") && is(d, "delta") => {
+            only(m, &[Method::GET])?;
+            let call = crate::delta::DeltaCall {
+                base: &req.ctx.base,
+                prefix,
+                query: req.query,
+                immutable: req.ctx.immutable,
+                outlook: req.cfg.outlook_base(),
+                max_page_size: req.max_page_size,
+            };
+            let (body, applied) = crate::delta::messages(mb, folder, &call)?;
+            let mut r = req.ctx.json(StatusCode::OK, body);
+            if let Some(n) = applied
+                && let Ok(v) = axum::http::HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
+            {
+                r.headers_mut().append("preference-applied", v);
+            }
+            Ok(r)
+        }
+        [s, id, tail @ ..] if is(s, "messages") => {
+            message_route(mb, req, id, tail, &format!("{path}/messages"), at.owner)
+        }
         [first, ..] => Err(GraphError::segment_not_found(first)),
-    }
-}
-
-/// `users('x')` for the `@odata.context` of a mailbox-relative link prefix.
-fn context_owner(prefix: &str) -> String {
-    match prefix.strip_prefix("users/") {
-        Some(address) => format!("users('{address}')"),
-        None => "users('me')".to_string(),
     }
 }
 
@@ -377,6 +495,7 @@ fn folder_collection(
     req: &Req<'_>,
     parent_id: &str,
     link: &str,
+    coll: &str,
 ) -> Result<Response, GraphError> {
     if req.method == Method::POST {
         let body = parse_body(req.body)?;
@@ -400,16 +519,12 @@ fn folder_collection(
         let folder = mb
             .create_folder(parent_id, &name, hidden, serial)
             .map_err(|FolderExists| GraphError::folder_exists())?;
-        let mut out = as_map(mb.folder_json(&folder));
+        let mut out = Map::new();
         out.insert(
             "@odata.context".into(),
-            format!(
-                "{}/v1.0/$metadata#{}/mailFolders/$entity",
-                req.cfg.graph_base(),
-                context_owner(link)
-            )
-            .into(),
+            context(req, &format!("{coll}/$entity")),
         );
+        out.extend(as_map(mb.folder_json(&folder)));
         return Ok(req.ctx.json(StatusCode::CREATED, Value::Object(out)));
     }
     only(req.method, &[Method::GET])?;
@@ -421,7 +536,7 @@ fn folder_collection(
         .filter(|f| q.matches(f))
         .collect();
     q.sort(&mut items, |m| m);
-    Ok(page(req, &q, items, link, "mailFolders"))
+    Ok(page(req, &q, items, link, coll))
 }
 
 fn list_messages(
@@ -430,6 +545,7 @@ fn list_messages(
     folder: Option<&Folder>,
     q: &Query,
     link: &str,
+    coll: &str,
 ) -> Result<Response, GraphError> {
     let outlook = req.cfg.outlook_base();
     let mut items: Vec<Map<String, Value>> = mb
@@ -449,17 +565,39 @@ fn list_messages(
     } else {
         q.sort(&mut items, |m| m);
     }
-    Ok(page(req, q, items, link, "messages"))
+    Ok(page(req, q, items, link, coll))
+}
+
+/// `GET .../messages/$count`: the number of messages (in `folder`, matching `$filter`) as plain
+/// text, as Graph answers it. Graph wants `ConsistencyLevel: eventual` only for directory
+/// objects (users, groups), not for Outlook messages, so the header is neither needed nor
+/// refused here.
+fn count_messages(
+    mb: &Mailbox,
+    req: &Req<'_>,
+    folder: Option<&Folder>,
+) -> Result<Response, GraphError> {
+    only(req.method, &[Method::GET])?;
+    let q = Query::parse(req.query)?;
+    let outlook = req.cfg.outlook_base();
+    let n = mb
+        .messages
+        .iter()
+        .filter(|m| folder.is_none_or(|f| m.folder_id == f.id))
+        .filter(|m| q.filter.is_empty() || q.matches(&m.to_json(req.ctx.immutable, outlook)))
+        .count();
+    Ok(req.ctx.text(StatusCode::OK, n.to_string()))
 }
 
 /// Cuts one page out of `items` and adds `@odata.nextLink` when more remain. Paging is by
-/// `$skip` over what the collection holds now, exactly like Graph's message lists.
+/// `$skip` over what the collection holds now, exactly like Graph's message lists. `link` is
+/// the collection's mailbox-relative path for the nextLink, `coll` its place in the context.
 fn page(
     req: &Req<'_>,
     q: &Query,
     items: Vec<Map<String, Value>>,
     link: &str,
-    entity: &str,
+    coll: &str,
 ) -> Response {
     let top = q.top.unwrap_or(DEFAULT_TOP);
     let total = items.len();
@@ -469,21 +607,15 @@ fn page(
         .take(top)
         .map(|m| Value::Object(q.project(m)))
         .collect();
-    let base = req.cfg.graph_base();
-    let select = q
-        .raw_select
-        .as_ref()
-        .map(|s| format!("({s})"))
-        .unwrap_or_default();
+    let base = &req.ctx.base;
     let mut out = Map::new();
     out.insert(
         "@odata.context".into(),
-        format!(
-            "{base}/v1.0/$metadata#{}/{entity}{select}",
-            context_owner(link)
-        )
-        .into(),
+        context(req, &format!("{coll}{}", selected(q))),
     );
+    if q.count {
+        out.insert("@odata.count".into(), total.into());
+    }
     out.insert("value".into(), Value::Array(value));
     let next_skip = q.skip.saturating_add(top);
     if next_skip < total {
@@ -497,6 +629,9 @@ fn page(
                 params.append_pair(name, v);
             }
         }
+        if q.count {
+            params.append_pair("$count", "true");
+        }
         params.append_pair("$top", &top.to_string());
         params.append_pair("$skip", &next_skip.to_string());
         let query = params.finish().replace('+', "%20");
@@ -508,6 +643,17 @@ fn page(
     req.ctx.json(StatusCode::OK, Value::Object(out))
 }
 
+/// A parameter of an action's body (`move`'s `destinationId`). Graph matches action parameter
+/// names case-insensitively: its metadata spells them `DestinationId`, which is what the SDKs
+/// send, while the docs write `destinationId`. An exact match wins over one that differs in case.
+fn action_param<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    body.get(name).or_else(|| {
+        body.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
 fn parse_body(body: &[u8]) -> Result<Map<String, Value>, GraphError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
@@ -515,11 +661,16 @@ fn parse_body(body: &[u8]) -> Result<Map<String, Value>, GraphError> {
     }
 }
 
+/// One message. `coll` is the collection the request reached it through, for the context
+/// (`users('x')/messages`, `users('x')/mailFolders('inbox')/messages`); `owner` the mailbox's
+/// (a moved message answers as `users('x')/messages/$entity`).
 fn message_route(
     mb: &mut Mailbox,
     req: &Req<'_>,
     id: &str,
     tail: &[String],
+    coll: &str,
+    owner: &str,
 ) -> Result<Response, GraphError> {
     if check_message_id(id).is_err() {
         return Err(GraphError::malformed_id());
@@ -527,6 +678,15 @@ fn message_route(
     let m = req.method;
     let outlook = req.cfg.outlook_base();
     let immutable = req.ctx.immutable;
+    let entity = |path: String, message: Map<String, Value>| {
+        let mut out = Map::new();
+        out.insert(
+            "@odata.context".into(),
+            context(req, &format!("{path}/$entity")),
+        );
+        out.extend(message);
+        Value::Object(out)
+    };
     match tail {
         [] => {
             let index = mb.find_message(id).ok_or_else(GraphError::item_not_found)?;
@@ -539,26 +699,26 @@ fn message_route(
             }
             if m == Method::PATCH {
                 let patch = parse_body(req.body)?;
+                mb.touch(index);
                 let message = &mut mb.messages[index];
                 for (k, v) in patch {
                     if !["id", "parentFolderId", "webLink", "@odata.etag"].contains(&k.as_str()) {
                         message.data.insert(k, v);
                     }
                 }
-                return Ok(req.ctx.json(
-                    StatusCode::OK,
-                    Value::Object(message.to_json(immutable, outlook)),
-                ));
+                let json = message.to_json(immutable, outlook);
+                return Ok(req.ctx.json(StatusCode::OK, entity(coll.to_string(), json)));
             }
             only(m, &[Method::GET])?;
             let q = Query::parse(req.query)?;
             let body = q.project(mb.messages[index].to_json(immutable, outlook));
-            Ok(req.ctx.json(StatusCode::OK, Value::Object(body)))
+            let path = format!("{coll}{}", selected(&q));
+            Ok(req.ctx.json(StatusCode::OK, entity(path, body)))
         }
         [s] if is(s, "move") => {
             only(m, &[Method::POST])?;
             let body = parse_body(req.body)?;
-            let dest = match body.get("destinationId") {
+            let dest = match action_param(&body, "destinationId") {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
                 _ => {
                     return Err(GraphError::invalid_parameter(
@@ -576,9 +736,10 @@ fn message_route(
                 check_room(mb, req, &dest)?;
             }
             mb.move_message(index, &dest);
+            let json = mb.messages[index].to_json(immutable, outlook);
             Ok(req.ctx.json(
                 StatusCode::CREATED,
-                Value::Object(mb.messages[index].to_json(immutable, outlook)),
+                entity(format!("{owner}/messages"), json),
             ))
         }
         [first, ..] => Err(GraphError::segment_not_found(first)),

@@ -167,9 +167,28 @@ fn token_inner(
     body: &[u8],
 ) -> Result<Value, AadError> {
     let form = params(body);
+    let result = grant(inner, tenant, headers, &form);
+    // Entra burns an authorization code on any failed redemption (wrong verifier, redirect
+    // URI, client or secret): whoever tried it, the code can no longer be redeemed.
+    if result.is_err()
+        && get(&form, "grant_type") == Some("authorization_code")
+        && let Some(code) = get(&form, "code")
+        && let Some(entry) = inner.lock().codes.get_mut(code)
+    {
+        entry.burned = true;
+    }
+    result
+}
+
+fn grant(
+    inner: &Inner,
+    tenant: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Value, AadError> {
     let basic = basic_credentials(headers);
-    let grant = get(&form, "grant_type").ok_or_else(|| AadError::missing("grant_type"))?;
-    let client_id = get(&form, "client_id")
+    let grant = get(form, "grant_type").ok_or_else(|| AadError::missing("grant_type"))?;
+    let client_id = get(form, "client_id")
         .map(str::to_string)
         .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
         .ok_or_else(|| AadError::missing("client_id"))?;
@@ -177,16 +196,16 @@ fn token_inner(
         .config
         .app(&client_id)
         .ok_or_else(|| unknown_app(&client_id, tenant))?;
-    let secret = get(&form, "client_secret")
+    let secret = get(form, "client_secret")
         .map(str::to_string)
         .or_else(|| basic.map(|(_, s)| s));
     authenticate_client(app, secret.as_deref())?;
     let mut st = inner.lock();
     match grant {
-        "authorization_code" => code_grant(inner, &mut st, app, tenant, &form),
-        "refresh_token" => refresh_grant(inner, &mut st, app, tenant, &form),
+        "authorization_code" => code_grant(inner, &mut st, app, tenant, form),
+        "refresh_token" => refresh_grant(inner, &mut st, app, tenant, form),
         "client_credentials" => {
-            let scope = get(&form, "scope").ok_or_else(|| AadError::missing("scope"))?;
+            let scope = get(form, "scope").ok_or_else(|| AadError::missing("scope"))?;
             if !GRAPH_DEFAULT_SCOPES
                 .iter()
                 .any(|s| s.eq_ignore_ascii_case(scope))
@@ -208,6 +227,7 @@ fn token_inner(
                 app,
                 tenant,
                 false,
+                None,
             ))
         }
         other => Err(AadError::new(
@@ -276,6 +296,12 @@ fn code_grant(
             "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
         ));
     }
+    if entry.burned {
+        return Err(AadError::invalid_grant(
+            70000,
+            "Provided grant is invalid or malformed. The authorization code was invalidated by an earlier failed redemption; send a new interactive authorization request.",
+        ));
+    }
     if entry.issued.elapsed() > CODE_LIFETIME {
         return Err(AadError::inactive_grant());
     }
@@ -306,7 +332,6 @@ fn code_grant(
             ));
         }
     }
-    // Consumed only on success so that a client fixing its verifier can still retry.
     if let Some(c) = st.codes.get_mut(code) {
         c.redeemed = true;
     }
@@ -319,6 +344,7 @@ fn code_grant(
         app,
         tenant,
         offline,
+        entry.nonce.as_deref(),
     ))
 }
 
@@ -362,6 +388,8 @@ fn refresh_grant(
         app,
         tenant,
         true,
+        // A refreshed id_token carries no nonce: there is no authentication request to echo.
+        None,
     ))
 }
 
@@ -371,7 +399,9 @@ fn has_scope(scope: &str, name: &str) -> bool {
         .any(|s| s.eq_ignore_ascii_case(name))
 }
 
-/// Creates the token response and remembers the tokens it contains.
+/// Creates the token response and remembers the tokens it contains. `nonce` is the one of the
+/// authorize request the code came from, echoed in the id_token as Entra does.
+#[allow(clippy::too_many_arguments)]
 fn issue(
     inner: &Inner,
     st: &mut State,
@@ -380,6 +410,7 @@ fn issue(
     app: &AppRegistration,
     tenant: &str,
     with_refresh: bool,
+    nonce: Option<&str>,
 ) -> Value {
     let lifetime = inner.config.access_token_lifetime;
     let access = random_token("eyJ0eXAiOiJFTVUi.");
@@ -416,7 +447,7 @@ fn issue(
         if has_scope(scope, "openid") || has_scope(scope, "profile") {
             out.insert(
                 "id_token".into(),
-                id_token(user, &app.client_id, tenant, lifetime).into(),
+                id_token(user, &app.client_id, tenant, lifetime, nonce).into(),
             );
         }
     }
@@ -424,7 +455,7 @@ fn issue(
 }
 
 /// The directory's tenant id: the path's when it is a GUID, else the demo tenant.
-fn tenant_id(tenant: &str) -> String {
+pub(crate) fn tenant_id(tenant: &str) -> String {
     let guid_like = tenant.len() == 36 && tenant.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     if guid_like {
         tenant.to_ascii_lowercase()
@@ -434,7 +465,7 @@ fn tenant_id(tenant: &str) -> String {
 }
 
 /// Stable object id for a user, so that repeated sign-ins look like the same account.
-fn object_id(upn: &str) -> String {
+pub(crate) fn object_id(upn: &str) -> String {
     let h = Sha256::digest(upn.to_ascii_lowercase().as_bytes());
     let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!(
@@ -447,13 +478,19 @@ fn object_id(upn: &str) -> String {
     )
 }
 
-/// An unsigned JWT (`alg: none`): clients may read claims but must not trust it.
-fn id_token(upn: &str, client_id: &str, tenant: &str, lifetime: Duration) -> String {
+/// An id_token signed with RS256 by the emulator's key, which the JWKS of its discovery
+/// document publishes (see [`crate::oidc`]), so OpenID Connect clients can verify it.
+fn id_token(
+    upn: &str,
+    client_id: &str,
+    tenant: &str,
+    lifetime: Duration,
+    nonce: Option<&str>,
+) -> String {
     let tid = tenant_id(tenant);
     let now = chrono::Utc::now().timestamp();
-    let header = json!({"typ": "JWT", "alg": "none"});
     let name = upn.split('@').next().unwrap_or(upn);
-    let payload = json!({
+    let mut payload = json!({
         "aud": client_id,
         "iss": format!("https://login.microsoftonline.com/{tid}/v2.0"),
         "iat": now,
@@ -466,11 +503,10 @@ fn id_token(upn: &str, client_id: &str, tenant: &str, lifetime: Duration) -> Str
         "tid": tid,
         "ver": "2.0",
     });
-    format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(payload.to_string())
-    )
+    if let Some(nonce) = nonce {
+        payload["nonce"] = nonce.into();
+    }
+    crate::oidc::sign_jwt(&payload)
 }
 
 fn html(status: StatusCode, title: &str, text: &str) -> Response {
@@ -634,8 +670,10 @@ pub(crate) fn authorize(inner: &Inner, tenant: &str, query: Option<&str>) -> Res
                 .unwrap_or("https://graph.microsoft.com/.default")
                 .to_string(),
             challenge,
+            nonce: get(&q, "nonce").map(|n| n.chars().take(1024).collect()),
             issued: Instant::now(),
             redeemed: false,
+            burned: false,
         },
     );
     let session = uuid_like();
@@ -675,11 +713,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn id_token_is_unsigned_jwt_with_upn() {
-        let t = id_token("a@b.example", "cid", "common", Duration::from_secs(60));
+    fn id_token_is_a_signed_jwt_with_upn() {
+        let t = id_token(
+            "a@b.example",
+            "cid",
+            "common",
+            Duration::from_secs(60),
+            None,
+        );
         let parts: Vec<&str> = t.split('.').collect();
         assert_eq!(parts.len(), 3);
-        assert_eq!(parts[2], "");
+        assert!(!parts[2].is_empty());
+        let header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(header["alg"], "RS256");
         let payload: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(payload["preferred_username"], "a@b.example");

@@ -1,16 +1,37 @@
 //! A stateful emulator of Microsoft Graph mail (v1.0) and the Entra ID v2 token endpoint.
 //!
-//! It serves real HTTP (axum, loopback) so that a client under test can keep using the public
-//! URLs (`https://graph.microsoft.com/v1.0/...`, `https://login.microsoftonline.com/{tenant}/...`,
-//! `https://outlook.office365.com/owa/...`) behind a proxy that only rewrites scheme and host.
-//! Every link the emulator emits uses the public bases from [`EmulatorConfig`].
+//! It serves real HTTP (axum, loopback). A client can call it directly at
+//! `http://127.0.0.1:PORT/v1.0/...`, or keep using the public URLs
+//! (`https://graph.microsoft.com/v1.0/...`, `https://login.microsoftonline.com/{tenant}/...`)
+//! behind a proxy that routes them to the emulator and keeps the `Host` header. Links to Graph
+//! (`@odata.nextLink`, `@odata.context`, `@odata.deltaLink`) are built from the address the
+//! request was sent to, as real services build them: `https://{host}` when `Host` is one of
+//! Microsoft's public names, `http://{host}` otherwise, unless
+//! [`EmulatorConfig::graph_public_base`] fixes a base. `webLink`s always use
+//! [`EmulatorConfig::outlook_public_base`] (`https://outlook.office365.com/owa/...`).
 //!
 //! Routes:
 //! - `/v1.0/users/{address}/...` and `/v1.0/me/...`: mail folders and messages (list with
-//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`; get, move, delete, patch; create a
-//!   draft with POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create),
-//!   behind bearer tokens issued by the emulator.
-//! - `/{tenant}/oauth2/v2.0/token` and `/authorize`, `/{tenant}/v2.0/adminconsent`.
+//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`, `$count=true` for `@odata.count`;
+//!   `messages/$count` as plain text, with or without `ConsistencyLevel: eventual`, which
+//!   Graph only needs for directory objects; get, move, delete, patch; create a draft with
+//!   POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create), behind
+//!   bearer tokens issued by the emulator.
+//! - `/v1.0/.../mailFolders/{id}/messages/delta`: Graph's delta query for a folder. The first
+//!   round pages (`Prefer: odata.maxpagesize=N` or `$top`, default 10) through every message
+//!   with `@odata.nextLink` (`$skiptoken`) and ends with `@odata.deltaLink` (`$deltatoken`);
+//!   that link, called later, returns only the messages that arrived in the folder or changed
+//!   (moved, patched) since, plus `{"id", "@removed": {"reason": "deleted"}}` for each that left
+//!   it (moved out or deleted). `$select`, `$filter` and `changeType=created|updated|deleted`
+//!   are kept in the tokens; an unknown token is 410 `syncStateNotFound`.
+//! - `/{tenant}/oauth2/v2.0/token` and `/authorize` (the `nonce` of an authorize request is
+//!   echoed in the id_token; a failed redemption burns the code), `/{tenant}/v2.0/adminconsent`.
+//! - OpenID Connect as Entra serves it: `/{tenant}/v2.0/.well-known/openid-configuration`
+//!   (endpoints on the address the request was sent to, issuer
+//!   `https://login.microsoftonline.com/{tenant id}/v2.0`), its JWKS at
+//!   `/{tenant}/discovery/v2.0/keys`, and MSAL's instance discovery at
+//!   `/common/discovery/instance`. id_tokens are RS256-signed with a key made per process,
+//!   which the JWKS publishes.
 //! - `/owa/?ItemID=...`: what a `webLink` opens.
 //!
 //! Behaviour worth knowing when writing tests:
@@ -27,9 +48,10 @@
 //!   `ErrorQuotaExceeded`, [`EmulatorConfig::folder_item_limit`]).
 //!
 //! Realism switches, all off by default (no throttling, no latency, no faults):
-//! - [`Throttling`] per (app client id, mailbox): 429 `ApplicationThrottled` with a decimal
-//!   `Retry-After` over the concurrency limit or the window budget; early retries stay
-//!   throttled ([`EmulatorConfig::throttling`], [`Emulator::set_throttling`]).
+//! - [`Throttling`] per (app client id, mailbox): 429 `ApplicationThrottled` with
+//!   `Retry-After` in whole seconds as Graph sends it (rounded up; decimal seconds only when a
+//!   test configures a wait under one second) over the concurrency limit or the window budget;
+//!   early retries stay throttled ([`EmulatorConfig::throttling`], [`Emulator::set_throttling`]).
 //! - `POST /v1.0/$batch` (up to 20 requests, `dependsOn`, 424 for failed dependencies, at most
 //!   4 inner requests in parallel); each inner request runs like a top-level one (outer token,
 //!   own or outer `Prefer`, throttling, latency, status faults) and is recorded in
@@ -46,6 +68,7 @@
 mod batch;
 mod config;
 mod conn;
+mod delta;
 mod emulator;
 mod error;
 mod faults;
@@ -54,6 +77,7 @@ mod identity;
 mod ids;
 mod mailbox;
 mod odata;
+mod oidc;
 mod owa;
 mod seed;
 mod server;

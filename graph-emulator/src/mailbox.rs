@@ -37,6 +37,8 @@ pub(crate) struct StoredMessage {
     pub generation: u32,
     pub folder_id: String,
     pub data: Map<String, Value>,
+    /// The mailbox's change number when the message last arrived, moved or changed (delta).
+    pub changed: u64,
 }
 
 impl StoredMessage {
@@ -80,6 +82,10 @@ pub(crate) struct Mailbox {
     pub messages: Vec<StoredMessage>,
     /// Parent id of msgfolderroot: a folder that exists in Exchange but is not exposed.
     root_parent_id: String,
+    /// Counts every change to a message, for delta queries.
+    pub change_seq: u64,
+    /// The delta tokens handed out for this mailbox's folders.
+    pub delta: crate::delta::DeltaStore,
 }
 
 impl Mailbox {
@@ -112,6 +118,8 @@ impl Mailbox {
             folders,
             messages: Vec::new(),
             root_parent_id,
+            change_seq: 0,
+            delta: crate::delta::DeltaStore::default(),
         }
     }
 
@@ -236,12 +244,14 @@ impl Mailbox {
         for key in COMPUTED {
             data.remove(*key);
         }
+        self.change_seq += 1;
         self.messages.push(StoredMessage {
             immutable_id: immutable_id.clone(),
             serial: s,
             generation: 0,
             folder_id: folder_id.to_string(),
             data,
+            changed: self.change_seq,
         });
         Ok(immutable_id)
     }
@@ -251,6 +261,16 @@ impl Mailbox {
         if let Some(m) = self.messages.get_mut(index) {
             m.folder_id = dest_id.to_string();
             m.generation = m.generation.wrapping_add(1);
+            self.change_seq += 1;
+            m.changed = self.change_seq;
+        }
+    }
+
+    /// Records that the message at `index` changed (a PATCH), for delta queries.
+    pub fn touch(&mut self, index: usize) {
+        if let Some(m) = self.messages.get_mut(index) {
+            self.change_seq += 1;
+            m.changed = self.change_seq;
         }
     }
 

@@ -1,5 +1,5 @@
 //! The subset of OData query options Graph mail supports: `$select`, `$top`, `$skip`,
-//! `$orderby` and `$filter` (comparisons joined by `and`).
+//! `$orderby`, `$filter` (comparisons joined by `and`) and `$count`.
 
 use std::cmp::Ordering;
 
@@ -49,6 +49,9 @@ pub(crate) struct Query {
     pub orderby: Vec<(String, bool)>,
     pub filter: Vec<Clause>,
     pub include_hidden: bool,
+    /// `$count=true`: the answer carries `@odata.count`, the size of the whole (filtered)
+    /// collection.
+    pub count: bool,
     pub raw_select: Option<String>,
     pub raw_orderby: Option<String>,
     pub raw_filter: Option<String>,
@@ -105,6 +108,18 @@ impl Query {
                     q.raw_filter = Some(value.trim().to_string());
                 }
                 "includehiddenfolders" => q.include_hidden = value.eq_ignore_ascii_case("true"),
+                "count" => {
+                    q.count = match value.trim().to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(GraphError::bad_request(format!(
+                                "Invalid value '{}' for query option '$count'. It must be true or false.",
+                                truncate(&value)
+                            )));
+                        }
+                    }
+                }
                 // Graph ignores options it does not know for these resources; so do we.
                 _ => {}
             }

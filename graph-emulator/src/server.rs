@@ -16,7 +16,7 @@ use crate::faults::{FaultKind, Latency};
 use crate::ids::uuid_like;
 use crate::state::{Inner, RecordedRequest};
 use crate::throttle::{Slot, retry_after_value};
-use crate::{batch, graph, identity, owa};
+use crate::{batch, graph, identity, oidc, owa};
 
 /// Request bodies beyond this are refused; Graph's own limit for JSON payloads is 4 MB.
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -35,6 +35,68 @@ pub(crate) fn wants_immutable(prefer: &str) -> bool {
                     .eq_ignore_ascii_case("ImmutableId")
         })
     })
+}
+
+/// Microsoft's public host names. A request that names one of them in its `Host` came through
+/// a proxy that routes the public (https) URLs to the emulator.
+const MICROSOFT_HOSTS: &[&str] = &[
+    "graph.microsoft.com",
+    "login.microsoftonline.com",
+    "login.microsoft.com",
+    "login.windows.net",
+    "outlook.office365.com",
+    "outlook.office.com",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "login.microsoftonline.us",
+    "microsoftgraph.chinacloudapi.cn",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+];
+
+/// Used when a request names no usable host at all (HTTP/1.0 without `Host`).
+const FALLBACK_BASE: &str = "https://graph.microsoft.com";
+const LOGIN_FALLBACK_BASE: &str = "https://login.microsoftonline.com";
+
+/// `scheme://authority` of the address a request was sent to, for the links in its answer
+/// (see [`crate::EmulatorConfig::graph_public_base`]); `None` when it names no usable host.
+pub(crate) fn request_base(uri: &axum::http::Uri, headers: &HeaderMap) -> Option<String> {
+    // An absolute request URI (a client talking to the emulator as its HTTP proxy) names the
+    // address itself; otherwise the Host header does.
+    let authority = uri.authority().map(|a| a.as_str().to_string()).or_else(|| {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+    });
+    let (host, port) = authority.as_deref().and_then(parse_authority)?;
+    let scheme = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        Some(s) if s.eq_ignore_ascii_case("http") => "http",
+        _ if MICROSOFT_HOSTS.contains(&host.as_str()) => "https",
+        _ => "http",
+    };
+    // The scheme's default port is left out, as a browser would.
+    Some(match port {
+        Some(p) if !(scheme == "https" && p == 443) => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+/// Host (lower case; IPv6 in brackets) and port of a `Host` value; `None` for anything that is
+/// not a plain `host[:port]`, so nothing odd ever ends up in a link.
+fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
+    let a = authority.trim();
+    if a.is_empty()
+        || a.len() > 255
+        || a.contains(['@', '/', '?', '#', '\\', '%'])
+        || a.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return None;
+    }
+    // `http://` only to parse; its default port (80) comes back as `None`.
+    let url = url::Url::parse(&format!("http://{a}/")).ok()?;
+    Some((url.host_str()?.to_ascii_lowercase(), url.port()))
 }
 
 pub(crate) fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -64,6 +126,14 @@ async fn dispatch(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         request_id: uuid_like(),
         client_request_id: client_request_id(&parts.headers),
         immutable: prefer.as_deref().is_some_and(wants_immutable),
+        base: inner
+            .config
+            .graph_base_override()
+            .map(str::to_string)
+            .or_else(|| request_base(&parts.uri, &parts.headers))
+            .unwrap_or_else(|| FALLBACK_BASE.to_string()),
+        login_base: request_base(&parts.uri, &parts.headers)
+            .unwrap_or_else(|| LOGIN_FALLBACK_BASE.to_string()),
     };
     let (response, mode) = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => {
@@ -186,6 +256,19 @@ async fn route(
                 ),
             }
         }
+        [tenant, "v2.0", ".well-known", "openid-configuration"]
+            if !tenant.is_empty() && method == Method::GET =>
+        {
+            (oidc::discovery(tenant, &ctx.login_base), ConnMode::Normal)
+        }
+        [tenant, "discovery", "v2.0", "keys"] | [tenant, "discovery", "keys"]
+            if !tenant.is_empty() && method == Method::GET =>
+        {
+            (oidc::keys(tenant), ConnMode::Normal)
+        }
+        [_, "discovery", "instance"] if method == Method::GET => {
+            (oidc::instance(query, &ctx.login_base), ConnMode::Normal)
+        }
         [tenant, "oauth2", "v2.0", "authorize"] if !tenant.is_empty() && method == Method::GET => {
             (identity::authorize(inner, tenant, query), ConnMode::Normal)
         }
@@ -270,7 +353,8 @@ fn plan(inner: &Inner, fault: Option<FaultKind>, ctx: &Ctx, in_batch: bool) -> P
     };
     let status = |status, code, message: &str, retry: bool| {
         let mut r = ctx.error(&GraphError::new(status, code, message));
-        if retry && let Ok(v) = HeaderValue::from_str(&retry_after_value(retry_after)) {
+        if retry && let Ok(v) = HeaderValue::from_str(&retry_after_value(retry_after, retry_after))
+        {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         Plan::Respond(r, ConnMode::Normal)
@@ -341,12 +425,17 @@ pub(crate) async fn graph_call(
         let mut st = inner.lock();
         match graph::throttle_key(&st, headers, path) {
             Some(key) if st.throttle.limits.is_some() => {
+                let configured = st
+                    .throttle
+                    .limits
+                    .as_ref()
+                    .map_or(Duration::ZERO, |t| t.retry_after);
                 match st.throttle.admit(&key, Instant::now()) {
                     Ok(()) => Ok(Some(Slot {
                         inner: inner.clone(),
                         key,
                     })),
-                    Err(wait) => Err(wait),
+                    Err(wait) => Err(retry_after_value(wait, configured)),
                 }
             }
             _ => Ok(None),
@@ -354,7 +443,7 @@ pub(crate) async fn graph_call(
     };
     let _slot = match admitted {
         Ok(slot) => slot,
-        Err(wait) => return (throttled(ctx, wait), ConnMode::Normal),
+        Err(retry_after) => return (throttled(ctx, &retry_after), ConnMode::Normal),
     };
     let delay = latency_of(&inner.lock().latency, method, path);
     sleep(delay).await;
@@ -375,7 +464,7 @@ pub(crate) async fn graph_call(
 }
 
 /// Outlook's throttling answer (the body Outlook really sends, without `innerError`).
-fn throttled(ctx: &Ctx, wait: Duration) -> Response {
+fn throttled(ctx: &Ctx, retry_after: &str) -> Response {
     let mut r = ctx.json(
         StatusCode::TOO_MANY_REQUESTS,
         json!({"error": {
@@ -383,7 +472,7 @@ fn throttled(ctx: &Ctx, wait: Duration) -> Response {
             "message": "Application is over its MailboxConcurrency limit.",
         }}),
     );
-    if let Ok(v) = HeaderValue::from_str(&retry_after_value(wait)) {
+    if let Ok(v) = HeaderValue::from_str(retry_after) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r

@@ -51,8 +51,12 @@ pub(crate) struct AuthCode {
     pub user: String,
     pub scope: String,
     pub challenge: Option<(String, String)>,
+    /// The authorize request's `nonce`, for the id_token.
+    pub nonce: Option<String>,
     pub issued: Instant,
     pub redeemed: bool,
+    /// A redemption failed: the code can never be redeemed (Entra invalidates it).
+    pub burned: bool,
 }
 
 #[derive(Debug, Clone)]

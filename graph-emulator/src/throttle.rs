@@ -11,7 +11,9 @@ use crate::state::Inner;
 /// [`crate::Emulator::set_throttling`] is called).
 ///
 /// A throttled request gets 429 `ApplicationThrottled` "Application is over its
-/// MailboxConcurrency limit." with a decimal `Retry-After` (seconds, e.g. `2.5`). Rules, checked
+/// MailboxConcurrency limit." with `Retry-After` in whole seconds as Graph sends it (the wait
+/// rounded up, e.g. `3` for 2.5 s), or, when `retry_after` is set under one second, in decimal
+/// seconds (`0.05`) so that a test can keep its waits short. Rules, checked
 /// in this order for every Graph request that names a mailbox and carries a valid token:
 /// 1. The request is counted against the window budget, throttled or not (as in Graph, so
 ///    hammering keeps a client throttled).
@@ -32,8 +34,9 @@ pub struct Throttling {
     pub max_requests: u32,
     /// The budget window (Outlook: 10 minutes).
     pub window: Duration,
-    /// `Retry-After` suggested when the concurrency limit is hit (default 2.5 s); when the
-    /// window budget is used up the suggestion is computed from the window instead.
+    /// `Retry-After` suggested when the concurrency limit is hit (default 2.5 s, sent as `3`);
+    /// when the window budget is used up the suggestion is computed from the window instead.
+    /// Under one second, every `Retry-After` of this throttling is sent in decimal seconds.
     pub retry_after: Duration,
 }
 
@@ -125,15 +128,28 @@ impl Drop for Slot {
     }
 }
 
-/// `Retry-After` as decimal seconds, rounded up to the millisecond so that a client waiting
-/// exactly this long is not throttled again: `2.5`, `0.001`, `600.0`.
-pub(crate) fn retry_after_value(d: Duration) -> String {
-    let ms = d.as_nanos().div_ceil(1_000_000);
-    let mut s = format!("{}.{:03}", ms / 1000, ms % 1000);
-    while s.ends_with('0') && !s.ends_with(".0") {
-        s.pop();
+/// The `Retry-After` value for a wait of `wait`, given the `Retry-After` a test configured
+/// (`configured`: [`Throttling::retry_after`] or [`crate::Faults::retry_after`]).
+///
+/// Graph sends whole seconds (`Retry-After: 2`), and the SDKs' retry handlers parse nothing
+/// else: a value with a decimal point is ignored and they fall back to their own backoff. So
+/// the wait is rounded up to whole seconds, at least 1, and written as an integer; a client
+/// that waits that long is never throttled again.
+///
+/// A test that configures a wait under one second asks for short waits to keep itself fast:
+/// it gets them, as decimal seconds rounded up to the millisecond (`0.05`; `0.001` at least;
+/// still an integer when the value is whole, such as a window wait of exactly `2`).
+pub(crate) fn retry_after_value(wait: Duration, configured: Duration) -> String {
+    if configured < Duration::from_secs(1) {
+        let ms = wait.as_nanos().div_ceil(1_000_000).max(1);
+        if ms.is_multiple_of(1000) {
+            return (ms / 1000).to_string();
+        }
+        let s = format!("{}.{:03}", ms / 1000, ms % 1000);
+        s.trim_end_matches('0').to_string()
+    } else {
+        wait.as_nanos().div_ceil(1_000_000_000).max(1).to_string()
     }
-    s
 }
 
 #[cfg(test)]
@@ -141,11 +157,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_is_decimal_seconds() {
-        assert_eq!(retry_after_value(Duration::from_millis(2500)), "2.5");
-        assert_eq!(retry_after_value(Duration::from_secs(600)), "600.0");
-        assert_eq!(retry_after_value(Duration::from_micros(1)), "0.001");
-        assert_eq!(retry_after_value(Duration::from_millis(2128)), "2.128");
+    fn retry_after_is_whole_seconds() {
+        let normal = Duration::from_secs(1);
+        assert_eq!(retry_after_value(Duration::from_secs(1), normal), "1");
+        assert_eq!(retry_after_value(Duration::from_millis(2500), normal), "3");
+        assert_eq!(retry_after_value(Duration::from_secs(600), normal), "600");
+        assert_eq!(retry_after_value(Duration::from_micros(1), normal), "1");
+        assert_eq!(retry_after_value(Duration::ZERO, normal), "1");
+        assert_eq!(
+            retry_after_value(Duration::from_millis(2128), Duration::from_millis(2500)),
+            "3"
+        );
+    }
+
+    #[test]
+    fn a_configured_sub_second_wait_gives_decimal_seconds() {
+        let fine = Duration::from_millis(10);
+        assert_eq!(retry_after_value(Duration::from_millis(10), fine), "0.01");
+        assert_eq!(
+            retry_after_value(Duration::from_millis(2128), fine),
+            "2.128"
+        );
+        assert_eq!(retry_after_value(Duration::from_micros(1), fine), "0.001");
+        assert_eq!(retry_after_value(Duration::from_secs(2), fine), "2");
     }
 
     #[test]

@@ -56,7 +56,7 @@ async fn tokens_expire_after_n_requests_and_by_lifetime() {
 }
 
 #[tokio::test]
-async fn inbox_pages_follow_next_links_on_the_public_base() {
+async fn inbox_pages_follow_next_links_to_where_the_client_called() {
     let env = env(25).await;
     let token = env.app_token().await;
     let mut url = env.mailbox_url(
@@ -73,11 +73,11 @@ async fn inbox_pages_follow_next_links_on_the_public_base() {
         }
         match body["@odata.nextLink"].as_str() {
             Some(next) => {
-                let public = format!("https://graph.microsoft.com/v1.0/users/{MAILBOX}/");
-                assert!(next.starts_with(&public), "{next}");
+                // Called at http://127.0.0.1:PORT, the link leads back there, unchanged.
+                let here = format!("{}/v1.0/users/{MAILBOX}/", env.base);
+                assert!(next.starts_with(&here), "{next}");
                 assert!(next.contains("%24skip="), "{next}");
-                // What the proxy does: keep path and query, swap scheme and host.
-                url = next.replace("https://graph.microsoft.com", &env.base);
+                url = next.to_string();
             }
             None => break,
         }
@@ -484,4 +484,332 @@ async fn odd_requests_get_error_envelopes_not_panics() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// Graph matches action parameter names case-insensitively; the SDKs send the spelling of
+/// Graph's metadata (`DestinationId`), the docs write `destinationId`.
+#[tokio::test]
+async fn move_parameter_names_are_case_insensitive() {
+    let env = env(4).await;
+    let token = env.app_token().await;
+    let ids: Vec<String> = env
+        .emu
+        .messages(MAILBOX, "inbox")
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    for (id, name) in ids
+        .iter()
+        .zip(["DestinationId", "DESTINATIONID", "destinationid"])
+    {
+        let (status, moved) = env
+            .post_json(
+                &env.mailbox_url(&format!("/messages/{id}/move")),
+                &token,
+                true,
+                &json!({name: "archive"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{name}: {moved}");
+    }
+    // The same inside $batch, as the SDKs' batch request content sends it.
+    let batch = json!({"requests": [{
+        "id": "1", "method": "POST",
+        "url": format!("/users/{MAILBOX}/messages/{}/move", ids[3]),
+        "headers": {"Content-Type": "application/json"},
+        "body": {"DestinationId": "archive"},
+    }]});
+    let (status, body) = env
+        .post_json(&env.url("/v1.0/$batch"), &token, true, &batch)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["responses"][0]["status"], 201, "{body}");
+    assert_eq!(env.emu.folder_counts(MAILBOX)["archive"], 4);
+    assert_eq!(env.emu.folder_counts(MAILBOX)["inbox"], 0);
+}
+
+/// Links are built from the address the request was sent to: a proxy that routes the public
+/// URLs to the emulator and keeps `Host: graph.microsoft.com` gets the public https links; any
+/// other host gets http links to itself; a configured base overrides both.
+#[tokio::test]
+async fn links_follow_the_host_header_unless_a_base_is_configured() {
+    let env = env(3).await;
+    let token = env.app_token().await;
+    let url = env.mailbox_url("/mailFolders/inbox/messages?$top=1");
+    let next_link = |host: Option<&'static str>| {
+        let mut r = env.http.get(&url).bearer_auth(&token);
+        if let Some(h) = host {
+            r = r.header("host", h);
+        }
+        async move {
+            let v: Value = r.send().await.unwrap().json().await.unwrap();
+            (
+                v["@odata.nextLink"].as_str().unwrap().to_string(),
+                v["@odata.context"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (next, context) = next_link(None).await;
+    assert!(
+        next.starts_with(&format!("{}/v1.0/users/", env.base)),
+        "{next}"
+    );
+    assert!(
+        context.starts_with(&format!("{}/v1.0/$metadata#", env.base)),
+        "{context}"
+    );
+    let (next, context) = next_link(Some("graph.microsoft.com")).await;
+    assert!(
+        next.starts_with("https://graph.microsoft.com/v1.0/users/"),
+        "{next}"
+    );
+    assert!(
+        context.starts_with("https://graph.microsoft.com/v1.0/$metadata#"),
+        "{context}"
+    );
+    let (next, _) = next_link(Some("Graph.Microsoft.com:443")).await;
+    assert!(
+        next.starts_with("https://graph.microsoft.com/v1.0/"),
+        "{next}"
+    );
+    let (next, _) = next_link(Some("emulator.test:8470")).await;
+    assert!(
+        next.starts_with("http://emulator.test:8470/v1.0/"),
+        "{next}"
+    );
+    let (next, _) = next_link(Some("[::1]:9000")).await;
+    assert!(next.starts_with("http://[::1]:9000/v1.0/"), "{next}");
+    // Nothing that is not a plain host[:port] makes it into a link.
+    let (next, _) = next_link(Some("evil.example/x?#")).await;
+    assert!(
+        next.starts_with("https://graph.microsoft.com/v1.0/"),
+        "{next}"
+    );
+
+    // Inside $batch the inner answers' links use the outer request's address.
+    let batch = json!({"requests": [{"id": "1", "method": "GET",
+        "url": format!("/users/{MAILBOX}/mailFolders/inbox/messages?$top=1")}]});
+    let (_, body) = env
+        .post_json(&env.url("/v1.0/$batch"), &token, false, &batch)
+        .await;
+    let inner = body["responses"][0]["body"]["@odata.nextLink"]
+        .as_str()
+        .unwrap();
+    assert!(inner.starts_with(&format!("{}/v1.0/", env.base)), "{inner}");
+
+    // webLink stays on Outlook on the web's public base.
+    let (_, v) = env.get_json(&url, &token, false).await;
+    assert!(
+        v["value"][0]["webLink"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://outlook.office365.com/owa/?ItemID=")
+    );
+
+    let fixed = start(
+        common::inbox_seed(3),
+        EmulatorConfig {
+            graph_public_base: Some("https://graph.example/".into()),
+            ..EmulatorConfig::default()
+        },
+    )
+    .await;
+    let token = fixed.app_token().await;
+    let (_, v) = fixed
+        .get_json(
+            &fixed.mailbox_url("/mailFolders/inbox/messages?$top=1"),
+            &token,
+            false,
+        )
+        .await;
+    let next = v["@odata.nextLink"].as_str().unwrap();
+    assert!(
+        next.starts_with("https://graph.example/v1.0/users/"),
+        "{next}"
+    );
+}
+
+/// `@odata.context` as Graph writes it: the owner and folder keys as the request named them
+/// (OData-quoted, percent-encoded), the collection, the `$select`ed properties, `/$entity` for
+/// one item.
+#[tokio::test]
+async fn odata_context_has_graphs_shape() {
+    let env = env(2).await;
+    let token = env.app_token().await;
+    let meta = format!("{}/v1.0/$metadata#", env.base);
+    let owner = "users('shared%40contoso.example')";
+    let id = env.emu.messages(MAILBOX, "inbox")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    async fn context_of(env: &common::Env, token: &str, path: String) -> String {
+        let (status, v) = env.get_json(&env.mailbox_url(&path), token, true).await;
+        assert_eq!(status, 200, "{path}: {v}");
+        v["@odata.context"].as_str().unwrap().to_string()
+    }
+    let context = |path: String| context_of(&env, &token, path);
+    for (path, want) in [
+        (
+            "/mailFolders/inbox/messages?$select=subject".to_string(),
+            format!("{owner}/mailFolders('inbox')/messages(subject)"),
+        ),
+        (
+            "/mailFolders('Inbox')/messages".to_string(),
+            format!("{owner}/mailFolders('Inbox')/messages"),
+        ),
+        ("/messages".to_string(), format!("{owner}/messages")),
+        (
+            format!("/messages/{id}"),
+            format!("{owner}/messages/$entity"),
+        ),
+        (
+            format!("/mailFolders/inbox/messages/{id}?$select=subject,from"),
+            format!("{owner}/mailFolders('inbox')/messages(subject,from)/$entity"),
+        ),
+        ("/mailFolders".to_string(), format!("{owner}/mailFolders")),
+        (
+            "/mailFolders/inbox".to_string(),
+            format!("{owner}/mailFolders/$entity"),
+        ),
+        (
+            "/mailFolders/inbox/childFolders".to_string(),
+            format!("{owner}/mailFolders('inbox')/childFolders"),
+        ),
+    ] {
+        assert_eq!(
+            context(path.clone()).await,
+            format!("{meta}{want}"),
+            "{path}"
+        );
+    }
+
+    let (status, child) = env
+        .post_json(
+            &env.mailbox_url("/mailFolders/inbox/childFolders"),
+            &token,
+            false,
+            &json!({"displayName": "Sub"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        child["@odata.context"],
+        format!("{meta}{owner}/mailFolders('inbox')/childFolders/$entity")
+    );
+    let child_id = child["id"].as_str().unwrap();
+    assert_eq!(
+        context(format!("/mailFolders/inbox/childFolders/{child_id}")).await,
+        format!("{meta}{owner}/mailFolders('inbox')/childFolders/$entity")
+    );
+    assert_eq!(
+        context(format!(
+            "/mailFolders/inbox/childFolders/{child_id}/messages"
+        ))
+        .await,
+        format!("{meta}{owner}/mailFolders('inbox')/childFolders('{child_id}')/messages")
+    );
+    let (status, moved) = env
+        .post_json(
+            &env.mailbox_url(&format!("/mailFolders/inbox/messages/{id}/move")),
+            &token,
+            true,
+            &json!({"destinationId": "archive"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        moved["@odata.context"],
+        format!("{meta}{owner}/messages/$entity")
+    );
+    // A key with characters outside the unreserved set is percent-encoded, quotes doubled.
+    env.emu.add_mailbox("o'neil+x@contoso.example");
+    let (status, v) = env
+        .get_json(
+            &env.url("/v1.0/users/o'neil+x@contoso.example/mailFolders"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["@odata.context"],
+        format!("{meta}users('o''neil%2Bx%40contoso.example')/mailFolders")
+    );
+}
+
+/// `$count=true` adds `@odata.count` (the whole filtered collection, on every page);
+/// `/messages/$count` answers the number as plain text. For Outlook messages Graph needs no
+/// `ConsistencyLevel: eventual` (only directory objects do), so it may or may not be sent.
+#[tokio::test]
+async fn count_option_and_count_segment() {
+    let env = env(12).await;
+    let token = env.app_token().await;
+    env.emu
+        .add_message(
+            MAILBOX,
+            "inbox",
+            json!({"subject": "Draft", "isDraft": true, "receivedDateTime": "2026-11-01T09:00:00Z"}),
+        )
+        .unwrap();
+    let (status, page) = env
+        .get_json(
+            &env.mailbox_url("/mailFolders/inbox/messages?$count=true&$top=5&$select=subject"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["@odata.count"], 13);
+    assert_eq!(page["value"].as_array().unwrap().len(), 5);
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("%24count=true"), "{next}");
+    let (_, second) = env.get_json(next, &token, false).await;
+    assert_eq!(second["@odata.count"], 13);
+    let (_, filtered) = env
+        .get_json(
+            &env.mailbox_url("/mailFolders/inbox/messages?$count=true&$filter=isDraft eq false"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(filtered["@odata.count"], 12);
+    let (_, plain) = env
+        .get_json(
+            &env.mailbox_url("/mailFolders/inbox/messages"),
+            &token,
+            false,
+        )
+        .await;
+    assert!(plain.get("@odata.count").is_none());
+    let (status, bad) = env
+        .get_json(&env.mailbox_url("/messages?$count=maybe"), &token, false)
+        .await;
+    assert_eq!((status, graph_code(&bad)), (400, "BadRequest"));
+
+    for (path, consistency, want) in [
+        ("/mailFolders/inbox/messages/$count", true, "13"),
+        ("/mailFolders/inbox/messages/%24count", false, "13"),
+        (
+            "/mailFolders('Inbox')/messages/$count?$filter=isDraft eq true",
+            false,
+            "1",
+        ),
+        ("/mailFolders/archive/messages/$count", false, "0"),
+        ("/messages/$count", false, "13"),
+    ] {
+        let mut r = env.http.get(env.mailbox_url(path)).bearer_auth(&token);
+        if consistency {
+            r = r.header("ConsistencyLevel", "eventual");
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain"),
+            "{path}"
+        );
+        assert_eq!(r.text().await.unwrap(), want, "{path}");
+    }
 }

@@ -77,7 +77,8 @@ async fn concurrency_limit_throttles_the_fifth_concurrent_request() {
     assert_eq!(throttled.len(), 1, "{results:?}");
     assert_eq!(results.iter().filter(|r| r.0 == 200).count(), 4);
     let (_, retry, body) = throttled[0];
-    assert_eq!(*retry, Some(2.5));
+    // 2.5 s, in whole seconds as Graph sends them.
+    assert_eq!(*retry, Some(3.0));
     assert_eq!(
         body,
         &json!({"error": {"code": "ApplicationThrottled",
@@ -86,7 +87,7 @@ async fn concurrency_limit_throttles_the_fifth_concurrent_request() {
     // Every slot is free again, but retrying before Retry-After elapsed is throttled again.
     let (status, retry, _) = list(&env, &token).await;
     assert_eq!(status, 429);
-    assert!(retry.unwrap() > 1.0 && retry.unwrap() < 2.5, "{retry:?}");
+    assert!(retry == Some(2.0) || retry == Some(3.0), "{retry:?}");
     // Another mailbox is another key.
     env.emu.add_mailbox("other@contoso.example");
     let r = env
@@ -120,7 +121,8 @@ async fn window_budget_throttles_and_early_retries_stay_throttled() {
     assert_eq!(status, 429, "{body}");
     assert_eq!(graph_code(&body), "ApplicationThrottled");
     let retry = retry.unwrap();
-    assert!(retry > 0.0 && retry <= 0.6, "{retry}");
+    // Under 0.6 s left, rounded up to whole seconds.
+    assert_eq!(retry, 1.0);
     // Retrying at once: still blocked.
     let (status, again, _) = list(&env, &token).await;
     assert_eq!(status, 429);
@@ -267,12 +269,13 @@ async fn batch_inner_requests_are_throttled_individually() {
     assert_eq!(response(&body, "2")["status"], 200);
     let third = response(&body, "3");
     assert_eq!(third["status"], 429, "{third}");
-    let retry: f64 = third["headers"]["Retry-After"]
+    // Whole seconds inside a batch too.
+    let retry: u64 = third["headers"]["Retry-After"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
-    assert!(retry > 0.0);
+    assert!(retry >= 1, "{third}");
     assert_eq!(graph_code(&third["body"]), "ApplicationThrottled");
     assert_eq!(response(&body, "4")["status"], 424);
 }
@@ -345,4 +348,77 @@ async fn move_by_hand_changes_rest_id_but_not_immutable_id() {
     assert_eq!(status, 200);
     assert_eq!(after["id"], id.as_str());
     assert_eq!(env.emu.messages(MAILBOX, "archive")[0]["id"], id.as_str());
+}
+
+/// Graph writes `Retry-After` as whole seconds, and that is all the SDKs' retry handlers parse
+/// (`1.0` makes them ignore it). Only a wait a test configures under one second is decimal.
+#[tokio::test]
+async fn retry_after_is_an_integer_unless_a_test_asks_for_less_than_a_second() {
+    use graph_emulator::{FaultKind, Faults};
+    let raw = |r: &reqwest::Response| {
+        r.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let env = start(common::inbox_seed(1), EmulatorConfig::default()).await;
+    let token = env.app_token().await;
+    let url = env.mailbox_url("/mailFolders/inbox/messages");
+    // Scripted faults with the default Retry-After of 1 s.
+    env.emu.push_fault_script(&[
+        Some(FaultKind::TooManyRequests),
+        Some(FaultKind::Unavailable),
+    ]);
+    for want in [429, 503] {
+        let r = env.get(&url, &token, false).await;
+        assert_eq!(r.status().as_u16(), want);
+        assert_eq!(raw(&r).as_deref(), Some("1"), "{want}");
+    }
+    env.emu.set_faults(Faults {
+        retry_after: Duration::from_millis(1500),
+        ..Faults::default()
+    });
+    env.emu
+        .push_fault_script(&[Some(FaultKind::TooManyRequests)]);
+    assert_eq!(
+        raw(&env.get(&url, &token, false).await).as_deref(),
+        Some("2")
+    );
+    // Inside $batch too.
+    env.emu.set_faults(Faults::default());
+    env.emu
+        .push_fault_script(&[None, Some(FaultKind::TooManyRequests)]);
+    let body = json!({"requests": [{"id": "1", "method": "GET",
+        "url": format!("/users/{MAILBOX}/messages")}]});
+    let (_, out) = batch(&env, &token, &body).await;
+    assert_eq!(out["responses"][0]["status"], 429, "{out}");
+    assert_eq!(out["responses"][0]["headers"]["Retry-After"], "1", "{out}");
+    // A sub-second wait is a test asking for speed: decimal, as asked.
+    env.emu
+        .set_faults(Faults::parse("retry-after=10ms").unwrap());
+    env.emu
+        .push_fault_script(&[Some(FaultKind::TooManyRequests)]);
+    assert_eq!(
+        raw(&env.get(&url, &token, false).await).as_deref(),
+        Some("0.01")
+    );
+
+    // Throttling's default suggestion of 2.5 s goes out as 3.
+    let env = start(
+        common::inbox_seed(3),
+        throttled_config(Throttling::default(), "list=300ms"),
+    )
+    .await;
+    let token = env.app_token().await;
+    let results = concurrent_lists(&env, &token, 5).await;
+    assert!(results.iter().any(|r| r.0 == 429), "{results:?}");
+    let r = env
+        .get(
+            &env.mailbox_url("/mailFolders/inbox/messages"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    let value = raw(&r).unwrap();
+    assert!(value == "2" || value == "3", "{value}");
 }

@@ -1,0 +1,108 @@
+"""Shared set-up for driving the Graph emulator with Microsoft's and others' own clients.
+
+The Rust test tests/third_party_clients.rs starts the emulators in-process and runs this suite
+with their addresses and the demo app's registration in environment variables:
+
+- EMULATOR_URL: the emulator (``http://127.0.0.1:PORT``), seeded with MAILBOX.
+- EMULATOR_THROTTLED_URL: a second one with throttling on (one request in flight per app
+  and mailbox, Retry-After 2 s) and 1.5 s of latency on listings.
+- CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT_ID, USER_PRINCIPAL_NAME, MAILBOX (its
+  Inbox holds INBOX_COUNT messages, which no test moves), MOVE_MAILBOX (for the moves).
+
+Libraries whose authority must be https (MSAL, azure-identity) reach the emulator through
+their own supported transport hooks: a requests Session with a transport adapter that sends
+``https://login.microsoftonline.com/...`` and ``https://graph.microsoft.com/...`` to the
+emulator and keeps the Microsoft host name in the Host header, as a routing proxy would. No
+library is patched.
+"""
+
+import os
+import urllib.parse
+
+import pytest
+import requests
+import requests.adapters
+
+MICROSOFT_HOSTS = ("login.microsoftonline.com", "graph.microsoft.com")
+
+
+def env(name):
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run this suite through `cargo test -p graph-emulator "
+                    f"--test third_party_clients`")
+    return value
+
+
+class RouteToEmulator(requests.adapters.HTTPAdapter):
+    """Sends https requests for Microsoft's hosts to the emulator, path and query unchanged,
+    with the public host name kept in the Host header."""
+
+    def __init__(self, target, **kwargs):
+        super().__init__(**kwargs)
+        self.target = urllib.parse.urlsplit(target)
+        self.sent = []
+
+    def send(self, request, **kwargs):
+        url = urllib.parse.urlsplit(request.url)
+        if url.scheme != "https" or url.hostname not in MICROSOFT_HOSTS:
+            raise AssertionError(f"a request would have left the machine: {request.url}")
+        request.url = urllib.parse.urlunsplit(
+            (self.target.scheme, self.target.netloc, url.path, url.query, url.fragment))
+        request.headers["Host"] = url.netloc
+        self.sent.append((request.method, url.netloc, url.path))
+        return super().send(request, **kwargs)
+
+
+def routed_session(target):
+    """A requests Session on which the public Microsoft URLs reach the emulator at `target`,
+    and nothing else is reachable at all."""
+    session = requests.Session()
+    adapter = RouteToEmulator(target)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.route = adapter
+    return session
+
+
+def redirect_location(session, url):
+    """Opens an authorize URL as a browser would and returns where it redirects to, without
+    following it (the emulator consents at once)."""
+    r = session.get(url, allow_redirects=False)
+    assert r.status_code == 302, (r.status_code, r.text[:500])
+    return r.headers["Location"]
+
+
+def query_of(location):
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+
+
+@pytest.fixture(scope="session")
+def emulator_url():
+    return env("EMULATOR_URL").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def throttled_url():
+    return env("EMULATOR_THROTTLED_URL").rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def app():
+    return {
+        "client_id": env("CLIENT_ID"),
+        "client_secret": env("CLIENT_SECRET"),
+        "redirect_uri": env("REDIRECT_URI"),
+        "tenant_id": env("TENANT_ID"),
+        "user": env("USER_PRINCIPAL_NAME"),
+        "mailbox": env("MAILBOX"),
+        "move_mailbox": env("MOVE_MAILBOX"),
+        "inbox_count": int(env("INBOX_COUNT")),
+    }
+
+
+@pytest.fixture
+def session(emulator_url):
+    s = routed_session(emulator_url)
+    yield s
+    s.close()
