@@ -742,6 +742,12 @@ fn message_route(
                 entity(format!("{owner}/messages"), json),
             ))
         }
+        [s] if is(s, "permanentDelete") => {
+            only(m, &[Method::POST])?;
+            let index = mb.find_message(id).ok_or_else(GraphError::item_not_found)?;
+            mb.remove_message(index);
+            Ok(req.ctx.empty(StatusCode::NO_CONTENT))
+        }
         [first, ..] => Err(GraphError::segment_not_found(first)),
     }
 }

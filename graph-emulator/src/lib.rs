@@ -14,7 +14,7 @@
 //! - `/v1.0/users/{address}/...` and `/v1.0/me/...`: mail folders and messages (list with
 //!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`, `$count=true` for `@odata.count`;
 //!   `messages/$count` as plain text, with or without `ConsistencyLevel: eventual`, which
-//!   Graph only needs for directory objects; get, move, delete, patch; create a draft with
+//!   Graph only needs for directory objects; get, move, delete, `permanentDelete`, patch; create a draft with
 //!   POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create), behind
 //!   bearer tokens issued by the emulator.
 //! - `/v1.0/.../mailFolders/{id}/messages/delta`: Graph's delta query for a folder. The first

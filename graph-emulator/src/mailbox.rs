@@ -293,6 +293,13 @@ impl Mailbox {
         }
     }
 
+    /// `permanentDelete`: removes the message for good, wherever it is.
+    pub fn remove_message(&mut self, index: usize) {
+        if index < self.messages.len() {
+            self.messages.remove(index);
+        }
+    }
+
     pub fn messages_in<'a>(
         &'a self,
         folder_id: &'a str,

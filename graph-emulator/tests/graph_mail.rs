@@ -379,6 +379,42 @@ async fn delete_moves_to_deleted_items() {
 }
 
 #[tokio::test]
+async fn permanent_delete_removes_the_message_for_good() {
+    let env = env(2).await;
+    let token = env.app_token().await;
+    let (_, list) = env
+        .get_json(
+            &env.mailbox_url("/mailFolders/inbox/messages"),
+            &token,
+            true,
+        )
+        .await;
+    let id = list["value"][0]["id"].as_str().unwrap();
+    let enc: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let url = env.mailbox_url(&format!("/messages/{enc}/permanentDelete"));
+    let r = env
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .header("Prefer", IMMUTABLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let counts = env.emu.folder_counts(MAILBOX);
+    assert_eq!(counts["inbox"], 1);
+    assert_eq!(counts.get("deleteditems").copied().unwrap_or(0), 0);
+    let again = env
+        .http
+        .post(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+}
+
+#[tokio::test]
 async fn unknown_mailbox_routes_and_recording() {
     let env = env(1).await;
     let token = env.app_token().await;
