@@ -420,7 +420,8 @@ async fn an_access_token_expiring_mid_run_is_renewed_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_entries_and_before_the_move_is_completed_by_the_next_run() {
-    let crash = Arc::new(AtomicBool::new(true));
+    // Armed once enabling (whose checklist moves a probe) is done.
+    let crash = Arc::new(AtomicBool::new(false));
     let armed = crash.clone();
     let hook: CrashHook = Arc::new(move |method, url| {
         method == "POST" && url.ends_with("/move") && armed.load(Ordering::SeqCst)
@@ -433,6 +434,7 @@ async fn a_crash_after_the_entries_and_before_the_move_is_completed_by_the_next_
     )
     .await;
     h.enable(50).await;
+    crash.store(true, Ordering::SeqCst);
     match h.run_outcome().await {
         JobOutcome::Fault(e) => assert!(e.contains("simulated host crash"), "{e}"),
         other => panic!("expected the run to crash, got {other:?}"),

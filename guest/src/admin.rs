@@ -221,6 +221,7 @@ fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
         }
     };
     check_erp(host, &mut c);
+    check_folder_settings(&setup, &mut c);
     let mailbox = match setup.mailbox() {
         Ok(m) => m.to_string(),
         Err(m) => {
@@ -233,13 +234,14 @@ fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
         return c.0;
     }
     if check_mailbox(&mut graph, &mailbox, &mut c) {
-        check_folder(
+        let storage = check_folder(
             &mut graph,
             &setup,
             "storage folder",
             &setup.storage_folder,
             &mut c,
         );
+        check_move(&mut graph, &setup.storage_folder, storage, &mut c);
         if setup.monthly_subfolders {
             let month = format!("{}/{}", setup.storage_folder, host.now().format("%Y-%m"));
             check_folder(
@@ -382,9 +384,111 @@ fn check_mailbox(graph: &mut Graph<'_>, mailbox: &str, c: &mut Checks) -> bool {
     }
 }
 
-fn check_folder(graph: &mut Graph<'_>, setup: &Setup, name: &str, folder: &str, c: &mut Checks) {
+/// The folders the job moves messages to must not be the Inbox it reads (a
+/// setup saved before that was refused may still name it).
+fn check_folder_settings(setup: &Setup, c: &mut Checks) {
+    let mut inbox = vec![];
+    if crate::setup::is_inbox(&setup.storage_folder) {
+        inbox.push("storage folder");
+    }
+    if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder
+        && crate::setup::is_inbox(&setup.not_logged_folder)
+    {
+        inbox.push("not-logged folder");
+    }
+    if crate::setup::is_inbox(&setup.quarantine_folder) {
+        inbox.push("quarantine folder");
+    }
+    if !inbox.is_empty() {
+        c.add(
+            "folders",
+            CheckStatus::Fail,
+            format!("the {} is the Inbox, which the job reads", inbox.join(" and the ")),
+            "choose another folder (setup set --storage-folder, --not-logged-folder, --quarantine-folder): messages moved to the Inbox would be read again by every run",
+        );
+    }
+}
+
+/// Moves a probe item into the storage folder and deletes it: proves that
+/// the job account may move messages there, which reading cannot show.
+fn check_move(graph: &mut Graph<'_>, path: &str, folder: Option<String>, c: &mut Checks) {
+    const NAME: &str = "move to the storage folder";
+    let Some(folder) = folder else {
+        c.add(
+            NAME,
+            CheckStatus::Warn,
+            format!("not tried: '{path}' does not exist yet"),
+            "it is tried by the next validation once the first run has created the folder",
+        );
+        return;
+    };
+    let probe = match graph.create_probe() {
+        Ok(id) => id,
+        Err(e) => {
+            c.add(
+                NAME,
+                CheckStatus::Fail,
+                format!("a probe message cannot be created in Drafts: {e}"),
+                "give the job account Full Access to the shared mailbox, and the app Mail.ReadWrite.Shared (application mode: Mail.ReadWrite)",
+            );
+            return;
+        }
+    };
+    let moved = graph.move_message(&probe, &folder).map(|v| {
+        v.get("id")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&probe)
+            .to_string()
+    });
+    // Deleted for good: the probe leaves no trace in Deleted Items.
+    let cleanup = |graph: &mut Graph<'_>, id: &str| graph.permanently_delete(id).err();
+    match moved {
+        Ok(id) => match cleanup(graph, &id) {
+            None => c.pass(
+                NAME,
+                format!("a probe message was moved to '{path}' and deleted"),
+            ),
+            Some(e) => c.add(
+                NAME,
+                CheckStatus::Warn,
+                format!("a probe message was moved to '{path}', but it cannot be deleted: {e}"),
+                "delete the message 'Email Logging probe' from the storage folder by hand",
+            ),
+        },
+        Err(e) => {
+            let left = cleanup(graph, &probe);
+            c.add(
+                NAME,
+                CheckStatus::Fail,
+                format!(
+                    "a probe message cannot be moved to '{path}': {e}{}",
+                    if left.is_some() {
+                        "; the probe stays in Drafts"
+                    } else {
+                        ""
+                    }
+                ),
+                "check the job account's rights on the storage folder, and that the folder is not full",
+            );
+        }
+    }
+}
+
+/// Checks a folder's item count against the limit; its id when it exists.
+fn check_folder(
+    graph: &mut Graph<'_>,
+    setup: &Setup,
+    name: &str,
+    folder: &str,
+    c: &mut Checks,
+) -> Option<String> {
     let limit = setup.folder_item_limit;
-    match graph.folder_info(folder) {
+    let info = graph.folder_info(folder);
+    let id = match &info {
+        Ok(Some((id, _))) => Some(id.clone()),
+        _ => None,
+    };
+    match info {
         Ok(Some((_, n))) if n >= u64::from(limit) => c.add(
             name,
             CheckStatus::Fail,
@@ -409,6 +513,7 @@ fn check_folder(graph: &mut Graph<'_>, setup: &Setup, name: &str, folder: &str, 
         ),
         Err(e) => c.add(name, CheckStatus::Fail, e.to_string(), "check the job account's rights on the mailbox"),
     }
+    id
 }
 
 fn check_job(host: &dyn Host, setup: &Setup, c: &mut Checks) {

@@ -10,6 +10,7 @@ use crate::auth::{AuthError, TokenSource};
 use crate::host::{Host, HostError, HttpRequest, HttpResponse, Level};
 use crate::setup::Setup;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::time::{Duration, Instant};
 
 /// Graph's v1.0 base URL.
@@ -83,12 +84,35 @@ impl GraphError {
     }
 }
 
-/// One page of messages.
+/// One page of a collection.
+///
+/// Items stay JSON text until a caller reads them one by one: a page of
+/// messages with long recipient lists takes several times its size as a
+/// parsed tree, and only one message at a time needs to be one.
 pub struct Page {
-    /// The raw items.
-    pub items: Vec<Value>,
+    /// The items, as JSON text.
+    pub items: Vec<Box<RawValue>>,
     /// The opaque link to the next page.
     pub next_link: Option<String>,
+    /// The size of the answer's body in bytes.
+    pub bytes: usize,
+}
+
+impl Page {
+    /// The items parsed, one by one (for small items such as folders).
+    pub fn values(&self) -> impl Iterator<Item = Value> + '_ {
+        self.items
+            .iter()
+            .map(|raw| serde_json::from_str(raw.get()).unwrap_or(Value::Null))
+    }
+}
+
+/// A collection page as Graph sends it, read without parsing its items.
+#[derive(serde::Deserialize)]
+struct RawPage {
+    value: Option<Vec<Box<RawValue>>>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<Value>,
 }
 
 /// A Graph client bound to one mailbox for one call.
@@ -137,13 +161,22 @@ impl<'a> Graph<'a> {
         if wait > MAX_WAIT || self.past_deadline(wait) {
             return Err(GraphError::Throttled(wait.as_secs().max(1) as u32));
         }
+        self.wait(wait, "pacing under the mailbox's throttling window");
+        Ok(())
+    }
+
+    /// Waits `wait` for Graph, saying so in a `progress` event first, so a
+    /// host can show why a long run is quiet.
+    fn wait(&self, wait: Duration, reason: &str) {
         self.host.log(
-            Level::Debug,
-            "pacing Graph requests under the throttling window",
-            &[("wait_ms", &wait.as_millis().to_string())],
+            Level::Info,
+            crate::report::PROGRESS,
+            &[
+                ("waiting_ms", &wait.as_millis().to_string()),
+                ("reason", reason),
+            ],
         );
         self.host.sleep(wait);
-        Ok(())
     }
 
     /// Waits never run past this instant.
@@ -175,33 +208,80 @@ impl<'a> Graph<'a> {
 
     /// The first page of a folder's messages, oldest first.
     pub fn first_page_url(&self, folder: &str, select: &str, top: u32) -> String {
+        self.page_url(folder, select, top, 0)
+    }
+
+    /// A page of a folder's messages, oldest first, after skipping `skip`.
+    pub fn page_url(&self, folder: &str, select: &str, top: u32, skip: usize) -> String {
+        let skip = if skip > 0 {
+            format!("&$skip={skip}")
+        } else {
+            String::new()
+        };
         format!(
-            "{}/mailFolders/{}/messages?$select={select}&$top={top}&$orderby=receivedDateTime%20asc",
+            "{}/mailFolders/{}/messages?$select={select}&$top={top}{skip}&$orderby=receivedDateTime%20asc",
             self.mailbox_url(),
             enc(folder)
         )
     }
 
-    /// Reads a page of messages (a first-page URL or an opaque next link).
+    /// Reads a page of a collection (a first-page URL or an opaque next link).
     pub fn page(&mut self, url: &str) -> Result<Page, GraphError> {
-        let v = self.call("GET", url, None)?;
-        let items = v
-            .get("value")
-            .and_then(Value::as_array)
-            .cloned()
-            .ok_or_else(|| GraphError::Malformed("a message page without 'value'".into()))?;
-        let next_link = v
-            .get("@odata.nextLink")
+        let body = self.send_costing("GET", url, None, 1)?;
+        let raw: RawPage = serde_json::from_slice(&body)
+            .map_err(|e| GraphError::Malformed(format!("a page that is not a collection: {e}")))?;
+        let items = raw
+            .value
+            .ok_or_else(|| GraphError::Malformed("a page without 'value'".into()))?;
+        let next_link = raw
+            .next_link
+            .as_ref()
             .and_then(Value::as_str)
             .map(str::to_string);
-        Ok(Page { items, next_link })
+        Ok(Page {
+            items,
+            next_link,
+            bytes: body.len(),
+        })
     }
 
     /// Moves a message; returns the moved message (with its new `webLink`).
     pub fn move_message(&mut self, id: &str, destination: &str) -> Result<Value, GraphError> {
         let url = format!("{}/messages/{}/move", self.mailbox_url(), enc(id));
         let body = serde_json::json!({ "destinationId": destination });
-        self.call("POST", &url, Some(body))
+        match self.call("POST", &url, Some(body)) {
+            // Graph answers a move with the whole message; for a message too
+            // large for the host that answer cannot be read, though the move
+            // was made. Where the message is now says whether it was.
+            Err(GraphError::Host(HostError::Invalid(m))) if m.contains("larger than") => {
+                self.moved_yet(id, destination)?.ok_or_else(|| {
+                    GraphError::Transient(format!("the move's answer could not be read ({m}) and the message is not in the destination"))
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The message `id` (its id, folder and link only) if it is in folder
+    /// `destination` (an id or a well-known name).
+    fn moved_yet(&mut self, id: &str, destination: &str) -> Result<Option<Value>, GraphError> {
+        let base = self.mailbox_url();
+        let folder = self.call(
+            "GET",
+            &format!("{base}/mailFolders/{}?$select=id", enc(destination)),
+            None,
+        )?;
+        let message = self.call(
+            "GET",
+            &format!(
+                "{base}/messages/{}?$select=id,parentFolderId,webLink",
+                enc(id)
+            ),
+            None,
+        )?;
+        let same = folder.get("id").and_then(Value::as_str).is_some()
+            && folder.get("id") == message.get("parentFolderId");
+        Ok(same.then_some(message))
     }
 
     /// Moves many messages with JSON batching, at most 20 per `$batch` (Graph
@@ -316,7 +396,7 @@ impl<'a> Graph<'a> {
             }
             if !wait.is_zero() {
                 self.throttled_waits += 1;
-                self.host.sleep(wait);
+                self.wait(wait, "Microsoft Graph throttled or failed some moves");
             }
             todo = again;
         }
@@ -326,6 +406,31 @@ impl<'a> Graph<'a> {
                 r.unwrap_or_else(|| Err(GraphError::Transient("the move was not sent".into())))
             })
             .collect()
+    }
+
+    /// Creates a draft in Drafts that says what it is, for the move check of
+    /// validation; returns its id.
+    pub fn create_probe(&mut self) -> Result<String, GraphError> {
+        let url = format!("{}/messages", self.mailbox_url());
+        let body = serde_json::json!({
+            "subject": "Email Logging probe (safe to delete)",
+            "body": {"contentType": "text", "content": "Created by Email Logging's setup validation to check that messages can be moved to the storage folder. It is deleted at once."},
+        });
+        let v = self.call("POST", &url, Some(body))?;
+        v.get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| GraphError::Malformed("a created message without an id".into()))
+    }
+
+    /// Deletes a message for good, without a copy in Deleted Items.
+    pub fn permanently_delete(&mut self, id: &str) -> Result<(), GraphError> {
+        let url = format!(
+            "{}/messages/{}/permanentDelete",
+            self.mailbox_url(),
+            enc(id)
+        );
+        self.call("POST", &url, None).map(|_| ())
     }
 
     /// Deletes a message (Exchange moves it to Deleted Items).
@@ -377,7 +482,7 @@ impl<'a> Graph<'a> {
         let mut out = Vec::new();
         loop {
             let page = self.page(&url)?;
-            for f in &page.items {
+            for f in &page.values().collect::<Vec<_>>() {
                 out.push((
                     folder_id(f)?,
                     f.get("displayName")
@@ -511,6 +616,18 @@ impl<'a> Graph<'a> {
         body: Option<Value>,
         cost: usize,
     ) -> Result<Value, GraphError> {
+        let body = self.send_costing(method, url, body, cost)?;
+        parse_body(&body)
+    }
+
+    /// Sends a request with retries; returns the body of its 2xx answer.
+    fn send_costing(
+        &mut self,
+        method: &str,
+        url: &str,
+        body: Option<Value>,
+        cost: usize,
+    ) -> Result<Vec<u8>, GraphError> {
         let mut renewed = false;
         let mut attempt = 0;
         loop {
@@ -537,7 +654,7 @@ impl<'a> Graph<'a> {
             // Graph counts every request, throttled or not.
             self.pacer.record(cost, Instant::now());
             let (wait, why, throttled) = match result {
-                Ok(resp) if (200..300).contains(&resp.status) => return parse_body(&resp),
+                Ok(resp) if (200..300).contains(&resp.status) => return Ok(resp.body),
                 Ok(resp) if resp.status == 401 && !renewed => {
                     // An access token can expire or be revoked mid-run: renew once.
                     renewed = true;
@@ -570,12 +687,12 @@ impl<'a> Graph<'a> {
                     GraphError::Transient(why)
                 });
             }
-            self.host.log(
-                Level::Debug,
-                "retrying a Graph request",
-                &[("reason", &why), ("wait_ms", &wait.as_millis().to_string())],
-            );
-            self.host.sleep(wait);
+            let reason = if throttled {
+                format!("Microsoft Graph is throttling ({why})")
+            } else {
+                format!("retrying after {why}")
+            };
+            self.wait(wait, &reason);
         }
     }
 
@@ -602,16 +719,12 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
 }
 
-fn parse_body(resp: &HttpResponse) -> Result<Value, GraphError> {
-    if resp.body.is_empty() {
+fn parse_body(body: &[u8]) -> Result<Value, GraphError> {
+    if body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&resp.body).map_err(|e| {
-        GraphError::Malformed(format!(
-            "HTTP {} with a body that is not JSON: {e}",
-            resp.status
-        ))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| GraphError::Malformed(format!("a body that is not JSON: {e}")))
 }
 
 /// Reads Graph's error envelope (`innerError`/`innererror` alike).

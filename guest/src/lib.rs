@@ -16,6 +16,7 @@ pub mod message;
 pub mod process;
 pub mod report;
 pub mod setup;
+pub mod web_link;
 
 mod bindings {
     wit_bindgen::generate!({

@@ -5,11 +5,28 @@
 //! `bad_addresses`) and the classification decides what that means.
 
 use crate::address::Address;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The fields the job asks Graph for (`$select`).
 pub const SELECT: &str = "id,internetMessageId,subject,sender,from,toRecipients,ccRecipients,bccRecipients,sentDateTime,receivedDateTime,isDraft,webLink";
+
+/// Just enough of a message to move it and name it, for a message too large
+/// to be read whole.
+pub const SELECT_IDENTITY: &str = "id,internetMessageId";
+
+/// Most distinct recipients a message may have to be logged. Exchange Online
+/// allows 500 per message by default and 1,000 at most, Exchange Server 5,000
+/// by default; a message past this is not correspondence with a contact, and
+/// reading it would cost the run's memory and the ERP's lookups.
+pub const MAX_RECIPIENTS: usize = 5_000;
+
+/// Most bytes of JSON one message may take on a page. 5,000 recipients with
+/// long display names fit in well under this; a message past it is
+/// quarantined unread rather than parsed, because a parsed JSON tree takes
+/// several times its text in memory.
+pub const MAX_MESSAGE_BYTES: usize = 2 << 20;
 
 /// One Inbox message, parsed.
 #[derive(Debug, Clone, Default)]
@@ -47,9 +64,92 @@ pub enum MessageError {
     /// The item has no usable id, so it cannot be moved or referred to.
     #[error("the message has no id")]
     NoId,
+    /// The message is too large to log (recipients or bytes past the limits).
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// A page item that cannot be logged as it is, with what is known of it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Its id, when it has one: then it can be moved to the quarantine folder.
+    pub id: Option<String>,
+    /// Its `internetMessageId`, when readable.
+    pub internet_message_id: Option<String>,
+    /// Why it cannot be logged.
+    pub error: MessageError,
+}
+
+impl Unreadable {
+    /// A message to quarantine: only its identity is known.
+    pub fn identity(&self) -> Option<InboxMessage> {
+        Some(InboxMessage {
+            id: self.id.clone()?,
+            internet_message_id: self.internet_message_id.clone(),
+            ..Default::default()
+        })
+    }
+}
+
+/// The identity of an item, read without building the item's JSON tree.
+#[derive(serde::Deserialize)]
+struct Identity {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default, rename = "internetMessageId")]
+    internet_message_id: Option<Value>,
+}
+
+impl Identity {
+    fn of(raw: &str) -> Self {
+        serde_json::from_str(raw).unwrap_or(Identity {
+            id: None,
+            internet_message_id: None,
+        })
+    }
 }
 
 impl InboxMessage {
+    /// Reads one item of a Graph message page from its JSON text, within the
+    /// size limits: a message past them comes back as [`MessageError::TooLarge`]
+    /// with its identity, so it can be quarantined, and costs no more memory
+    /// than its text.
+    pub fn from_raw(raw: &RawValue) -> Result<Self, Unreadable> {
+        let text = raw.get();
+        let unreadable = |error: MessageError| {
+            let identity = Identity::of(text);
+            let string = |v: Option<Value>| {
+                v.as_ref()
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+            };
+            Unreadable {
+                id: string(identity.id),
+                internet_message_id: string(identity.internet_message_id),
+                error,
+            }
+        };
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(unreadable(MessageError::TooLarge(format!(
+                "the message takes {} KiB, more than the {} KiB a message may take to be logged (its recipient lists are far longer than Exchange allows)",
+                text.len() / 1024,
+                MAX_MESSAGE_BYTES / 1024
+            ))));
+        }
+        let value: Value =
+            serde_json::from_str(text).map_err(|_| unreadable(MessageError::NotAnObject))?;
+        let msg = Self::from_json(&value).map_err(&unreadable)?;
+        let recipients = msg.recipients.len() + msg.bad_addresses.len();
+        if recipients > MAX_RECIPIENTS {
+            return Err(unreadable(MessageError::TooLarge(format!(
+                "the message has {recipients} recipients, more than the {MAX_RECIPIENTS} a message may have to be logged"
+            ))));
+        }
+        Ok(msg)
+    }
+
     /// Reads one item of a Graph message page.
     pub fn from_json(value: &Value) -> Result<Self, MessageError> {
         let obj = value.as_object().ok_or(MessageError::NotAnObject)?;
@@ -125,10 +225,12 @@ fn text(v: Option<&Value>) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// An RFC 3339 date in UTC. A leap second (`23:59:60`) is read as the
+/// second before it: no ERP stores a 61st second.
 fn date(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    text(v)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.with_timezone(&Utc))
+    let d = text(v).and_then(|s| DateTime::parse_from_rfc3339(s).ok())?;
+    let d = d.with_timezone(&Utc);
+    d.with_nanosecond(d.nanosecond() % 1_000_000_000)
 }
 
 /// A `recipient` object (`{"emailAddress": {"address": ..}}`): `None` when
@@ -208,6 +310,59 @@ mod tests {
             InboxMessage::from_json(&json!({"id": " "})).unwrap_err(),
             MessageError::NoId
         );
+    }
+
+    #[test]
+    fn a_leap_second_is_the_second_before() {
+        let m =
+            InboxMessage::from_json(&json!({"id": "1", "sentDateTime": "2026-12-31T23:59:60Z"}))
+                .unwrap();
+        assert_eq!(
+            m.sent
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "2026-12-31T23:59:59Z"
+        );
+    }
+
+    fn raw(v: &Value) -> Box<RawValue> {
+        RawValue::from_string(v.to_string()).unwrap()
+    }
+
+    #[test]
+    fn too_many_recipients_is_too_large_with_its_identity() {
+        let to: Vec<Value> = (0..MAX_RECIPIENTS + 1)
+            .map(|i| rcpt(&format!("p{i}@x.example")))
+            .collect();
+        let e = InboxMessage::from_raw(&raw(
+            &json!({"id": "big", "internetMessageId": "<b@x>", "toRecipients": to}),
+        ))
+        .unwrap_err();
+        assert_eq!(e.id.as_deref(), Some("big"));
+        assert_eq!(e.internet_message_id.as_deref(), Some("<b@x>"));
+        assert!(
+            matches!(&e.error, MessageError::TooLarge(m) if m.contains("5001 recipients")),
+            "{e:?}"
+        );
+        let ok: Vec<Value> = (0..MAX_RECIPIENTS)
+            .map(|i| rcpt(&format!("p{i}@x.example")))
+            .collect();
+        assert!(InboxMessage::from_raw(&raw(&json!({"id": "fits", "toRecipients": ok}))).is_ok());
+    }
+
+    #[test]
+    fn a_huge_item_is_not_parsed_but_keeps_its_identity() {
+        let e = InboxMessage::from_raw(&raw(&json!({
+            "id": "huge", "subject": "x".repeat(MAX_MESSAGE_BYTES)
+        })))
+        .unwrap_err();
+        assert_eq!(e.id.as_deref(), Some("huge"));
+        assert!(matches!(e.error, MessageError::TooLarge(_)));
+        assert!(e.identity().is_some());
+        let no_id = InboxMessage::from_raw(&raw(&json!([1, 2]))).unwrap_err();
+        assert_eq!(no_id.id, None);
+        assert_eq!(no_id.error, MessageError::NotAnObject);
+        assert!(no_id.identity().is_none());
     }
 
     #[test]

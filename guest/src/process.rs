@@ -5,15 +5,17 @@
 //! message is moved, and a message already logged is only moved. Whatever
 //! point a run dies at, the next run completes the work without duplicates.
 
+use crate::address::Address;
 use crate::auth::AuthError;
 use crate::classify::{self, Classification, Directory, Flow, NotLoggedReason, Pair};
 use crate::graph::{Graph, GraphError};
 use crate::host::{EntryRecord, Host, HostError, JOB_NAME, Level, MessageLink};
-use crate::message::{self, InboxMessage};
+use crate::message::{self, InboxMessage, MessageError, Unreadable};
 use crate::report::{LedgerLine, Outcome, Report};
 use crate::setup::{NotLoggedPolicy, STATUS_OK, Setup};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -199,7 +201,11 @@ pub fn run(host: &dyn Host, budget_ms: u32) -> Result<Report, RunError> {
         Ok(()) => {}
     }
 
-    let result = drain_inbox(host, &setup, &mailbox, template, started, deadline);
+    let repaired = repair_links(host);
+    let result = drain_inbox(host, &setup, &mailbox, template, started, deadline).map(|mut r| {
+        r.warnings.extend(repaired);
+        r
+    });
     // A grant lost mid-run is recorded on the setup like one lost at the start.
     if let Err(RunError::SignInRequired(m)) = &result {
         setup.status = format!("sign-in required: {m}");
@@ -207,6 +213,49 @@ pub fn run(host: &dyn Host, budget_ms: u32) -> Result<Report, RunError> {
         setup.save(host, version)?;
     }
     result
+}
+
+/// Repairs the links earlier runs flagged; returns warnings for the report.
+/// A failure here never stops the run: the links stay flagged.
+fn repair_links(host: &dyn Host) -> Vec<String> {
+    let activity = |severity: &str, text: &str, key: Option<&str>| {
+        if let Err(e) = host.log_activity(severity, text, key) {
+            host.log(
+                Level::Warn,
+                "could not write the activity log",
+                &[("error", &e.to_string())],
+            );
+        }
+    };
+    match crate::links::repair_flagged(host) {
+        Ok(done) => {
+            if done.repaired > 0 {
+                activity(
+                    "info",
+                    &format!(
+                        "repaired the links of {} logged messages whose move was not confirmed",
+                        done.repaired
+                    ),
+                    None,
+                );
+            }
+            let mut warnings = Vec::new();
+            for key in &done.lost {
+                let text = "a logged message whose move was not confirmed cannot be found in the mailbox any more; its entries keep the old link";
+                activity("warning", text, Some(key));
+                warnings.push(format!("{text} ({key})"));
+            }
+            warnings
+        }
+        Err(e) => {
+            host.log(
+                Level::Warn,
+                "could not repair flagged links; they stay flagged",
+                &[("error", &e.to_string())],
+            );
+            Vec::new()
+        }
+    }
 }
 
 fn drain_inbox(
@@ -264,10 +313,17 @@ impl Run<'_> {
     /// messages. The loop therefore starts over from the first page whenever a
     /// page changed the Inbox, and follows the opaque next link only across
     /// pages it left untouched (messages deferred or left by policy).
+    ///
+    /// Pages are sized to fit: a page whose answer is large (long recipient
+    /// lists) makes the next ones smaller, one too large for the host is read
+    /// again smaller, and a message too large to be read even alone is
+    /// quarantined by its identity, so it never blocks the messages after it.
     fn drain(&mut self, deadline: Instant, mailbox: &str) -> Result<(), RunError> {
-        let mut top = self.setup.batch_size;
-        let mut first = self.graph.first_page_url("inbox", message::SELECT, top);
-        let mut url = first.clone();
+        let batch = self.setup.batch_size.max(1);
+        let mut top = batch;
+        let mut url = self.graph.first_page_url("inbox", message::SELECT, top);
+        // Messages passed since the first page: where the next page starts.
+        let mut position = 0usize;
         let mut seen: HashSet<String> = HashSet::new();
         loop {
             if Instant::now() >= deadline {
@@ -276,42 +332,53 @@ impl Run<'_> {
             }
             let page = match self.graph.page(&url) {
                 Ok(p) => p,
-                // A page too large for the host (huge subjects or recipient
-                // lists) is read again in smaller pages.
-                Err(GraphError::Host(HostError::Invalid(m)))
-                    if top > 1 && m.contains("larger than") =>
-                {
-                    top = (top / 2).max(1);
-                    first = self.graph.first_page_url("inbox", message::SELECT, top);
-                    url = first.clone();
+                Err(GraphError::Host(HostError::Invalid(m))) if m.contains("larger than") => {
+                    if top > 1 {
+                        // Read the same messages again in smaller pages.
+                        top = (top / 2).max(1);
+                        url = self.graph.page_url("inbox", message::SELECT, top, position);
+                        continue;
+                    }
+                    match self.quarantine_unreadable(position, &mut seen) {
+                        Ok(true) => position = 0,
+                        Ok(false) => position += 1,
+                        Err(e) => return self.stop_early(e, mailbox),
+                    }
+                    if self.report.stopped_early.is_some() {
+                        return Ok(());
+                    }
+                    url = self.graph.page_url("inbox", message::SELECT, top, position);
                     continue;
                 }
                 Err(e) => return self.stop_early(e, mailbox),
             };
             self.report.pages += 1;
-            let fresh: Vec<Value> = page
+            let (read, bytes) = (page.items.len(), page.bytes);
+            let next_link = page.next_link;
+            // Items are parsed one at a time and their text dropped as they
+            // go, so a page costs little more than its answer's size.
+            let parsed: Vec<Result<InboxMessage, Unreadable>> = page
                 .items
                 .into_iter()
-                .filter(|item| seen.insert(seen_key(item)))
-                .collect();
-            // The shared mailbox is on every message as the BCC target of the
-            // mail flow rules; it is nobody's party.
-            let parsed: Vec<Result<InboxMessage, String>> = fresh
-                .iter()
+                .filter_map(|raw| {
+                    let item = InboxMessage::from_raw(&raw);
+                    let key = match &item {
+                        Ok(m) => format!("id:{}", m.id),
+                        Err(Unreadable { id: Some(id), .. }) => format!("id:{id}"),
+                        Err(_) => format!("raw:{:x}", Sha256::digest(raw.get().as_bytes())),
+                    };
+                    seen.insert(key).then_some(item)
+                })
                 .map(|item| {
-                    let mut m = InboxMessage::from_json(item).map_err(|e| e.to_string())?;
-                    m.recipients.retain(|r| r.as_str() != mailbox);
-                    Ok(m)
+                    // The shared mailbox is on every message as the BCC
+                    // target of the mail flow rules; it is nobody's party.
+                    item.map(|mut m| {
+                        m.recipients.retain(|r| r.as_str() != mailbox);
+                        m
+                    })
                 })
                 .collect();
-            let directory = match self.directory(&parsed) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.report.stopped_early =
-                        Some(format!("the ERP could not look up addresses: {e}"));
-                    return Ok(());
-                }
-            };
+            let directory = self.directory(&parsed);
             let mut inbox_changed = false;
             let mut pending: Vec<Pending> = Vec::new();
             for msg in parsed {
@@ -320,25 +387,17 @@ impl Run<'_> {
                     break;
                 }
                 match msg {
-                    Ok(m) => match self.prepare(m, &directory) {
-                        Step::Done(m, h) => inbox_changed |= self.finish(&m, h),
-                        Step::Move(p) => pending.push(p),
+                    Ok(m) => match directory.failure(&m) {
+                        Some(f) => {
+                            let h = self.failed(&m, f);
+                            inbox_changed |= self.finish(&m, h);
+                        }
+                        None => match self.prepare(m, &directory.parties) {
+                            Step::Done(m, h) => inbox_changed |= self.finish(&m, h),
+                            Step::Move(p) => pending.push(p),
+                        },
                     },
-                    // Without an id the message cannot be moved anywhere.
-                    Err(reason) => {
-                        self.activity(
-                            "error",
-                            &format!("an Inbox item cannot be read: {reason}"),
-                            None,
-                        );
-                        self.report.record(LedgerLine {
-                            message_id: "(no id)".into(),
-                            internet_message_id: None,
-                            outcome: Outcome::Deferred,
-                            reason: Some(reason),
-                            entries: 0,
-                        });
-                    }
+                    Err(u) => inbox_changed |= self.unreadable(u),
                 }
                 if self.report.stopped_early.is_some() {
                     break;
@@ -349,6 +408,9 @@ impl Run<'_> {
             for (m, h) in self.flush(pending) {
                 inbox_changed |= self.finish(&m, h);
             }
+            let fields = self.report.progress_fields();
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            self.host.log(Level::Info, crate::report::PROGRESS, &fields);
             if let Some(stop) = self.report.stopped_early.as_ref() {
                 self.host
                     .log(Level::Warn, "run stopped early", &[("reason", stop)]);
@@ -357,14 +419,87 @@ impl Run<'_> {
             if self.report.budget_exhausted {
                 return Ok(());
             }
-            url = match (inbox_changed, page.next_link) {
-                (true, _) => first.clone(),
-                (false, Some(next)) => next,
+            let sized = page_size(top, batch, read, bytes);
+            if inbox_changed {
+                position = 0;
+            } else if next_link.is_some() {
+                position += read;
+            }
+            url = match (inbox_changed, next_link) {
                 (false, None) => {
                     self.report.inbox_drained = true;
                     return Ok(());
                 }
+                (false, Some(next)) if sized == top => next,
+                _ => {
+                    top = sized;
+                    self.graph.page_url("inbox", message::SELECT, top, position)
+                }
             };
+        }
+    }
+
+    /// A message too large for the host to send even alone, at `position` in
+    /// the Inbox: read its identity only, and quarantine it. Says whether it
+    /// left the Inbox.
+    fn quarantine_unreadable(
+        &mut self,
+        position: usize,
+        seen: &mut HashSet<String>,
+    ) -> Result<bool, GraphError> {
+        let url = self
+            .graph
+            .page_url("inbox", message::SELECT_IDENTITY, 1, position);
+        let page = self.graph.page(&url)?;
+        let Some(raw) = page.items.first() else {
+            // The Inbox changed under the run; start over.
+            return Ok(true);
+        };
+        let mut u = match InboxMessage::from_raw(raw) {
+            Ok(m) => Unreadable {
+                id: Some(m.id),
+                internet_message_id: m.internet_message_id,
+                error: MessageError::NoId,
+            },
+            Err(u) => u,
+        };
+        if let Some(id) = &u.id
+            && !seen.insert(format!("id:{id}"))
+        {
+            // Handled in this run already (its quarantine failed): skip it.
+            return Ok(false);
+        }
+        u.error = MessageError::TooLarge(
+            "the message is too large to be read: its headers and recipient lists are larger than the ERP host accepts in one answer".into(),
+        );
+        Ok(self.unreadable(u))
+    }
+
+    /// Settles an item that cannot be logged as it is: quarantined when it has
+    /// an id, else deferred (it cannot be moved anywhere). Says whether it
+    /// left the Inbox.
+    fn unreadable(&mut self, u: Unreadable) -> bool {
+        let reason = u.error.to_string();
+        match u.identity() {
+            Some(m) if matches!(u.error, MessageError::TooLarge(_)) => {
+                let h = self.failed(&m, Failure::Permanent(reason));
+                self.finish(&m, h)
+            }
+            _ => {
+                self.activity(
+                    "error",
+                    &format!("an Inbox item cannot be read: {reason}"),
+                    None,
+                );
+                self.report.record(LedgerLine {
+                    message_id: u.id.unwrap_or_else(|| "(no id)".into()),
+                    internet_message_id: u.internet_message_id,
+                    outcome: Outcome::Deferred,
+                    reason: Some(reason),
+                    entries: 0,
+                });
+                false
+            }
         }
     }
 
@@ -392,8 +527,11 @@ impl Run<'_> {
         }
     }
 
-    /// One batched ERP lookup for every address on a page.
-    fn directory(&self, parsed: &[Result<InboxMessage, String>]) -> Result<Directory, HostError> {
+    /// The ERP's parties for every address on a page, asked in lookups of at
+    /// most [`LOOKUP_CHUNK`] addresses. A lookup the host refuses as too
+    /// large is split; addresses whose lookup failed fail only the messages
+    /// that have them.
+    fn directory(&self, parsed: &[Result<InboxMessage, Unreadable>]) -> PageDirectory {
         let mut addresses = Vec::new();
         let mut known = HashSet::new();
         for m in parsed.iter().flatten() {
@@ -403,16 +541,34 @@ impl Run<'_> {
                 }
             }
         }
-        if addresses.is_empty() {
-            return Ok(Directory::new());
+        let mut dir = PageDirectory::default();
+        let mut todo: Vec<&[Address]> = addresses.chunks(LOOKUP_CHUNK).rev().collect();
+        while let Some(chunk) = todo.pop() {
+            let asked: Vec<String> = chunk.iter().map(|a| a.as_str().to_string()).collect();
+            match self.host.lookup_parties(&asked) {
+                Ok(answer) if answer.len() == chunk.len() => dir.parties.extend(
+                    chunk
+                        .iter()
+                        .cloned()
+                        .zip(answer.into_iter().map(|(_, party)| party)),
+                ),
+                Ok(answer) => {
+                    let e = HostError::Internal(format!(
+                        "the ERP answered {} parties for {} addresses",
+                        answer.len(),
+                        chunk.len()
+                    ));
+                    dir.fail(chunk, e);
+                }
+                Err(HostError::Invalid(_)) if chunk.len() > 1 => {
+                    let (a, b) = chunk.split_at(chunk.len() / 2);
+                    todo.push(b);
+                    todo.push(a);
+                }
+                Err(e) => dir.fail(chunk, e),
+            }
         }
-        let asked: Vec<String> = addresses.iter().map(|a| a.as_str().to_string()).collect();
-        let answer = self.host.lookup_parties(&asked)?;
-        Ok(addresses
-            .into_iter()
-            .zip(answer)
-            .map(|(a, (_, party))| (a, party))
-            .collect())
+        dir
     }
 
     /// Records a handled message in the ledger; says whether it left the Inbox.
@@ -469,7 +625,7 @@ impl Run<'_> {
             mailbox: self.mailbox.clone(),
             message_id: msg.id.clone(),
             internet_message_id: msg.internet_message_id.clone(),
-            web_link: msg.web_link.clone().unwrap_or_default(),
+            web_link: crate::web_link::outlook_link(msg.web_link.as_deref(), &msg.id),
             folder: Some("Inbox".into()),
         };
         let already = match self.host.is_logged(&key) {
@@ -603,17 +759,19 @@ impl Run<'_> {
     ) -> Handled {
         match moved {
             Ok(moved) => {
+                let message_id = moved
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.trim().is_empty())
+                    .unwrap_or(&msg.id)
+                    .to_string();
+                let web_link = match moved.get("webLink").and_then(Value::as_str) {
+                    Some(l) => crate::web_link::outlook_link(Some(l), &message_id),
+                    None => link.web_link.clone(),
+                };
                 let link = MessageLink {
-                    message_id: moved
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or(&msg.id)
-                        .to_string(),
-                    web_link: moved
-                        .get("webLink")
-                        .and_then(Value::as_str)
-                        .unwrap_or(&link.web_link)
-                        .to_string(),
+                    message_id,
+                    web_link,
                     ..link
                 };
                 if let Err(e) = self.host.update_link(key, &link) {
@@ -625,23 +783,53 @@ impl Run<'_> {
                 }
                 Handled::new(outcome, None, entries, true)
             }
-            Err(e) => match failure(&e) {
-                Failure::Vanished => {
+            Err(e) => {
+                // The entries are committed with the Inbox link, and where the
+                // message is now is not known: the next run finds it and
+                // repairs the link (a message still in the Inbox is moved then
+                // anyway).
+                if let Err(e) = crate::links::flag(
+                    self.host,
+                    key,
+                    &link.mailbox,
+                    &msg.id,
+                    msg.internet_message_id.as_deref(),
+                ) {
                     self.activity(
                         "warning",
-                        "logged, but the message left the Inbox before it could be moved; its link may need repair",
+                        &format!("logged, but the message's link cannot be flagged for repair ({e}); run entries repair-links"),
                         Some(key),
                     );
-                    Handled::new(outcome, None, entries, true)
                 }
-                f => {
-                    let mut h = self.failed(msg, f);
-                    // The entries are committed whatever became of the move:
-                    // a later run finds them and only moves the message.
-                    h.entries = entries;
-                    h
-                }
-            },
+                self.after_failed_move(msg, key, outcome, entries, e)
+            }
+        }
+    }
+
+    fn after_failed_move(
+        &mut self,
+        msg: &InboxMessage,
+        key: &str,
+        outcome: Outcome,
+        entries: u32,
+        e: GraphError,
+    ) -> Handled {
+        match failure(&e) {
+            Failure::Vanished => {
+                self.activity(
+                    "warning",
+                    "logged, but the message left the Inbox before it could be moved; the next run repairs its link",
+                    Some(key),
+                );
+                Handled::new(outcome, None, entries, true)
+            }
+            f => {
+                let mut h = self.failed(msg, f);
+                // The entries are committed whatever became of the move:
+                // a later run finds them and only moves the message.
+                h.entries = entries;
+                h
+            }
         }
     }
 
@@ -806,11 +994,56 @@ enum FolderRole {
     Quarantine,
 }
 
-/// Identifies a page item within a run, even one without an id.
-fn seen_key(item: &Value) -> String {
-    match item.get("id").and_then(Value::as_str) {
-        Some(id) => format!("id:{id}"),
-        None => format!("raw:{item}"),
+/// Most addresses asked of the ERP in one lookup. The WIT asks every host
+/// to take at least this many in one call.
+pub const LOOKUP_CHUNK: usize = 1_000;
+
+/// An answer past this many bytes makes the next pages smaller, so that a
+/// page and its parsed messages stay well inside the component's memory.
+const PAGE_BYTES: usize = 4 << 20;
+
+/// The page size to ask for next: smaller after an answer past
+/// [`PAGE_BYTES`], back towards the setup's batch size after small ones.
+fn page_size(top: u32, batch: u32, read: usize, bytes: usize) -> u32 {
+    if bytes > PAGE_BYTES && read > 1 {
+        let fits = (read * PAGE_BYTES / bytes).max(1);
+        (fits as u32).min(top)
+    } else if bytes < PAGE_BYTES / 4 && top < batch {
+        top.saturating_mul(2).min(batch)
+    } else {
+        top
+    }
+}
+
+/// The ERP's answer for a page's addresses, and the lookups that failed.
+#[derive(Default)]
+struct PageDirectory {
+    parties: Directory,
+    failed: HashMap<Address, HostError>,
+}
+
+impl PageDirectory {
+    fn fail(&mut self, addresses: &[Address], e: HostError) {
+        for a in addresses {
+            self.failed.insert(a.clone(), e.clone());
+        }
+    }
+
+    /// Why this message cannot be decided in this run, if one of its
+    /// addresses could not be looked up: a transient fault defers it and ends
+    /// the run (every later lookup would fail alike), an address the ERP
+    /// refuses quarantines it.
+    fn failure(&self, m: &InboxMessage) -> Option<Failure> {
+        let e = classify::addresses_of(m)
+            .iter()
+            .find_map(|a| self.failed.get(a))?;
+        let what = "the ERP could not look up the message's addresses";
+        Some(match e {
+            HostError::Invalid(_) | HostError::Denied(_) | HostError::NotFound(_) => {
+                host_failure(what, e.clone())
+            }
+            other => Failure::StopRun(format!("{what}: {other}")),
+        })
     }
 }
 

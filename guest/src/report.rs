@@ -3,6 +3,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
 
+/// The `log` event a run sends after each page and before each wait, for a
+/// host that shows progress (see the WIT's `log` interface).
+pub const PROGRESS: &str = "progress";
+
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -97,6 +101,20 @@ impl Report {
             Outcome::Deferred => self.messages_deferred += 1,
         }
         self.ledger.push(line);
+    }
+
+    /// The `progress` event's fields: the counts so far.
+    pub fn progress_fields(&self) -> Vec<(&'static str, String)> {
+        let not_logged: u32 = self.not_logged.values().sum();
+        vec![
+            ("seen", self.messages_seen.to_string()),
+            ("logged", self.messages_logged.to_string()),
+            ("already_logged", self.messages_already_logged.to_string()),
+            ("not_logged", not_logged.to_string()),
+            ("quarantined", self.messages_quarantined.to_string()),
+            ("deferred", self.messages_deferred.to_string()),
+            ("pages", self.pages.to_string()),
+        ]
     }
 
     /// Whether seen = logged + already logged + not logged + quarantined + deferred.

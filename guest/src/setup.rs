@@ -263,7 +263,7 @@ impl Setup {
             }
         }
         if let Some(v) = change.storage_folder {
-            match check_folder_path(&v) {
+            match check_folder_path(&v).and_then(not_the_inbox) {
                 Ok(path) => next.storage_folder = path,
                 Err(m) => errors.push(field_error("storage-folder", m)),
             }
@@ -300,8 +300,8 @@ impl Setup {
             ),
         ] {
             if let Some(v) = value {
-                match check_folder_name(v.trim()) {
-                    Ok(()) => *slot = v.trim().to_string(),
+                match check_folder_name(v.trim()).and_then(|()| not_the_inbox(v.trim().into())) {
+                    Ok(v) => *slot = v,
                     Err(m) => errors.push(field_error(name, m)),
                 }
             }
@@ -371,6 +371,12 @@ fn check_tenant(t: &str) -> Result<(), String> {
 fn check_redirect_url(v: &str) -> Result<(), String> {
     let url = url::Url::parse(v).map_err(|e| format!("'{v}' is not a URL: {e}"))?;
     let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if url.fragment().is_some() {
+        return Err(
+            "the redirect URL must not have a fragment ('#...'): Entra ID refuses such redirect URIs"
+                .into(),
+        );
+    }
     match url.scheme() {
         "https" => Ok(()),
         "http" if local => Ok(()),
@@ -378,6 +384,20 @@ fn check_redirect_url(v: &str) -> Result<(), String> {
             "the redirect URL must use https (http only for localhost), as Entra ID requires"
                 .into(),
         ),
+    }
+}
+
+/// Whether a folder setting names the Inbox itself, which the job reads:
+/// messages put there would be read again by every run.
+pub fn is_inbox(folder: &str) -> bool {
+    folder.trim().eq_ignore_ascii_case("inbox")
+}
+
+fn not_the_inbox(folder: String) -> Result<String, String> {
+    if is_inbox(&folder) {
+        Err("the Inbox is the folder the job reads; choose another folder (messages moved there would be read again by every run)".into())
+    } else {
+        Ok(folder)
     }
 }
 
@@ -452,6 +472,42 @@ mod tests {
             ]
         );
         assert_eq!(s, Setup::default());
+    }
+
+    #[test]
+    fn the_inbox_is_no_destination_and_fragments_no_redirect() {
+        for change in [
+            SetupChange {
+                storage_folder: Some(" INBOX ".into()),
+                ..Default::default()
+            },
+            SetupChange {
+                not_logged_folder: Some("Inbox".into()),
+                ..Default::default()
+            },
+            SetupChange {
+                quarantine_folder: Some("inbox".into()),
+                ..Default::default()
+            },
+            SetupChange {
+                redirect_url: Some("https://erp.example/callback#done".into()),
+                ..Default::default()
+            },
+        ] {
+            let mut s = Setup::default();
+            let err = s.apply(change.clone()).unwrap_err();
+            assert!(
+                matches!(&err, SetupError::InvalidFields(l) if l.len() == 1),
+                "{change:?}: {err:?}"
+            );
+            assert_eq!(s, Setup::default());
+        }
+        let mut s = Setup::default();
+        s.apply(SetupChange {
+            storage_folder: Some("Inbox/Logged".into()),
+            ..Default::default()
+        })
+        .expect("a folder under the Inbox is not the Inbox");
     }
 
     #[test]
