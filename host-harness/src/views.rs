@@ -17,7 +17,34 @@ fn table(header: &[&str]) -> Table {
 }
 
 fn right(v: impl ToString) -> Cell {
-    Cell::new(v.to_string()).set_alignment(CellAlignment::Right)
+    text(v.to_string()).set_alignment(CellAlignment::Right)
+}
+
+/// A cell holding text from the records, made safe for a terminal.
+fn text(v: impl AsRef<str>) -> Cell {
+    Cell::new(plain(v.as_ref()))
+}
+
+/// Text from the records as a terminal may show it: control characters
+/// (escape sequences could move the cursor, recolour or retitle the
+/// terminal) and the Unicode controls that reorder text are written as
+/// `\u{..}` escapes instead of being sent to the terminal.
+pub fn plain(v: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !v.chars().any(unsafe_char) {
+        return v.into();
+    }
+    v.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// `2026-11-02T09:00:00Z` → `2026-11-02 09:00`.
@@ -67,13 +94,13 @@ pub fn entries(list: &[EntryView]) -> String {
         };
         t.add_row(vec![
             right(e.entry_no),
-            Cell::new(short_time(&e.datetime)),
-            Cell::new(&e.contact_no),
-            Cell::new(&e.salesperson_code),
-            Cell::new(direction(e)),
-            Cell::new(&e.subject),
-            Cell::new(folder),
-            Cell::new(e.opportunity_no.as_deref().unwrap_or_default()),
+            text(short_time(&e.datetime)),
+            text(&e.contact_no),
+            text(&e.salesperson_code),
+            text(direction(e)),
+            text(&e.subject),
+            text(folder),
+            text(e.opportunity_no.as_deref().unwrap_or_default()),
         ]);
     }
     format!("{t}\n{} entries", list.len())
@@ -92,12 +119,12 @@ pub fn opportunities(list: &[Opportunity]) -> String {
     ]);
     for o in list {
         t.add_row(vec![
-            Cell::new(&o.no),
-            Cell::new(&o.description),
-            Cell::new(&o.contact_no),
-            Cell::new(&o.salesperson_code),
-            Cell::new(&o.status),
-            Cell::new(short_time(&o.created_at)),
+            text(&o.no),
+            text(&o.description),
+            text(&o.contact_no),
+            text(&o.salesperson_code),
+            text(&o.status),
+            text(short_time(&o.created_at)),
             right(o.from_entry_no.map(|n| n.to_string()).unwrap_or_default()),
         ]);
     }
@@ -109,10 +136,10 @@ pub fn activity_log(list: &[ActivityView]) -> String {
     let mut t = table(&["When", "Source", "Severity", "Description"]);
     for a in list {
         t.add_row(vec![
-            Cell::new(short_time(&a.at)),
-            Cell::new(&a.source),
-            Cell::new(&a.severity),
-            Cell::new(&a.description),
+            text(short_time(&a.at)),
+            text(&a.source),
+            text(&a.severity),
+            text(&a.description),
         ]);
     }
     format!("{t}\n{} lines", list.len())
@@ -130,16 +157,16 @@ pub fn jobs(entries: &[JobQueueEntry], log: &[JobLogLine]) -> String {
     ]);
     for j in entries {
         t.add_row(vec![
-            Cell::new(&j.job),
-            Cell::new(&j.status),
-            Cell::new(format!("{} min", j.every_seconds / 60)),
-            Cell::new(
+            text(&j.job),
+            text(&j.status),
+            text(format!("{} min", j.every_seconds / 60)),
+            text(
                 j.last_run_at
                     .map(unix_time)
                     .unwrap_or_else(|| "never".into()),
             ),
-            Cell::new(unix_time(j.next_run)),
-            Cell::new(j.last_error.as_deref().unwrap_or_default()),
+            text(unix_time(j.next_run)),
+            text(j.last_error.as_deref().unwrap_or_default()),
         ]);
     }
     let mut out = if entries.is_empty() {
@@ -168,8 +195,8 @@ pub fn jobs(entries: &[JobQueueEntry], log: &[JobLogLine]) -> String {
                 .unwrap_or_default();
             t.add_row(vec![
                 right(l.id),
-                Cell::new(short_time(&l.at)),
-                Cell::new(&l.outcome),
+                text(short_time(&l.at)),
+                text(&l.outcome),
                 right(n("messages_seen")),
                 right(n("messages_logged")),
                 right(n("entries_created")),
@@ -192,8 +219,8 @@ pub fn folder_stats(list: &[FolderStat]) -> String {
             f.item_count as f64 * 100.0 / f64::from(f.item_limit)
         };
         t.add_row(vec![
-            Cell::new(&f.name),
-            Cell::new(&f.role),
+            text(&f.name),
+            text(&f.role),
             right(if f.exists {
                 f.item_count.to_string()
             } else {
@@ -201,7 +228,7 @@ pub fn folder_stats(list: &[FolderStat]) -> String {
             }),
             right(f.item_limit),
             right(format!("{share:.1}%")),
-            Cell::new(if f.warning {
+            text(if f.warning {
                 "WARNING: nearly full"
             } else {
                 ""
@@ -229,9 +256,9 @@ pub fn repair(r: &RepairReport) -> String {
         for l in lines {
             let nos: Vec<String> = l.entry_nos.iter().map(i64::to_string).collect();
             t.add_row(vec![
-                Cell::new(nos.join(", ")),
-                Cell::new(&l.subject),
-                Cell::new(&l.detail),
+                text(nos.join(", ")),
+                text(&l.subject),
+                text(&l.detail),
             ]);
         }
         out.push_str(&format!("\n\n{title}:\n{t}"));

@@ -1,6 +1,9 @@
 //! CRM records from CSV files: one file per record type, a header row, and
 //! all files of one import in one transaction. Every bad row is reported with
 //! its file and line; any error means nothing is imported.
+//!
+//! A JSON CRM seed goes through the same checks and the same writes (see
+//! [`RecordSet`]), so both formats accept and refuse the same values.
 
 use super::{
     ContactRow, normalise, upsert_alt_address, upsert_contact, upsert_salesperson, upsert_template,
@@ -136,6 +139,23 @@ const MAX_PROBLEMS: usize = 30;
 /// Business Central's e-mail fields are Text[80].
 const EMAIL_LEN: usize = 80;
 
+/// The longest value of a column, as Business Central's fields have them
+/// (Code[20] numbers and salesperson codes, Code[10] alternative address
+/// and template codes, Text[100] names and descriptions, Text[50]
+/// salesperson names).
+fn max_len(kind: RecordType, column: &str) -> Option<usize> {
+    match (kind, column) {
+        (RecordType::Salespeople, "code") => Some(20),
+        (RecordType::Salespeople, "name") => Some(50),
+        (RecordType::Contacts, "no" | "company_no") => Some(20),
+        (RecordType::Contacts, "name") => Some(100),
+        (RecordType::AltAddresses, "contact_no") => Some(20),
+        (RecordType::AltAddresses | RecordType::InteractionTemplates, "code") => Some(10),
+        (RecordType::InteractionTemplates, "description") => Some(100),
+        _ => None,
+    }
+}
+
 /// A parsed row: its line and its named values (trimmed, empty as `None`).
 struct Row {
     line: u64,
@@ -148,14 +168,134 @@ impl Row {
     }
 }
 
-/// Imports the files in one transaction, or nothing at all.
-pub fn import(db: &Db, company: CompanyId, files: &[CsvFile]) -> Result<CsvSummary, CsvError> {
+/// Records of one type from somewhere other than a CSV file (a JSON seed),
+/// checked and written like a CSV file's rows.
+pub struct RecordSet {
+    /// The name problems are reported under (`crm.json contacts`).
+    pub name: String,
+    /// What the records are.
+    pub kind: RecordType,
+    /// Each record's values by column name (the CSV columns of `kind`).
+    pub records: Vec<Vec<(&'static str, Option<String>)>>,
+    /// Contacts of this set list all their alternative addresses: those not
+    /// listed are removed (a seed describes contacts whole).
+    pub replaces_alt_addresses: bool,
+}
+
+/// Where a batch of rows came from.
+struct Source {
+    name: String,
+    kind: RecordType,
+    replaces_alt_addresses: bool,
+}
+
+impl RecordSet {
+    fn rows(&self, problems: &mut Vec<Problem>) -> Vec<Row> {
+        let mut seen = HashMap::new();
+        let mut rows = Vec::new();
+        for (i, record) in self.records.iter().enumerate() {
+            let values = record
+                .iter()
+                .filter_map(|(c, v)| {
+                    let v = v.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
+                    Some((*c, v.to_string()))
+                })
+                .collect();
+            let row = Row {
+                line: i as u64 + 1,
+                values,
+            };
+            let problem = |line: u64, message: String| Problem {
+                file: self.name.clone(),
+                line,
+                message,
+            };
+            if check_row(self.kind, &row, &mut seen, problems, &problem) {
+                rows.push(row);
+            }
+        }
+        rows
+    }
+}
+
+/// Checks record sets as [`import_records`] would, without a database.
+pub fn check_records(sets: &[RecordSet]) -> Result<(), CsvError> {
     let mut problems = Vec::new();
-    let mut parsed: Vec<(&CsvFile, Vec<Row>)> =
-        files.iter().map(|f| (f, parse(f, &mut problems))).collect();
+    for set in sets {
+        set.rows(&mut problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CsvError::Invalid(problems))
+    }
+}
+
+/// Imports record sets in one transaction, or nothing at all.
+pub fn import_records(
+    db: &Db,
+    company: CompanyId,
+    sets: &[RecordSet],
+) -> Result<CsvSummary, CsvError> {
+    let mut problems = Vec::new();
+    let parsed: Vec<(Source, Vec<Row>)> = sets
+        .iter()
+        .map(|set| {
+            let source = Source {
+                name: set.name.clone(),
+                kind: set.kind,
+                replaces_alt_addresses: set.replaces_alt_addresses,
+            };
+            (source, set.rows(&mut problems))
+        })
+        .collect();
     if !problems.is_empty() {
         return Err(CsvError::Invalid(problems));
     }
+    write(db, company, parsed, &|_, _| {})
+}
+
+/// Imports the files in one transaction, or nothing at all.
+pub fn import(db: &Db, company: CompanyId, files: &[CsvFile]) -> Result<CsvSummary, CsvError> {
+    import_with_progress(db, company, files, &|_, _| {})
+}
+
+/// [`import`], calling `progress(rows written, rows)` as it writes.
+pub fn import_with_progress(
+    db: &Db,
+    company: CompanyId,
+    files: &[CsvFile],
+    progress: &dyn Fn(u64, u64),
+) -> Result<CsvSummary, CsvError> {
+    let mut problems = Vec::new();
+    let parsed: Vec<(Source, Vec<Row>)> = files
+        .iter()
+        .map(|f| {
+            let source = Source {
+                name: f.name.clone(),
+                kind: f.kind,
+                replaces_alt_addresses: false,
+            };
+            (source, parse(f, &mut problems))
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(CsvError::Invalid(problems));
+    }
+    write(db, company, parsed, progress)
+}
+
+/// Writes checked rows in one transaction; refuses (writing nothing) when a
+/// reference between records does not hold.
+fn write(
+    db: &Db,
+    company: CompanyId,
+    mut parsed: Vec<(Source, Vec<Row>)>,
+    progress: &dyn Fn(u64, u64),
+) -> Result<CsvSummary, CsvError> {
+    let total: u64 = parsed.iter().map(|(_, rows)| rows.len() as u64).sum();
+    let mut written = 0u64;
+    let mut problems = Vec::new();
     parsed.sort_by_key(|(f, _)| f.kind.order());
     let mut conn = db.lock();
     let tx = conn.transaction()?;
@@ -167,6 +307,10 @@ pub fn import(db: &Db, company: CompanyId, files: &[CsvFile]) -> Result<CsvSumma
             message,
         };
         for row in rows {
+            written += 1;
+            if written.is_multiple_of(1000) || written == total {
+                progress(written, total);
+            }
             let text = |c: &str| row.get(c).unwrap_or_default().to_string();
             match file.kind {
                 RecordType::Salespeople => {
@@ -199,6 +343,12 @@ pub fn import(db: &Db, company: CompanyId, files: &[CsvFile]) -> Result<CsvSumma
                             email2: email2.as_deref(),
                         },
                     )?;
+                    if file.replaces_alt_addresses {
+                        tx.execute(
+                            "DELETE FROM contact_alt_address WHERE company_id = ?1 AND contact_no = ?2",
+                            params![company, text("no")],
+                        )?;
+                    }
                     sum.contacts += 1;
                 }
                 RecordType::AltAddresses => {
@@ -290,7 +440,6 @@ fn parse(file: &CsvFile, problems: &mut Vec<Problem>) -> Vec<Row> {
     if !problems.is_empty() {
         return Vec::new();
     }
-    let key_columns = required;
     let mut seen: HashMap<Vec<String>, u64> = HashMap::new();
     let mut rows = Vec::new();
     for record in reader.records() {
@@ -322,33 +471,64 @@ fn parse(file: &CsvFile, problems: &mut Vec<Problem>) -> Vec<Row> {
             if let Some(c) = column
                 && !value.is_empty()
             {
-                if value.chars().any(char::is_control) {
-                    problems.push(problem(line, format!("{c} has control characters")));
-                }
                 values.insert(*c, value.to_string());
             }
         }
         let row = Row { line, values };
-        check_values(file.kind, &row, problems, &problem);
-        let mut key = Vec::new();
-        for c in key_columns {
-            match row.get(c) {
-                Some(v) => key.push(v.to_string()),
-                None => problems.push(problem(line, format!("{c} is empty"))),
-            }
+        if check_row(file.kind, &row, &mut seen, problems, &problem) {
+            rows.push(row);
         }
-        if key.len() != key_columns.len() {
-            continue;
-        }
-        if let Some(first) = seen.insert(key.clone(), line) {
-            problems.push(problem(
-                line,
-                format!("{} repeats line {first}", key.join(" / ")),
-            ));
-        }
-        rows.push(row);
     }
     rows
+}
+
+/// The checks of one row that need no database, whatever format it came
+/// in: control characters, lengths, e-mail addresses, the record type's own
+/// rules, an empty key and a key seen before. Says whether the row has a
+/// key (and may be written, if no problem was found).
+fn check_row(
+    kind: RecordType,
+    row: &Row,
+    seen: &mut HashMap<Vec<String>, u64>,
+    problems: &mut Vec<Problem>,
+    problem: &dyn Fn(u64, String) -> Problem,
+) -> bool {
+    let line = row.line;
+    let mut columns: Vec<&&'static str> = row.values.keys().collect();
+    columns.sort();
+    for c in columns {
+        let value = &row.values[*c];
+        if value.chars().any(char::is_control) {
+            problems.push(problem(line, format!("{c} has control characters")));
+        }
+        if let Some(max) = max_len(kind, c)
+            && value.chars().count() > max
+        {
+            problems.push(problem(
+                line,
+                format!("{c} is longer than {max} characters"),
+            ));
+        }
+    }
+    check_values(kind, row, problems, problem);
+    let key_columns = kind.columns().0;
+    let mut key = Vec::new();
+    for c in key_columns {
+        match row.get(c) {
+            Some(v) => key.push(v.to_string()),
+            None => problems.push(problem(line, format!("{c} is empty"))),
+        }
+    }
+    if key.len() != key_columns.len() {
+        return false;
+    }
+    if let Some(first) = seen.insert(key.clone(), line) {
+        problems.push(problem(
+            line,
+            format!("{} repeats line {first}", key.join(" / ")),
+        ));
+    }
+    true
 }
 
 fn is_yes(v: Option<&str>) -> bool {
@@ -447,7 +627,7 @@ fn contact_exists(
 fn check_companies(
     tx: &rusqlite::Transaction<'_>,
     company: CompanyId,
-    file: &CsvFile,
+    file: &Source,
     rows: &[Row],
     problems: &mut Vec<Problem>,
 ) -> rusqlite::Result<()> {
@@ -477,11 +657,11 @@ fn check_companies(
 }
 
 /// Only one interaction template can be the e-mail template.
-fn file_marks_many_templates(parsed: &[(&CsvFile, Vec<Row>)], problems: &mut Vec<Problem>) -> bool {
-    let marked: Vec<(&CsvFile, &Row)> = parsed
+fn file_marks_many_templates(parsed: &[(Source, Vec<Row>)], problems: &mut Vec<Problem>) -> bool {
+    let marked: Vec<(&Source, &Row)> = parsed
         .iter()
         .filter(|(f, _)| f.kind == RecordType::InteractionTemplates)
-        .flat_map(|(f, rows)| rows.iter().map(move |r| (*f, r)))
+        .flat_map(|(f, rows)| rows.iter().map(move |r| (f, r)))
         .filter(|(_, r)| is_yes(r.get("email_template")))
         .collect();
     for (f, r) in marked.iter().skip(1) {

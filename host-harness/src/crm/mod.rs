@@ -156,11 +156,9 @@ pub fn normalise(address: &str) -> String {
     address.trim().to_lowercase()
 }
 
-fn norm_opt(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(normalise).filter(|s| !s.is_empty())
-}
-
-/// Parses a CRM seed, with the file's own words in the error.
+/// Parses a CRM seed, with the file's own words in the error. Its values
+/// are checked as a CSV import checks them (see [`csv_import`]); references
+/// to other records are checked when it is imported.
 pub fn parse_seed(text: &str) -> anyhow::Result<CrmSeed> {
     let value: serde_json::Value =
         serde_json::from_str(text).context("the CRM seed is not valid JSON")?;
@@ -169,84 +167,92 @@ pub fn parse_seed(text: &str) -> anyhow::Result<CrmSeed> {
         "the CRM seed must be a JSON object with \"salespeople\", \"contacts\" and \"email_template\""
     );
     let seed: CrmSeed = serde_json::from_value(value).context("the CRM seed is not valid")?;
-    for s in &seed.salespeople {
-        anyhow::ensure!(!s.code.trim().is_empty(), "a salesperson has an empty code");
-    }
-    for c in &seed.contacts {
-        anyhow::ensure!(!c.no.trim().is_empty(), "a contact has an empty number");
-        anyhow::ensure!(
-            c.kind == "company" || c.kind == "person",
-            "contact {}: type must be \"company\" or \"person\", not {:?}",
-            c.no,
-            c.kind
-        );
-        for a in &c.alt_addresses {
-            anyhow::ensure!(
-                !a.code.trim().is_empty(),
-                "contact {}: an alternative address has an empty code",
-                c.no
-            );
-        }
-    }
+    csv_import::check_records(&seed.record_sets()).context("the CRM seed is not valid")?;
     Ok(seed)
 }
 
-/// Writes a seed into a company (insert or update by code/number).
+impl CrmSeed {
+    /// The seed as the record sets a CSV import would read.
+    fn record_sets(&self) -> Vec<csv_import::RecordSet> {
+        use csv_import::{RecordSet, RecordType};
+        let set = |name: &str, kind, records| RecordSet {
+            name: format!("CRM seed {name}"),
+            kind,
+            records,
+            replaces_alt_addresses: kind == RecordType::Contacts,
+        };
+        let some = |v: &str| Some(v.to_string());
+        let salespeople = self
+            .salespeople
+            .iter()
+            .map(|s| {
+                vec![
+                    ("code", some(&s.code)),
+                    ("name", some(&s.name)),
+                    ("email", s.email.clone()),
+                ]
+            })
+            .collect();
+        let contacts = self
+            .contacts
+            .iter()
+            .map(|c| {
+                vec![
+                    ("no", some(&c.no)),
+                    ("name", some(&c.name)),
+                    ("type", some(&c.kind)),
+                    ("company_no", c.company_no.clone()),
+                    ("email", c.email.clone()),
+                    ("email2", c.email2.clone()),
+                ]
+            })
+            .collect();
+        let alt_addresses = self
+            .contacts
+            .iter()
+            .flat_map(|c| {
+                c.alt_addresses.iter().map(|a| {
+                    vec![
+                        ("contact_no", some(&c.no)),
+                        ("code", some(&a.code)),
+                        ("email", a.email.clone()),
+                    ]
+                })
+            })
+            .collect();
+        let templates = self
+            .email_template
+            .iter()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| vec![("code", some(t)), ("email_template", some("yes"))])
+            .collect();
+        vec![
+            set("salespeople", RecordType::Salespeople, salespeople),
+            set("contacts", RecordType::Contacts, contacts),
+            set(
+                "alternative addresses",
+                RecordType::AltAddresses,
+                alt_addresses,
+            ),
+            set(
+                "email_template",
+                RecordType::InteractionTemplates,
+                templates,
+            ),
+        ]
+    }
+}
+
+/// Writes a seed into a company (insert or update by code/number), all of
+/// it or, when a check fails, nothing.
 pub fn import(db: &Db, company: CompanyId, seed: &CrmSeed) -> anyhow::Result<ImportSummary> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let mut sum = ImportSummary::default();
-    for s in &seed.salespeople {
-        upsert_salesperson(
-            &tx,
-            company,
-            s.code.trim(),
-            &s.name,
-            norm_opt(&s.email).as_deref(),
-        )?;
-        sum.salespeople += 1;
-    }
-    for c in &seed.contacts {
-        let no = c.no.trim();
-        upsert_contact(
-            &tx,
-            company,
-            &ContactRow {
-                no,
-                name: &c.name,
-                kind: &c.kind,
-                company_no: c.company_no.as_deref(),
-                email: norm_opt(&c.email).as_deref(),
-                email2: norm_opt(&c.email2).as_deref(),
-            },
-        )?;
-        sum.contacts += 1;
-        // A seed's contact lists all its alternative addresses.
-        tx.execute(
-            "DELETE FROM contact_alt_address WHERE company_id = ?1 AND contact_no = ?2",
-            params![company, no],
-        )?;
-        for a in &c.alt_addresses {
-            upsert_alt_address(
-                &tx,
-                company,
-                no,
-                a.code.trim(),
-                norm_opt(&a.email).as_deref(),
-            )?;
-            sum.alt_addresses += 1;
-        }
-    }
-    if let Some(t) = seed
-        .email_template
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        upsert_template(&tx, company, t, None, true)?;
-    }
-    tx.commit()?;
-    Ok(sum)
+    let s = csv_import::import_records(db, company, &seed.record_sets())
+        .context("the CRM seed was not imported")?;
+    Ok(ImportSummary {
+        salespeople: s.salespeople,
+        contacts: s.contacts,
+        alt_addresses: s.alt_addresses,
+    })
 }
 
 /// A contact's fields, as the importers write them.
@@ -897,5 +903,49 @@ mod tests {
         assert!(format!("{err:#}").contains("robot"));
         assert!(parse_seed("[]").is_err());
         assert!(parse_seed(r#"{"salespeople":[{"code":" "}]}"#).is_err());
+    }
+
+    #[test]
+    fn a_json_seed_is_checked_as_csv_is() {
+        let seed = serde_json::json!({
+            "salespeople": [{"code": "JO", "name": "Jim\u{1b}[31mRed", "email": "not an email"}],
+            "contacts": [
+                {"no": "C1", "name": "A", "type": "person", "company_no": "NOPE"},
+                {"no": "C1", "name": "A again"},
+                {"no": "C".repeat(21), "name": "x".repeat(101)},
+                {"no": "C2", "company_no": "C3"},
+                {"no": "C3", "type": "person"},
+            ],
+            "email_template": "EMA\nIL",
+        });
+        let err = format!("{:#}", parse_seed(&seed.to_string()).unwrap_err());
+        for expected in [
+            "CRM seed salespeople:1: name has control characters",
+            "CRM seed salespeople:1: email \"not an email\" is not an e-mail address",
+            "CRM seed contacts:2: C1 repeats line 1",
+            "CRM seed contacts:3: name is longer than 100 characters",
+            "CRM seed contacts:3: no is longer than 20 characters",
+            "CRM seed email_template:1: code has control characters",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+        }
+        // References are checked against the seed and the ERP on import.
+        let (db, c) = db();
+        let seed = serde_json::json!({"contacts": [
+            {"no": "C1", "company_no": "NOPE"},
+            {"no": "C2", "company_no": "C3"},
+            {"no": "C3", "type": "person"},
+        ]});
+        let seed = parse_seed(&seed.to_string()).unwrap();
+        let err = format!("{:#}", import(&db, c, &seed).unwrap_err());
+        assert!(
+            err.contains("company_no \"NOPE\" is not a contact"),
+            "{err}"
+        );
+        assert!(err.contains("company_no \"C3\" is a person"), "{err}");
+        assert!(
+            contact(&db, c, "C3").unwrap().is_none(),
+            "nothing was imported"
+        );
     }
 }
