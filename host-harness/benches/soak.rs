@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
     })?;
     let company = erp.company("CRONUS")?;
     erp.import_crm(company, graph_emulator::SAMPLE_CRM)?;
-    email_logging_host::demo::connect(&erp, company, &base, SAMPLE_MAILBOX, 50).await?;
+    email_logging_host::demo::connect(&erp, company, &base, SAMPLE_MAILBOX, Some(50)).await?;
     emulator.set_faults(Faults::parse(graph_emulator::SOAK_FAULTS).map_err(anyhow::Error::msg)?);
     emulator.set_throttling(Some(Throttling::default()));
 

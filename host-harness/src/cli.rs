@@ -13,7 +13,8 @@ use std::time::Duration;
 /// contacts, from a shared Exchange Online mailbox, as interaction log entries.
 ///
 /// Exit codes: 0 success, 1 failure (the reason is printed on one line),
-/// 2 wrong usage.
+/// 2 wrong usage, 3 a run that is partly done (messages were deferred to
+/// the next run; the reason is printed on one line).
 #[derive(Debug, Parser)]
 #[command(name = "email-logging-host", version)]
 pub struct Cli {
@@ -35,12 +36,33 @@ pub struct Cli {
     pub company: String,
     /// Send Microsoft Graph and sign-in requests to this Graph emulator base
     /// URL (for example http://127.0.0.1:8470) instead of Microsoft.
-    #[arg(long, env = "EMAIL_LOGGING_EMULATOR", global = true)]
+    #[arg(long, env = "EMAIL_LOGGING_EMULATOR", global = true, value_parser = emulator_url)]
     pub emulator: Option<url::Url>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// An emulator base URL: `http` or `https` with a host, nothing else.
+fn emulator_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "the emulator is an http:// or https:// address with a host (for example http://127.0.0.1:8470), not {}://",
+            url.scheme()
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the emulator address must not hold a user name or password".into());
+    }
+    Ok(url)
+}
+
+/// A run that ended with messages deferred to the next run: exit code 3, so
+/// that monitoring tells it from success (0) and from failure (1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PartlyDone(pub String);
 
 /// The commands.
 #[derive(Debug, Subcommand)]
@@ -315,8 +337,12 @@ pub struct SetArgs {
     #[arg(long)]
     pub client_id: Option<String>,
     /// Read the client secret from standard input (it never goes on the command line).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "clear_client_secret")]
     pub client_secret_stdin: bool,
+    /// Remove the stored client secret (for example when the host supplies
+    /// it through EMAIL_LOGGING_CLIENT_SECRET).
+    #[arg(long)]
+    pub clear_client_secret: bool,
     /// The app registration's redirect URL.
     #[arg(long)]
     pub redirect_url: Option<String>,
@@ -374,6 +400,14 @@ pub enum KeyCommand {
     /// a new key file replaces it; with the key in EMAIL_LOGGING_KEY, the new
     /// key is taken from EMAIL_LOGGING_NEW_KEY.
     Rotate,
+    /// Forget every stored secret (client secrets, sign-in tokens) of every
+    /// company and start a new key: for a key that is lost for good. Enter
+    /// the client secret and sign in again afterwards.
+    Reset {
+        /// Confirms that the stored secrets are to be forgotten.
+        #[arg(long)]
+        forget_secrets: bool,
+    },
 }
 
 /// CRM commands.
@@ -446,7 +480,13 @@ fn import(
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {name}"))?;
         csv.push(CsvFile { name, kind, text });
     }
-    let s = csv_import::import(&erp.db, company, &csv)?;
+    let bar = crate::progress::bar(0, "Importing rows");
+    let s = csv_import::import_with_progress(&erp.db, company, &csv, &|done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let s = s?;
     println!(
         "Imported {} salespeople, {} contacts, {} alternative addresses, {} interaction templates.",
         s.salespeople, s.contacts, s.alt_addresses, s.interaction_templates
@@ -488,7 +528,12 @@ async fn entries(erp: &Erp, company: i64, args: EntriesArgs) -> anyhow::Result<(
                     "The message was not found the last time links were repaired; the link may not open."
                 );
             }
-            let link = erp.browser_url(&e.web_link);
+            let link = erp.message_url(&e.web_link).with_context(|| {
+                format!(
+                    "entry {entry_no}'s link is not an Outlook on the web address, so it is not opened: {}; run `entries repair-links` to find the message again",
+                    crate::views::plain(&e.web_link)
+                )
+            })?;
             println!("{link}");
             if browser {
                 webbrowser::open(&link)
@@ -497,10 +542,7 @@ async fn entries(erp: &Erp, company: i64, args: EntriesArgs) -> anyhow::Result<(
             Ok(())
         }
         Some(EntriesCommand::RepairLinks { json }) => {
-            let bar = indicatif::ProgressBar::new(0).with_style(
-                indicatif::ProgressStyle::with_template("Checking links {pos}/{len} {wide_bar}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let bar = crate::progress::bar(0, "Checking links");
             let report = crate::link_repair::repair_links(erp, company, &|done, total| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
@@ -527,7 +569,12 @@ fn app_from_env() -> AppRegistration {
 }
 
 fn print_setup(s: &SetupRecord) {
-    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
+    let show = |v: &Option<String>| {
+        v.as_deref().map_or_else(
+            || "(not set)".into(),
+            |v| crate::views::plain(v).into_owned(),
+        )
+    };
     println!("Shared mailbox:      {}", show(&s.shared_mailbox));
     println!("Tenant:              {}", s.tenant);
     println!(
@@ -632,6 +679,20 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot serve on {listen}"))?;
             Ok(())
         }
+        Command::Key(KeyCommand::Reset { forget_secrets }) => {
+            let db = crate::db::Db::open(&cli.data_dir.join("email-logging.db"))
+                .context("cannot open the database")?;
+            let n = crate::crypto::secret_count(&db)?;
+            anyhow::ensure!(
+                forget_secrets,
+                "this forgets the {n} stored secrets (client secrets and sign-in tokens) of every company; run it again with --forget-secrets to go ahead"
+            );
+            let n = crate::crypto::reset_key(&db, &cli.data_dir.join("secret.key"))?;
+            println!(
+                "Forgot {n} stored secrets and started a new key. Enter the client secret again (setup set --client-secret-stdin) and sign in again (setup sign-in)."
+            );
+            Ok(())
+        }
         command => {
             let erp = Erp::open(ErpOptions {
                 data_dir: cli.data_dir.clone(),
@@ -696,10 +757,7 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
         Command::Run {
             budget_seconds,
             json,
-        } => match erp
-            .run_job(company, Duration::from_secs(budget_seconds))
-            .await?
-        {
+        } => match run_with_progress(&erp, company, Duration::from_secs(budget_seconds)).await? {
             JobOutcome::Report(r) => {
                 if json {
                     println!("{}", serde_json::to_string_pretty(&r)?);
@@ -713,7 +771,10 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
                         r.messages_deferred
                     );
                 }
-                Ok(())
+                match crate::erp::partly_done(&r) {
+                    Some(text) => Err(PartlyDone(text).into()),
+                    None => Ok(()),
+                }
             }
             JobOutcome::Error(e) => bail!("the run did not complete: {}", crate::erp::describe(&e)),
             JobOutcome::Fault(e) => bail!("the run did not complete: {e}"),
@@ -732,7 +793,16 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
                 std::io::stdin()
                     .read_line(&mut line)
                     .context("cannot read the client secret")?;
-                Some(line.trim().to_string())
+                let secret = line.trim();
+                // An empty line is a slip (an empty pipe, Enter pressed too
+                // soon), never a wish to lose the stored secret.
+                anyhow::ensure!(
+                    !secret.is_empty(),
+                    "client-secret: standard input held no secret, so nothing was changed; pipe the secret's Value in, or remove the stored one with --clear-client-secret"
+                );
+                Some(secret.to_string())
+            } else if a.clear_client_secret {
+                Some(String::new())
             } else {
                 None
             };
@@ -817,8 +887,10 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
             Ok(())
         }
         Command::Setup(SetupCommand::Wizard) => {
+            use std::io::IsTerminal as _;
             let stdin = std::io::stdin();
-            crate::wizard::run(&erp, company, &mut stdin.lock()).await
+            let terminal = stdin.is_terminal();
+            crate::wizard::run(&erp, company, &mut stdin.lock(), terminal).await
         }
         Command::Setup(SetupCommand::Validate) => {
             if print_checks(&rt.validate(company).await?) {
@@ -853,13 +925,14 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
+                use crate::views::plain;
                 for c in &list {
                     println!(
                         "{:<10} {:<30} {:<8} {:<30} {} entries",
-                        c.no,
-                        c.name,
-                        c.kind,
-                        c.email.as_deref().unwrap_or("-"),
+                        plain(&c.no),
+                        plain(&c.name),
+                        plain(&c.kind),
+                        plain(c.email.as_deref().unwrap_or("-")),
                         c.entries
                     );
                 }
@@ -944,6 +1017,20 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
     }
 }
 
+/// One job run, with its progress on the terminal while it goes on.
+async fn run_with_progress(
+    erp: &Erp,
+    company: i64,
+    budget: Duration,
+) -> anyhow::Result<JobOutcome> {
+    let progress = crate::progress::RunProgress::new();
+    erp.show_progress(Some(progress.sink()));
+    let outcome = erp.run_job(company, budget).await;
+    erp.show_progress(None);
+    progress.finish();
+    outcome
+}
+
 /// Prints the checklist; returns whether any check failed.
 pub fn print_checks(checks: &[crate::runtime::Check]) -> bool {
     let mut failed = false;
@@ -977,6 +1064,21 @@ pub async fn sign_in(
 ) -> anyhow::Result<SetupRecord> {
     use std::io::Write as _;
     let rt = &erp.runtime;
+    let query_of = |u: &str| -> anyhow::Result<String> {
+        Ok(url::Url::parse(u.trim())
+            .context("that is not the address of the redirect")?
+            .query()
+            .unwrap_or_default()
+            .to_string())
+    };
+    // The address the browser ended on belongs to the sign-in started
+    // before (its state is stored): starting a new one would replace that.
+    if let Some(u) = redirected_url {
+        return rt
+            .complete_sign_in(company, &query_of(u)?)
+            .await?
+            .map_err(crate::erp::setup_failed);
+    }
     let url = rt
         .begin_sign_in(company, account)
         .await?
@@ -989,16 +1091,8 @@ pub async fn sign_in(
                 .map(|(_, v)| v.into_owned())
         })
         .and_then(|r| url::Url::parse(&r).ok());
-    let query_of = |u: &str| -> anyhow::Result<String> {
-        Ok(url::Url::parse(u.trim())
-            .context("that is not the address of the redirect")?
-            .query()
-            .unwrap_or_default()
-            .to_string())
-    };
-    let query = match (redirected_url, redirect) {
-        (Some(u), _) => query_of(u)?,
-        (None, Some(r)) if crate::web::is_local(&r) => {
+    let query = match redirect {
+        Some(r) if crate::web::is_local(&r) => {
             println!("Open this address in a browser and sign in with the job account:");
             println!("{url}");
             println!("Waiting for the sign-in on {r} ...");

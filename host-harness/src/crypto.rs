@@ -65,6 +65,37 @@ impl SecretBox {
         Ok(Self::new(key))
     }
 
+    /// The key for the secrets in `db`, as [`Self::load`] finds it, with two
+    /// refusals that keep secrets from ending up under two keys: no new key
+    /// file is made while the database holds secrets (the old key file was
+    /// lost or moved), and a key that does not open them is not used.
+    pub fn for_database(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<Self> {
+        let stored = secret_count(db)?;
+        let from_env = std::env::var_os(KEY_ENV).is_some();
+        let how_to = format!(
+            "restore the key they were stored with ({} from a backup, or {KEY_ENV}), or forget them with `email-logging-host key reset`, then enter the client secret and sign in again",
+            key_file.display()
+        );
+        if !from_env && !key_file.exists() && stored > 0 {
+            anyhow::bail!(
+                "the key file {} is missing, but the database holds {stored} secrets encrypted with it; no new key was made: {how_to}",
+                key_file.display()
+            );
+        }
+        let key = Self::load(key_file)?;
+        if !opens_secrets(db, &key)? {
+            anyhow::bail!(
+                "the key {} does not open the {stored} secrets stored in the database: {how_to}",
+                if from_env {
+                    format!("in {KEY_ENV}")
+                } else {
+                    format!("in {}", key_file.display())
+                }
+            );
+        }
+        Ok(key)
+    }
+
     /// Encrypts `plain` bound to `context`; returns (nonce, ciphertext).
     pub fn seal(&self, context: &str, plain: &str) -> (Vec<u8>, Vec<u8>) {
         let mut nonce = [0u8; 12];
@@ -152,6 +183,34 @@ pub fn opens_secrets(db: &crate::db::Db, key: &SecretBox) -> anyhow::Result<bool
         None => true,
         Some((c, n, nonce, ct)) => key.open(&format!("{c}/{n}"), &nonce, &ct).is_ok(),
     })
+}
+
+/// How many secrets the database holds, of every company.
+pub fn secret_count(db: &crate::db::Db) -> anyhow::Result<usize> {
+    let n: i64 = db
+        .lock()
+        .query_row("SELECT COUNT(*) FROM plugin_secret", [], |r| r.get(0))?;
+    Ok(n as usize)
+}
+
+/// Forgets every stored secret of every company (client secrets, tokens)
+/// and, with the key in a file, starts a new key file: for a key that is
+/// lost for good. Returns how many secrets were forgotten.
+pub fn reset_key(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<usize> {
+    let n = db.lock().execute("DELETE FROM plugin_secret", [])?;
+    if std::env::var_os(KEY_ENV).is_none() {
+        if key_file.exists() {
+            let mut aside = key_file.as_os_str().to_owned();
+            aside.push(format!(
+                ".replaced-{}",
+                chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+            ));
+            std::fs::rename(key_file, &aside)
+                .with_context(|| format!("cannot move {} aside", key_file.display()))?;
+        }
+        SecretBox::load(key_file)?;
+    }
+    Ok(n)
 }
 
 /// Finishes a key rotation interrupted between the database commit and the
@@ -300,6 +359,42 @@ mod tests {
         reencrypt(&db, &old, &new).unwrap();
         recover_rotation(&db, &key_file).unwrap();
         assert!(opens_secrets(&db, &SecretBox::load(&key_file).unwrap()).unwrap());
+    }
+
+    #[test]
+    fn a_lost_key_file_is_not_replaced_while_secrets_exist() {
+        if std::env::var(KEY_ENV).is_ok() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("secret.key");
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let c = db.company("C").unwrap();
+        let key = SecretBox::for_database(&db, &key_file).expect("no secrets: a new key is fine");
+        store(&db, c, &key, "client-secret", "hush");
+        let saved = std::fs::read(&key_file).unwrap();
+        std::fs::remove_file(&key_file).unwrap();
+        let err = SecretBox::for_database(&db, &key_file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is missing") && err.contains("key reset"),
+            "{err}"
+        );
+        assert!(!key_file.exists(), "no new key was made");
+        // Another key is refused too, and restoring the old one works.
+        std::fs::write(&key_file, STANDARD.encode([3u8; 32])).unwrap();
+        let err = SecretBox::for_database(&db, &key_file)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not open the 1 secrets"), "{err}");
+        std::fs::write(&key_file, &saved).unwrap();
+        SecretBox::for_database(&db, &key_file).expect("the restored key opens them");
+        // Forgetting them starts over with a new key.
+        std::fs::remove_file(&key_file).unwrap();
+        assert_eq!(reset_key(&db, &key_file).unwrap(), 1);
+        assert_eq!(secret_count(&db).unwrap(), 0);
+        SecretBox::for_database(&db, &key_file).unwrap();
     }
 
     #[cfg(unix)]

@@ -175,6 +175,11 @@ ALTER TABLE interaction_log_entry ADD COLUMN opportunity_no TEXT;
 CREATE INDEX entry_salesperson ON interaction_log_entry(company_id, salesperson_code);
 CREATE INDEX entry_datetime ON interaction_log_entry(company_id, datetime);
 "#,
+    // Which process runs a job, so that the next start can tell a run that
+    // died with its process (SIGKILL, power loss) from one still going on.
+    r#"
+ALTER TABLE job_queue_entry ADD COLUMN run_owner TEXT;
+"#,
 ];
 
 /// A shared handle to the database.
@@ -187,8 +192,10 @@ pub struct Db {
 pub type CompanyId = i64;
 
 impl Db {
-    /// Opens (creating if needed) and migrates the database file.
+    /// Opens (creating if needed) and migrates the database file. The file
+    /// and its WAL are readable by their owner only: they hold contact data.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        owner_only(path)?;
         let conn = Connection::open(path)?;
         Self::init(conn)
     }
@@ -263,9 +270,58 @@ impl Db {
     }
 }
 
+/// Creates the database file owner-only when it is new, and takes read
+/// and write access from everybody else when an older version left it open
+/// (SQLite gives its `-wal` and `-shm` files the database file's mode).
+fn owner_only(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let mut names = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            names.push(name.into());
+        }
+        for file in names {
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(
+                    |e| anyhow::anyhow!("cannot make {} owner-only: {e}", file.display()),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_and_its_wal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("erp.db");
+        let db = Db::open(&path).unwrap();
+        db.company("CRONUS").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("erp.db-wal")), 0o600);
+        drop(db);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Db::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600, "an older, open file is closed on open");
+    }
 
     #[test]
     fn migrates_once_and_reopens() {

@@ -45,11 +45,14 @@ pub async fn run(
     crm::import(&erp.db, company, &crm_seed)?;
     let mailbox = mailbox_of(mailbox_seed)?;
 
-    connect(&erp, company, &base, &mailbox, 10).await?;
+    // The setup's defaults, as a real installation has them.
+    connect(&erp, company, &base, &mailbox, None).await?;
     // The faulty day, if asked for, starts once the setup is done.
     realism.apply(&emulator);
 
     let mut total: Option<RunReport> = None;
+    let progress = crate::progress::RunProgress::new();
+    erp.show_progress(Some(progress.sink()));
     // Runs until the Inbox is drained; with faults or throttling on, a run
     // may end early, as the job would, and the next one goes on.
     for _ in 0..200 {
@@ -72,6 +75,8 @@ pub async fn run(
             JobOutcome::Fault(e) => bail!("the run failed: {e}"),
         }
     }
+    erp.show_progress(None);
+    progress.finish();
     let report = total.context("no run finished")?;
     let entries = crm::entries(&erp.db, company, &crm::EntryFilter::default())?;
     let counts = emulator.folder_counts(&mailbox);
@@ -122,13 +127,14 @@ impl Sandbox {
 
 /// Sets up, signs in and enables email logging for `mailbox` against the
 /// emulator at `base`, with its demo app registration, as an administrator
-/// would. Shared by the demo, the crash test and the benchmarks.
+/// would; `batch_size` changes the setup's default. Shared by the demo, the
+/// crash test and the benchmarks.
 pub async fn connect(
     erp: &Erp,
     company: i64,
     base: &url::Url,
     mailbox: &str,
-    batch_size: u32,
+    batch_size: Option<u32>,
 ) -> anyhow::Result<()> {
     let rt = &erp.runtime;
     rt.setup_update(
@@ -138,7 +144,7 @@ pub async fn connect(
             client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
             client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
             redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
-            batch_size: Some(batch_size),
+            batch_size,
             ..crate::runtime::unchanged()
         },
     )

@@ -61,7 +61,7 @@ pub enum JobOutcome {
 impl Erp {
     /// Opens the database in `data_dir` (created when missing) and loads the component.
     pub fn open(opts: ErpOptions) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&opts.data_dir).with_context(|| {
+        create_private_dir(&opts.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
                 opts.data_dir.display()
@@ -72,13 +72,17 @@ impl Erp {
         let key_file = opts.data_dir.join("secret.key");
         crate::crypto::recover_rotation(&db, &key_file)
             .context("cannot finish an interrupted key rotation")?;
-        let secret_box = SecretBox::load(&key_file)?;
+        let secret_box = SecretBox::for_database(&db, &key_file)?;
+        for run in jobs::close_interrupted(&db).context("cannot read the job queue")? {
+            tracing::warn!(company = run.company_id, job = %run.job, "closed a run interrupted by a stopped host");
+        }
         let ctx = Arc::new(HostContext {
             db: db.clone(),
             secret_box,
             http: HttpPolicy::new(opts.emulator.clone())?,
             app: opts.app,
             crash_hook: opts.crash_hook,
+            progress: Default::default(),
         });
         let wasm = opts
             .component
@@ -108,6 +112,24 @@ impl Erp {
         routed.set_path(parsed.path());
         routed.set_query(parsed.query());
         routed.to_string()
+    }
+
+    /// The address that opens a logged message, if its stored link is one
+    /// to open: only `https` links to Outlook on the web are (a link is data
+    /// from Graph, and it becomes an `href` and a browser's address).
+    pub fn message_url(&self, web_link: &str) -> Option<String> {
+        email_logging_guest::web_link::is_outlook_link(web_link.trim())
+            .then(|| self.browser_url(web_link.trim()))
+    }
+
+    /// Sends the component's `progress` events to `sink` (or nowhere).
+    pub fn show_progress(&self, sink: Option<crate::progress::ProgressSink>) {
+        *self
+            .runtime
+            .context()
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = sink;
     }
 
     /// The company's id (created when missing).
@@ -148,7 +170,14 @@ impl Erp {
             }
         };
         let (label, json, end) = match &outcome {
-            JobOutcome::Report(r) => ("success", serde_json::to_string(r).ok(), RunEnd::Success),
+            JobOutcome::Report(r) => match partly_done(r) {
+                Some(text) => (
+                    "partly-done",
+                    serde_json::to_string(r).ok(),
+                    RunEnd::PartlyDone(text),
+                ),
+                None => ("success", serde_json::to_string(r).ok(), RunEnd::Success),
+            },
             JobOutcome::Error(RunError::Throttled(s)) => {
                 jobs::postpone(&self.db, company, JOB, jobs::now() + i64::from(*s))?;
                 ("throttled", None, RunEnd::Success)
@@ -162,15 +191,24 @@ impl Erp {
             }
             JobOutcome::Fault(m) => ("fault", None, RunEnd::Failed(m.clone())),
         };
-        if let RunEnd::Failed(m) | RunEnd::NeedsAttention(m) = &end {
-            crm::log_activity(
+        match &end {
+            RunEnd::Failed(m) | RunEnd::NeedsAttention(m) => crm::log_activity(
                 &self.db,
                 company,
                 "job-queue",
                 "error",
                 &format!("Email Logging run failed: {m}"),
                 None,
-            )?;
+            )?,
+            RunEnd::PartlyDone(m) => crm::log_activity(
+                &self.db,
+                company,
+                "job-queue",
+                "warning",
+                &format!("Email Logging run {m}"),
+                None,
+            )?,
+            RunEnd::Success => {}
         }
         let ledger: Vec<jobs::LedgerRow<'_>> = match &outcome {
             JobOutcome::Report(r) => r
@@ -233,6 +271,39 @@ impl Erp {
             }
         }
     }
+}
+
+/// Creates a directory (and missing parents) readable by its owner only: it
+/// holds contact data and the key. An existing directory is left as it is.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Whether a run left messages for the next one: something it saw was
+/// deferred, or it stopped before the Inbox was drained for a reason other
+/// than its time budget. Such a run is "partly done", never "success".
+pub fn partly_done(r: &RunReport) -> Option<String> {
+    if r.messages_deferred == 0 && r.stopped_early.is_none() {
+        return None;
+    }
+    let why = r
+        .stopped_early
+        .clone()
+        .or_else(|| {
+            r.ledger
+                .iter()
+                .find(|l| l.outcome == Outcome::Deferred)
+                .and_then(|l| l.reason.clone())
+        })
+        .unwrap_or_else(|| "a temporary failure".into());
+    Some(format!(
+        "partly done: {} of {} messages deferred to the next run, {why}",
+        r.messages_deferred, r.messages_seen
+    ))
 }
 
 /// Follows an authorize URL the way a browser would, against the emulator

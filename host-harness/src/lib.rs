@@ -12,6 +12,7 @@ pub mod erp;
 pub mod host;
 pub mod jobs;
 pub mod link_repair;
+pub mod progress;
 pub mod runtime;
 pub mod views;
 pub mod web;

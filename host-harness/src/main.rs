@@ -14,9 +14,15 @@ async fn main() -> std::process::ExitCode {
     let cli = email_logging_host::cli::Cli::parse();
     match email_logging_host::cli::main(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<email_logging_host::cli::PartlyDone>() {
+            Some(partly) => {
+                eprintln!("{partly}");
+                std::process::ExitCode::from(3)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

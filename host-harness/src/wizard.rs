@@ -62,8 +62,44 @@ async fn field(
     }
 }
 
-/// Runs the wizard on `input` (the terminal, or a script in tests).
-pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Result<()> {
+/// Asks for a secret: on a terminal without echo, as a password prompt does
+/// (typed or pasted, it stays out of the screen and its scrollback);
+/// otherwise (a script) as one line of `input`.
+fn ask_secret(
+    input: &mut dyn BufRead,
+    question: &str,
+    default: Option<&str>,
+    terminal: bool,
+) -> anyhow::Result<String> {
+    if !terminal {
+        return ask(input, question, default);
+    }
+    match default {
+        Some(d) => print!("{question} (not shown as you type) [{d}]: "),
+        None => print!("{question} (not shown as you type): "),
+    }
+    std::io::stdout().flush()?;
+    let answer = rpassword::read_password().map_err(|e| {
+        anyhow::anyhow!(
+            "the secret cannot be read from the terminal: {e}; what was saved so far stays saved"
+        )
+    })?;
+    let answer = answer.trim();
+    Ok(if answer.is_empty() {
+        default.unwrap_or_default().to_string()
+    } else {
+        answer.to_string()
+    })
+}
+
+/// Runs the wizard on `input` (the terminal, or a script in tests);
+/// `terminal` says that `input` is a terminal, so secrets are read without echo.
+pub async fn run(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    terminal: bool,
+) -> anyhow::Result<()> {
     let app = &erp.runtime.context().app;
     let mut s = erp
         .runtime
@@ -139,7 +175,7 @@ pub async fn run(erp: &Erp, company: i64, input: &mut dyn BufRead) -> anyhow::Re
             None
         };
         loop {
-            let a = ask(input, "Client secret value (not its ID)", keep)?;
+            let a = ask_secret(input, "Client secret value (not its ID)", keep, terminal)?;
             if a == "keep the stored one" {
                 break;
             }

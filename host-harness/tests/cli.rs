@@ -604,6 +604,39 @@ fn serve_offers_the_sign_in_pages() {
         }
         let refused = refused.expect("serve listens");
         assert_eq!(refused.status().as_u16(), 401, "no token, no sign-in");
+        // Every answer tells the browser what the page may do.
+        let h = refused.headers();
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert_eq!(h["x-frame-options"], "DENY");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        // Another site's name pointed at 127.0.0.1 gets nothing, token or not.
+        let rebound = client
+            .get(format!("http://{listen}/c/CRONUS/jobs?token={token}"))
+            .header("host", "evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rebound.status().as_u16(), 421, "DNS rebinding is refused");
+        // A deep link with the token becomes a cookie and a clean address.
+        let deep = client
+            .get(format!(
+                "http://{listen}/c/CRONUS/contacts?token={token}&search=x"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deep.status().as_u16(), 303);
+        assert_eq!(deep.headers()["location"], "/c/CRONUS/contacts?search=x");
+        assert!(
+            deep.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .contains("HttpOnly")
+        );
         let wrong = client
             .get(format!("{sign_in}&token=x{}", &token[1..]))
             .send()

@@ -57,7 +57,7 @@ async fn sigkill_at_random_moments_never_loses_or_doubles_an_entry() {
         .unwrap();
         let company = erp.company("CRONUS").unwrap();
         erp.import_crm(company, graph_emulator::SAMPLE_CRM).unwrap();
-        email_logging_host::demo::connect(&erp, company, &base, SAMPLE_MAILBOX, 20)
+        email_logging_host::demo::connect(&erp, company, &base, SAMPLE_MAILBOX, Some(20))
             .await
             .unwrap();
     }

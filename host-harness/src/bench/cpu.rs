@@ -144,7 +144,7 @@ pub(super) async fn measure(s: &Sizes, r: &mut Results) -> anyhow::Result<()> {
         company,
         &crm::parse_seed(graph_emulator::SAMPLE_CRM)?,
     )?;
-    crate::demo::connect(&erp, company, &em.base, &mailbox, 50).await?;
+    crate::demo::connect(&erp, company, &em.base, &mailbox, Some(50)).await?;
 
     // The runtime's own instance, plus a call hook that times the guest.
     let (component, _) = load_component(EMBEDDED_COMPONENT, cache_dir().as_deref())?;

@@ -329,7 +329,7 @@ impl World {
             let company = erp.company(&format!("BENCH-{m}"))?;
             crm::import(&erp.db, company, &seed)?;
             let mailbox = mailbox_address(m);
-            crate::demo::connect(&erp, company, &base, &mailbox, batch_size).await?;
+            crate::demo::connect(&erp, company, &base, &mailbox, Some(batch_size)).await?;
             companies.push((company, mailbox));
         }
         Ok(Self {

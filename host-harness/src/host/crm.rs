@@ -23,6 +23,19 @@ fn link(l: MessageLink) -> crm::Link {
     }
 }
 
+/// An entry's date as the ERP stores it: RFC 3339 in UTC to the second.
+/// A leap second (`23:59:60`) is refused: no ERP date field holds one.
+fn entry_datetime(text: &str) -> Result<String, String> {
+    use chrono::Timelike as _;
+    let d = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("the entry date {text:?} is not an RFC 3339 date: {e}"))?;
+    if d.nanosecond() >= 1_000_000_000 {
+        return Err(format!("the entry date {text:?} is a leap second"));
+    }
+    Ok(d.with_timezone(&chrono::Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
 impl Host for PluginState {
     async fn lookup_parties(&mut self, addresses: Vec<String>) -> R<Vec<Party>> {
         if addresses.len() > MAX_LOOKUP {
@@ -87,6 +100,11 @@ impl Host for PluginState {
                 "the message key must be 1 to 2048 bytes".into(),
             )));
         }
+        for e in &entries {
+            if let Err(m) = entry_datetime(&e.datetime) {
+                return Ok(Err(WitError::Invalid(m)));
+            }
+        }
         let entries: Vec<crm::NewEntry> = entries
             .into_iter()
             .map(|e| crm::NewEntry {
@@ -104,7 +122,7 @@ impl Host for PluginState {
                     InitiatedBy::Them => "them",
                 },
                 subject: e.subject,
-                datetime: e.datetime,
+                datetime: entry_datetime(&e.datetime).unwrap_or(e.datetime),
             })
             .collect();
         if let Some(hook) = &self.ctx.crash_hook
@@ -142,5 +160,18 @@ impl Host for PluginState {
             a.message_key.as_deref(),
         )
         .map_err(|e| internal("cannot write the activity log", e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn entry_dates_are_utc_seconds_and_never_leap_seconds() {
+        assert_eq!(
+            super::entry_datetime("2026-11-02T10:00:05.5+01:00").unwrap(),
+            "2026-11-02T09:00:05Z"
+        );
+        assert!(super::entry_datetime("2026-12-31T23:59:60Z").is_err());
+        assert!(super::entry_datetime("yesterday").is_err());
     }
 }

@@ -79,7 +79,9 @@ impl HttpPolicy {
         // proxy's would: the emulator builds its links (`@odata.nextLink`)
         // from it, so the component keeps seeing the real URLs.
         if self.route_to.is_some()
-            && let Some(host) = Url::parse(&req.url).ok().and_then(|u| u.host_str().map(str::to_string))
+            && let Some(host) = Url::parse(&req.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
         {
             builder = builder.header(reqwest::header::HOST, host);
         }

@@ -1,4 +1,5 @@
-//! `erp:host/log`: guest events into the host's tracing log.
+//! `erp:host/log`: guest events into the host's tracing log, and the
+//! `progress` events to whoever watches a run.
 
 use super::PluginState;
 use super::bindings::erp::host::log::{Host, Level};
@@ -12,13 +13,28 @@ impl Host for PluginState {
     ) -> wasmtime::Result<()> {
         // Field values come from the guest, which never passes secrets; they
         // are still capped so a misbehaving guest cannot flood the log.
+        let fields: Vec<(String, String)> = fields
+            .into_iter()
+            .take(16)
+            .map(|(k, v)| (k.chars().take(40).collect(), v.chars().take(200).collect()))
+            .collect();
+        let message: String = message.chars().take(500).collect();
+        if message == "progress" {
+            let sink = self
+                .ctx
+                .progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(sink) = sink {
+                sink(&fields);
+            }
+        }
         let fields: String = fields
             .iter()
-            .take(16)
-            .map(|(k, v)| format!("{k}={}", v.chars().take(200).collect::<String>()))
+            .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ");
-        let message: String = message.chars().take(500).collect();
         let company = self.company;
         match level {
             Level::Debug => tracing::debug!(target: "guest", company, %fields, "{message}"),

@@ -71,6 +71,8 @@ pub struct HostContext {
     pub app: AppRegistration,
     /// Test hook: crash the call before a matching request.
     pub crash_hook: Option<CrashHook>,
+    /// Where the component's `progress` events go, while someone watches.
+    pub progress: std::sync::Mutex<Option<crate::progress::ProgressSink>>,
 }
 
 /// The data of one store.

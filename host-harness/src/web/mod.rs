@@ -113,10 +113,80 @@ pub fn router(erp: Arc<Erp>, redirect_path: &str, token: &str) -> axum::Router {
         .route("/c/{company}/jobs/run", post(pages::run_now))
         .route("/email-logging/sign-in", get(start))
         .route_layer(middleware::from_fn_with_state(web.clone(), guard));
+    let policy = content_security_policy(&web.erp);
     axum::Router::new()
         .merge(protected)
         .route(redirect_path, get(callback))
+        .layer(middleware::from_fn(move |req, next| {
+            security_headers(policy.clone(), req, next)
+        }))
         .with_state(web)
+}
+
+/// What the pages may load and where their forms may go: nothing but their
+/// own inline style, forms to this host, and the sign-in form to Entra ID
+/// (the emulator's sign-in page when it stands in for Microsoft), which the
+/// browser reaches by redirect. No scripts at all.
+fn content_security_policy(erp: &Erp) -> HeaderValue {
+    let login = Url::parse(&erp.browser_url("https://login.microsoftonline.com/"))
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| "https://login.microsoftonline.com".into());
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self' {login}; frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
+}
+
+/// Headers on every answer: no referrer to other sites (addresses carry
+/// contact numbers; `no-referrer` would also blank the `Origin` of the
+/// page's own form posts, which the guard checks), no framing
+/// (clickjacking), no content sniffing, the policy above.
+async fn security_headers(policy: HeaderValue, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, policy);
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+/// Whether a `Host` header names this machine by a loopback name. The page
+/// listens on loopback only, so any other name is a page of another site
+/// whose DNS name was pointed at 127.0.0.1 (DNS rebinding).
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The address without its `token` parameter, for the redirect that takes
+/// the token out of the address bar and the history.
+fn without_token(uri: &axum::http::Uri) -> String {
+    let rest: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .filter(|(k, _)| k != "token")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    if rest.is_empty() {
+        return uri.path().to_string();
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(rest)
+        .finish();
+    format!("{}?{query}", uri.path())
 }
 
 /// Compares without an early exit, so timing says nothing about the token.
@@ -128,8 +198,20 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// Lets in requests that carry the token; refuses cross-site form posts.
+/// Lets in requests that carry the token; refuses cross-site form posts
+/// and requests for another host name.
 async fn guard(State(web): State<Arc<Web>>, req: Request, next: Next) -> Response {
+    let host_ok = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(is_loopback_host);
+    if !host_ok {
+        return page(
+            StatusCode::MISDIRECTED_REQUEST,
+            "This page answers only to this machine's own address (127.0.0.1, [::1] or localhost).",
+        );
+    }
     let from_query = req.uri().query().and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes())
             .find(|(k, _)| k == "token")
@@ -152,9 +234,10 @@ async fn guard(State(web): State<Arc<Web>>, req: Request, next: Next) -> Respons
             "This page needs its token: open the address that `email-logging-host serve` printed.",
         );
     }
+    let method = req.method().clone();
     // Browsers send Origin with every form post; one from another site is
     // a forged request, whatever cookies it carries.
-    if req.method() == Method::POST {
+    if method == Method::POST {
         let host = req
             .headers()
             .get(header::HOST)
@@ -176,12 +259,14 @@ async fn guard(State(web): State<Arc<Web>>, req: Request, next: Next) -> Respons
         "{COOKIE}={}; HttpOnly; SameSite=Lax; Path=/",
         web.token
     ));
-    // The token leaves the address bar (and history) once it is a cookie.
-    let mut resp = if by_query && req.method() == Method::GET && req.uri().path() == "/" {
-        Redirect::to("/").into_response()
-    } else {
-        next.run(req).await
-    };
+    // The token leaves the address bar (and history) once it is a cookie,
+    // on every page it opens, not only the first; an answer that sends the
+    // browser on anyway (the sign-in) keeps it out of the address bar too.
+    let clean = without_token(req.uri());
+    let mut resp = next.run(req).await;
+    if by_query && method == Method::GET && !resp.status().is_redirection() {
+        resp = Redirect::to(&clean).into_response();
+    }
     if by_query
         && !by_cookie
         && let Ok(cookie) = cookie
@@ -270,5 +355,42 @@ async fn callback(State(web): State<Arc<Web>>, RawQuery(q): RawQuery) -> Respons
             &format!("{:#}", crate::erp::setup_failed(e)),
         ),
         Err(e) => page(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_host_names_are_this_machine() {
+        for ok in [
+            "127.0.0.1:8480",
+            "localhost:8480",
+            "LOCALHOST",
+            "[::1]:8480",
+            "127.0.0.2",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for rebound in [
+            "evil.example:8480",
+            "localhost.evil.example:8480",
+            "127.0.0.1.nip.io:8480",
+            "10.0.0.1:8480",
+            "",
+        ] {
+            assert!(!is_loopback_host(rebound), "{rebound}");
+        }
+    }
+
+    #[test]
+    fn the_token_leaves_every_address() {
+        let uri: axum::http::Uri = "/c/CRONUS/contacts/CT1?token=abc&search=x%20y"
+            .parse()
+            .unwrap();
+        assert_eq!(without_token(&uri), "/c/CRONUS/contacts/CT1?search=x+y");
+        let uri: axum::http::Uri = "/c/CRONUS/jobs?token=abc".parse().unwrap();
+        assert_eq!(without_token(&uri), "/c/CRONUS/jobs");
     }
 }

@@ -665,7 +665,7 @@ pub(super) async fn contact(
         .map(|e| EntryRow {
             when: short_time(&e.datetime),
             direction: direction(&e),
-            open: web.erp.browser_url(&e.web_link),
+            open: web.erp.message_url(&e.web_link).unwrap_or_default(),
             entry: e,
         })
         .collect();
