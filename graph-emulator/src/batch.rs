@@ -19,8 +19,9 @@ use tokio::task::JoinSet;
 
 use crate::conn::ConnMode;
 use crate::error::{Ctx, GraphError};
+use crate::headers::joined;
 use crate::ids::uuid_like;
-use crate::server::{client_request_id, graph_call, joined, record, wants_immutable};
+use crate::server::{client_request_id, graph_call, record, wants_immutable};
 use crate::state::Inner;
 
 /// Graph's limit on requests per batch.

@@ -13,65 +13,17 @@
 //! `changeType=created|updated|deleted`. Tokens are opaque and belong to one mailbox and
 //! folder; an unknown one answers 410 `syncStateNotFound` (the emulator's choice of status).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
+use crate::delta_state::{Baseline, Change, ChangeType, Link, Round};
 use crate::error::GraphError;
 use crate::ids::random_token;
 use crate::mailbox::{Folder, Mailbox};
 use crate::odata::{DEFAULT_TOP, MAX_TOP, Query};
-
-/// The delta state of one mailbox: every token handed out, so a page can be asked again.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DeltaStore {
-    pages: HashMap<String, Round>,
-    links: HashMap<String, Link>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChangeType {
-    Created,
-    Updated,
-    Deleted,
-}
-
-/// What the folder held when a round started: immutable id to the REST id of then, and the
-/// mailbox's change number.
-#[derive(Debug, Default)]
-struct Baseline {
-    seq: u64,
-    members: HashMap<String, String>,
-}
-
-#[derive(Debug)]
-enum Change {
-    Message(String),
-    Removed { immutable: String, rest: String },
-}
-
-/// A round being paged through: its changes, where the next page starts, and the baseline the
-/// round's deltaLink will hand on.
-#[derive(Debug, Clone)]
-struct Round {
-    folder_id: String,
-    q: Query,
-    change_type: Option<ChangeType>,
-    changes: Arc<Vec<Change>>,
-    pos: usize,
-    next: Arc<Baseline>,
-}
-
-/// The end of a round, for the next one.
-#[derive(Debug, Clone)]
-struct Link {
-    folder_id: String,
-    q: Query,
-    change_type: Option<ChangeType>,
-    baseline: Arc<Baseline>,
-}
 
 /// What one delta request needs to know besides the mailbox.
 pub(crate) struct DeltaCall<'a> {

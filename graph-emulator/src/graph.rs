@@ -29,7 +29,7 @@ pub(crate) fn handle(
     let mut st = inner.lock();
     st.graph_requests += 1;
     let folder_item_limit = st.folder_item_limit;
-    let max_page_size = crate::server::joined(headers, "prefer")
+    let max_page_size = crate::headers::joined(headers, "prefer")
         .as_deref()
         .and_then(max_page_size);
     let result = authenticate(&st, headers).and_then(|principal| {

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::AppRegistration;
-use crate::ids::{random_token, uuid_like};
+use crate::ids::{random_token, tenant_id, uuid_like};
 use crate::state::{AccessToken, AuthCode, Inner, Principal, RefreshToken, State};
 
 /// How long an authorization code can be redeemed, as in Entra.
@@ -452,16 +452,6 @@ fn issue(
         }
     }
     Value::Object(out)
-}
-
-/// The directory's tenant id: the path's when it is a GUID, else the demo tenant.
-pub(crate) fn tenant_id(tenant: &str) -> String {
-    let guid_like = tenant.len() == 36 && tenant.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    if guid_like {
-        tenant.to_ascii_lowercase()
-    } else {
-        crate::DEMO_TENANT_ID.to_string()
-    }
 }
 
 /// Stable object id for a user, so that repeated sign-ins look like the same account.

@@ -69,3 +69,13 @@ pub(crate) fn etag(serial: u64, generation: u32) -> String {
     bytes.extend_from_slice(&generation.to_be_bytes());
     format!("W/\"{}\"", STANDARD.encode(bytes))
 }
+
+/// The directory's tenant id: the path's when it is a GUID, else the demo tenant.
+pub(crate) fn tenant_id(tenant: &str) -> String {
+    let guid_like = tenant.len() == 36 && tenant.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    if guid_like {
+        tenant.to_ascii_lowercase()
+    } else {
+        crate::DEMO_TENANT_ID.to_string()
+    }
+}

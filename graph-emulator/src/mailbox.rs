@@ -85,7 +85,7 @@ pub(crate) struct Mailbox {
     /// Counts every change to a message, for delta queries.
     pub change_seq: u64,
     /// The delta tokens handed out for this mailbox's folders.
-    pub delta: crate::delta::DeltaStore,
+    pub delta: crate::delta_state::DeltaStore,
 }
 
 impl Mailbox {
@@ -119,7 +119,7 @@ impl Mailbox {
             messages: Vec::new(),
             root_parent_id,
             change_seq: 0,
-            delta: crate::delta::DeltaStore::default(),
+            delta: crate::delta_state::DeltaStore::default(),
         }
     }
 

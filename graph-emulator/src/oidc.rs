@@ -76,7 +76,7 @@ fn tenant_segment(tenant: &str) -> String {
     let lower = tenant.to_ascii_lowercase();
     match lower.as_str() {
         "common" | "organizations" | "consumers" => lower,
-        _ => crate::identity::tenant_id(tenant),
+        _ => crate::ids::tenant_id(tenant),
     }
 }
 
@@ -85,7 +85,7 @@ pub(crate) fn issuer(tenant: &str) -> String {
     let id = match tenant.to_ascii_lowercase().as_str() {
         "common" | "organizations" => "{tenantid}".to_string(),
         "consumers" => CONSUMERS_TENANT_ID.to_string(),
-        _ => crate::identity::tenant_id(tenant),
+        _ => crate::ids::tenant_id(tenant),
     };
     format!("{ISSUER_HOST}/{id}/v2.0")
 }

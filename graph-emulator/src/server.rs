@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::conn::{ConnHandle, ConnMode};
 use crate::error::{Ctx, GraphError};
 use crate::faults::{FaultKind, Latency};
+use crate::headers::joined;
 use crate::ids::uuid_like;
 use crate::state::{Inner, RecordedRequest};
 use crate::throttle::{Slot, retry_after_value};
@@ -97,15 +98,6 @@ fn parse_authority(authority: &str) -> Option<(String, Option<u16>)> {
     // `http://` only to parse; its default port (80) comes back as `None`.
     let url = url::Url::parse(&format!("http://{a}/")).ok()?;
     Some((url.host_str()?.to_ascii_lowercase(), url.port()))
-}
-
-pub(crate) fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
-    let values: Vec<&str> = headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    (!values.is_empty()).then(|| values.join(", "))
 }
 
 async fn dispatch(State(inner): State<Arc<Inner>>, req: Request) -> Response {

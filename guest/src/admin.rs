@@ -556,3 +556,32 @@ fn check_job(host: &dyn Host, setup: &Setup, c: &mut Checks) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_inbox_destination_fails_validation() {
+        let mut c = Checks(Vec::new());
+        check_folder_settings(&Setup::default(), &mut c);
+        assert!(c.0.is_empty(), "the defaults are fine");
+        // A setup saved before the Inbox was refused as a destination.
+        let setup = Setup {
+            storage_folder: "Inbox".into(),
+            quarantine_folder: "inbox".into(),
+            ..Setup::default()
+        };
+        check_folder_settings(&setup, &mut c);
+        let [line] = c.0.as_slice() else {
+            panic!("{:?}", c.0)
+        };
+        assert_eq!(line.status, CheckStatus::Fail);
+        assert!(
+            line.detail
+                .contains("storage folder and the quarantine folder"),
+            "{}",
+            line.detail
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub mod mailbox_stats;
 pub mod message;
 pub mod process;
 pub mod report;
+pub mod run_error;
 pub mod setup;
 pub mod web_link;
 

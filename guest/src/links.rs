@@ -4,7 +4,7 @@
 
 use crate::graph::{Graph, GraphError, enc};
 use crate::host::Host;
-use crate::process::{RunError, run_error};
+use crate::run_error::{RunError, run_error};
 use crate::setup::Setup;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 
 use crate::graph::{Graph, GraphError};
 use crate::host::Host;
-use crate::process::{RunError, run_error};
+use crate::run_error::{RunError, run_error};
 use crate::setup::{NotLoggedPolicy, Setup};
 
 /// One folder's count.

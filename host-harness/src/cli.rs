@@ -531,7 +531,7 @@ async fn entries(erp: &Erp, company: i64, args: EntriesArgs) -> anyhow::Result<(
             let link = erp.message_url(&e.web_link).with_context(|| {
                 format!(
                     "entry {entry_no}'s link is not an Outlook on the web address, so it is not opened: {}; run `entries repair-links` to find the message again",
-                    crate::views::plain(&e.web_link)
+                    crate::terminal::plain(&e.web_link)
                 )
             })?;
             println!("{link}");
@@ -572,7 +572,7 @@ fn print_setup(s: &SetupRecord) {
     let show = |v: &Option<String>| {
         v.as_deref().map_or_else(
             || "(not set)".into(),
-            |v| crate::views::plain(v).into_owned(),
+            |v| crate::terminal::plain(v).into_owned(),
         )
     };
     println!("Shared mailbox:      {}", show(&s.shared_mailbox));
@@ -621,6 +621,42 @@ fn print_setup(s: &SetupRecord) {
     println!("Consent given:       {}", s.consent_given);
     println!("Signed-in account:   {}", show(&s.signed_in_account));
     println!("Status:              {}", s.status);
+}
+
+/// The process's entry: parses the command line, sets up logging, runs the
+/// command on a tokio runtime and turns the outcome into the exit code.
+pub fn run() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EMAIL_LOGGING_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(main(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<PartlyDone>() {
+            Some(partly) => {
+                eprintln!("{partly}");
+                std::process::ExitCode::from(3)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 /// Runs the command line.
@@ -925,7 +961,7 @@ async fn with_erp(erp: std::sync::Arc<Erp>, company: i64, command: Command) -> a
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                use crate::views::plain;
+                use crate::terminal::plain;
                 for c in &list {
                     println!(
                         "{:<10} {:<30} {:<8} {:<30} {} entries",

@@ -123,7 +123,7 @@ impl Erp {
     }
 
     /// Sends the component's `progress` events to `sink` (or nowhere).
-    pub fn show_progress(&self, sink: Option<crate::progress::ProgressSink>) {
+    pub fn show_progress(&self, sink: Option<crate::host::log::ProgressSink>) {
         *self
             .runtime
             .context()

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod link_repair;
 pub mod progress;
 pub mod runtime;
+pub mod terminal;
 pub mod views;
 pub mod web;
 pub mod wizard;

@@ -7,8 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Receives the fields of the component's `progress` events.
-pub type ProgressSink = Arc<dyn Fn(&[(String, String)]) + Send + Sync>;
+pub use crate::host::log::ProgressSink;
 
 /// A spinner line that follows a run.
 pub struct RunProgress {
@@ -64,7 +63,7 @@ pub fn describe(fields: &[(String, String)]) -> String {
         fields
             .iter()
             .find(|(key, _)| key == k)
-            .map(|(_, v)| crate::views::plain(v).into_owned())
+            .map(|(_, v)| crate::terminal::plain(v).into_owned())
     };
     if let Some(ms) = get("waiting_ms").and_then(|ms| ms.parse::<u64>().ok()) {
         return format!(

@@ -6,6 +6,7 @@ use crate::crm::{ActivityView, EntryView};
 use crate::jobs::{JobLogLine, JobQueueEntry};
 use crate::link_repair::{LinkLine, RepairReport};
 use crate::runtime::FolderStat;
+use crate::terminal::plain;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 fn table(header: &[&str]) -> Table {
@@ -23,28 +24,6 @@ fn right(v: impl ToString) -> Cell {
 /// A cell holding text from the records, made safe for a terminal.
 fn text(v: impl AsRef<str>) -> Cell {
     Cell::new(plain(v.as_ref()))
-}
-
-/// Text from the records as a terminal may show it: control characters
-/// (escape sequences could move the cursor, recolour or retitle the
-/// terminal) and the Unicode controls that reorder text are written as
-/// `\u{..}` escapes instead of being sent to the terminal.
-pub fn plain(v: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char =
-        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !v.chars().any(unsafe_char) {
-        return v.into();
-    }
-    v.chars()
-        .map(|c| {
-            if unsafe_char(c) {
-                format!("\\u{{{:x}}}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
 }
 
 /// `2026-11-02T09:00:00Z` → `2026-11-02 09:00`.

@@ -4,6 +4,9 @@
 use super::PluginState;
 use super::bindings::erp::host::log::{Host, Level};
 
+/// Receives the fields of the component's `progress` events.
+pub type ProgressSink = std::sync::Arc<dyn Fn(&[(String, String)]) + Send + Sync>;
+
 impl Host for PluginState {
     async fn event(
         &mut self,

@@ -72,7 +72,7 @@ pub struct HostContext {
     /// Test hook: crash the call before a matching request.
     pub crash_hook: Option<CrashHook>,
     /// Where the component's `progress` events go, while someone watches.
-    pub progress: std::sync::Mutex<Option<crate::progress::ProgressSink>>,
+    pub progress: std::sync::Mutex<Option<log::ProgressSink>>,
 }
 
 /// The data of one store.
