@@ -3,11 +3,11 @@
 
 use crate::address::Address;
 use crate::auth::{self, AuthError};
-use crate::graph::{Graph, GraphError};
+use crate::graph::Graph;
+use crate::graph::store::GraphStore;
 use crate::host::{Host, JOB_NAME, Recurrence};
-use crate::setup::{
-    AuthMode, CLIENT_SECRET, NotLoggedPolicy, STATUS_OK, Setup, SetupChange, SetupError,
-};
+use crate::mail_store::{MailError, MailStore};
+use crate::setup::{CLIENT_SECRET, NotLoggedPolicy, STATUS_OK, Setup, SetupChange, SetupError};
 
 /// The recurring job (SPEC §5): every 10 minutes, first run after a minute,
 /// 3 attempts per failure a minute apart.
@@ -109,7 +109,13 @@ pub fn renew_token(host: &dyn Host) -> Result<SetupView, SetupError> {
 
 /// Runs the checklist and creates the job when nothing fails.
 pub fn enable(host: &dyn Host) -> Result<SetupView, SetupError> {
-    let failing: Vec<String> = checklist(host, false)
+    let checks = checklist(host, false);
+    enable_after(host, checks)
+}
+
+/// Enables when none of `checks` failed; otherwise says every failing one.
+fn enable_after(host: &dyn Host, checks: Vec<Check>) -> Result<SetupView, SetupError> {
+    let failing: Vec<String> = checks
         .into_iter()
         .filter(|c| c.status == CheckStatus::Fail)
         .map(|c| format!("{}: {} ({})", c.name, c.detail, c.hint))
@@ -207,10 +213,10 @@ impl Checks {
 }
 
 fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
-    let mut c = Checks(Vec::new());
     let setup = match Setup::load(host) {
         Ok((s, _)) => s,
         Err(e) => {
+            let mut c = Checks(Vec::new());
             c.add(
                 "setup record",
                 CheckStatus::Fail,
@@ -220,50 +226,69 @@ fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
             return c.0;
         }
     };
+    let mailbox = setup.shared_mailbox.clone().unwrap_or_default();
+    let mut store = GraphStore::new(host, &setup, &mailbox);
+    checklist_on(host, &setup, &mut store, with_job)
+}
+
+/// The checklist against `store`: the ERP's records, the folder settings,
+/// the store's access (sign-in, mailbox), the folders, a real move, the job.
+pub(crate) fn checklist_on(
+    host: &dyn Host,
+    setup: &Setup,
+    store: &mut dyn MailStore,
+    with_job: bool,
+) -> Vec<Check> {
+    let mut c = Checks(Vec::new());
     check_erp(host, &mut c);
-    check_folder_settings(&setup, &mut c);
-    let mailbox = match setup.mailbox() {
-        Ok(m) => m.to_string(),
-        Err(m) => {
-            c.add("shared mailbox", CheckStatus::Fail, "not set", &m);
-            return c.0;
-        }
-    };
-    let mut graph = Graph::new(host, &setup, &mailbox);
-    if !check_token(&mut graph, &setup, &mut c) {
+    check_folder_settings(setup, &mut c);
+    if let Err(m) = setup.mailbox() {
+        c.add("shared mailbox", CheckStatus::Fail, "not set", &m);
         return c.0;
     }
-    if check_mailbox(&mut graph, &mailbox, &mut c) {
-        let storage = check_folder(
-            &mut graph,
-            &setup,
-            "storage folder",
-            &setup.storage_folder,
+    let mut access_ok = true;
+    for a in store.check_access() {
+        access_ok &= a.passed;
+        let status = if a.passed {
+            CheckStatus::Pass
+        } else {
+            CheckStatus::Fail
+        };
+        c.add(&a.name, status, a.detail, &a.hint);
+    }
+    if !access_ok {
+        if with_job
+            && c.0
+                .iter()
+                .all(|x| x.name != "token" || x.status == CheckStatus::Pass)
+        {
+            check_job(host, setup, &mut c);
+        }
+        return c.0;
+    }
+    let storage = check_folder(
+        store,
+        setup,
+        "storage folder",
+        &setup.storage_folder,
+        &mut c,
+    );
+    check_move(store, &setup.storage_folder, storage, &mut c);
+    if setup.monthly_subfolders {
+        let month = format!("{}/{}", setup.storage_folder, host.now().format("%Y-%m"));
+        check_folder(store, setup, "this month's storage folder", &month, &mut c);
+    }
+    if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
+        check_folder(
+            store,
+            setup,
+            "not-logged folder",
+            &setup.not_logged_folder,
             &mut c,
         );
-        check_move(&mut graph, &setup.storage_folder, storage, &mut c);
-        if setup.monthly_subfolders {
-            let month = format!("{}/{}", setup.storage_folder, host.now().format("%Y-%m"));
-            check_folder(
-                &mut graph,
-                &setup,
-                "this month's storage folder",
-                &month,
-                &mut c,
-            );
-        }
-        if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
-            check_folder(
-                &mut graph,
-                &setup,
-                "not-logged folder",
-                &setup.not_logged_folder,
-                &mut c,
-            );
-        }
     }
     if with_job {
-        check_job(host, &setup, &mut c);
+        check_job(host, setup, &mut c);
     }
     c.0
 }
@@ -323,67 +348,6 @@ fn check_erp(host: &dyn Host, c: &mut Checks) {
     }
 }
 
-fn check_token(graph: &mut Graph<'_>, setup: &Setup, c: &mut Checks) -> bool {
-    match graph.sign_in_fresh() {
-        Ok(()) => {
-            let who = match setup.auth_mode {
-                AuthMode::Delegated => setup
-                    .signed_in_account
-                    .as_deref()
-                    .map_or("a token for the job account was obtained".into(), |a| {
-                        format!("a token for {a} was obtained")
-                    }),
-                AuthMode::Application => "an application token was obtained".into(),
-            };
-            c.pass("token", who);
-            true
-        }
-        Err(e) => {
-            let hint = match &e {
-                AuthError::Incomplete(_) => "complete the app registration fields of the setup",
-                AuthError::SignInRequired(_) => {
-                    "sign in again with the job account (setup sign-in)"
-                }
-                AuthError::InvalidClient(_) => {
-                    "enter the client secret's Value (not its ID) from the app registration, and renew it if it expired"
-                }
-                AuthError::Transient(_) => "Entra ID could not be reached; try again",
-                AuthError::Failed(_) => {
-                    "check the app registration (client id, tenant, permissions)"
-                }
-            };
-            c.add("token", CheckStatus::Fail, e.to_string(), hint);
-            false
-        }
-    }
-}
-
-fn check_mailbox(graph: &mut Graph<'_>, mailbox: &str, c: &mut Checks) -> bool {
-    let probe = graph.first_page_url("inbox", "id", 1);
-    match graph.page(&probe) {
-        Ok(_) => {
-            c.pass("mailbox", format!("the Inbox of {mailbox} is readable"));
-            true
-        }
-        Err(e) => {
-            let hint = match (&e, e.code()) {
-                (_, Some("MailboxNotEnabledForRESTAPI")) => {
-                    "the mailbox is inactive, soft-deleted or on-premises: it must be an Exchange Online mailbox with a licence (a shared mailbox under 50 GB needs none)"
-                }
-                (_, Some("ErrorInvalidUser")) => {
-                    "there is no such mailbox: check the shared mailbox address"
-                }
-                (GraphError::Api { status: 403, .. }, _) => {
-                    "give the job account Full Access to the shared mailbox (Exchange admin center → the mailbox → Delegation), and the app the Mail.ReadWrite.Shared permission"
-                }
-                _ => "check the mailbox address and the app's Graph permissions",
-            };
-            c.add("mailbox", CheckStatus::Fail, e.to_string(), hint);
-            false
-        }
-    }
-}
-
 /// The folders the job moves messages to must not be the Inbox it reads (a
 /// setup saved before that was refused may still name it).
 fn check_folder_settings(setup: &Setup, c: &mut Checks) {
@@ -411,7 +375,7 @@ fn check_folder_settings(setup: &Setup, c: &mut Checks) {
 
 /// Moves a probe item into the storage folder and deletes it: proves that
 /// the job account may move messages there, which reading cannot show.
-fn check_move(graph: &mut Graph<'_>, path: &str, folder: Option<String>, c: &mut Checks) {
+fn check_move(store: &mut dyn MailStore, path: &str, folder: Option<String>, c: &mut Checks) {
     const NAME: &str = "move to the storage folder";
     let Some(folder) = folder else {
         c.add(
@@ -422,7 +386,7 @@ fn check_move(graph: &mut Graph<'_>, path: &str, folder: Option<String>, c: &mut
         );
         return;
     };
-    let probe = match graph.create_probe() {
+    let probe = match store.create_probe() {
         Ok(id) => id,
         Err(e) => {
             c.add(
@@ -434,21 +398,19 @@ fn check_move(graph: &mut Graph<'_>, path: &str, folder: Option<String>, c: &mut
             return;
         }
     };
-    let moved = graph.move_message(&probe, &folder).map(|v| {
-        v.get("id")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or(&probe)
-            .to_string()
-    });
-    // Deleted for good: the probe leaves no trace in Deleted Items.
-    let cleanup = |graph: &mut Graph<'_>, id: &str| graph.permanently_delete(id).err();
+    let moved = store
+        .move_many(&[(probe.clone(), folder)])
+        .pop()
+        .unwrap_or_else(|| Err(MailError::Unavailable("no answer".into())))
+        .map(|m| m.id);
     match moved {
-        Ok(id) => match cleanup(graph, &id) {
-            None => c.pass(
+        // Deleted for good: the probe leaves no trace in Deleted Items.
+        Ok(id) => match store.delete_for_good(&id) {
+            Ok(()) => c.pass(
                 NAME,
                 format!("a probe message was moved to '{path}' and deleted"),
             ),
-            Some(e) => c.add(
+            Err(e) => c.add(
                 NAME,
                 CheckStatus::Warn,
                 format!("a probe message was moved to '{path}', but it cannot be deleted: {e}"),
@@ -456,17 +418,13 @@ fn check_move(graph: &mut Graph<'_>, path: &str, folder: Option<String>, c: &mut
             ),
         },
         Err(e) => {
-            let left = cleanup(graph, &probe);
+            let left = store.delete_for_good(&probe).is_err();
             c.add(
                 NAME,
                 CheckStatus::Fail,
                 format!(
                     "a probe message cannot be moved to '{path}': {e}{}",
-                    if left.is_some() {
-                        "; the probe stays in Drafts"
-                    } else {
-                        ""
-                    }
+                    if left { "; the probe stays in Drafts" } else { "" }
                 ),
                 "check the job account's rights on the storage folder, and that the folder is not full",
             );
@@ -476,14 +434,16 @@ fn check_move(graph: &mut Graph<'_>, path: &str, folder: Option<String>, c: &mut
 
 /// Checks a folder's item count against the limit; its id when it exists.
 fn check_folder(
-    graph: &mut Graph<'_>,
+    store: &mut dyn MailStore,
     setup: &Setup,
     name: &str,
     folder: &str,
     c: &mut Checks,
 ) -> Option<String> {
     let limit = setup.folder_item_limit;
-    let info = graph.folder_info(folder);
+    let info = store
+        .folder_info(folder)
+        .map(|found| found.map(|f| (f.id, f.item_count)));
     let id = match &info {
         Ok(Some((id, _))) => Some(id.clone()),
         _ => None,
@@ -560,6 +520,92 @@ fn check_job(host: &dyn Host, setup: &Setup, c: &mut Checks) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{MAILBOX, MemHost, MemStore};
+
+    fn configured(host: &MemHost) {
+        update(
+            host,
+            SetupChange {
+                shared_mailbox: Some(MAILBOX.into()),
+                client_id: Some("8f6c2d1e-0b5a-4c3e-9d7f-1a2b3c4d5e6f".into()),
+                client_secret: Some("s3cret".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_change_stores_the_secret_apart_and_clear_removes_everything() {
+        let host = MemHost::new();
+        configured(&host);
+        let v = get(&host).unwrap();
+        assert!(v.client_secret_set);
+        assert_eq!(v.setup.shared_mailbox.as_deref(), Some(MAILBOX));
+        let state = host.storage_get(crate::setup::KEY).unwrap().unwrap().0;
+        assert!(
+            !state.contains("s3cret"),
+            "the secret is not in the setup record"
+        );
+        update(
+            &host,
+            SetupChange {
+                client_secret: Some(String::new()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            !get(&host).unwrap().client_secret_set,
+            "an empty secret clears it"
+        );
+        clear(&host).unwrap();
+        assert_eq!(get(&host).unwrap().setup, Setup::default());
+    }
+
+    #[test]
+    fn enabling_runs_the_checklist_and_creates_the_job() {
+        let host = MemHost::new();
+        configured(&host);
+        let mut store = MemStore::new(vec![]);
+        let setup = Setup::load(&host).unwrap().0;
+        let checks = checklist_on(&host, &setup, &mut store, false);
+        let probe = checks
+            .iter()
+            .find(|c| c.name == "move to the storage folder")
+            .expect("a real move is tried");
+        assert_eq!(probe.status, CheckStatus::Pass, "{probe:?}");
+        assert_eq!(
+            store.count("drafts") + store.count("archive"),
+            0,
+            "the probe is gone"
+        );
+        let v = enable_after(&host, checks).unwrap();
+        assert!(v.setup.enabled);
+        assert!(host.job.borrow().is_some());
+        disable(&host).unwrap();
+        assert!(host.job.borrow().is_none());
+        assert!(!get(&host).unwrap().setup.enabled);
+    }
+
+    #[test]
+    fn enabling_refuses_with_every_failing_check() {
+        let host = MemHost::new();
+        configured(&host);
+        *host.template.borrow_mut() = None;
+        let mut store = MemStore::new(vec![]);
+        store.sign_in = Err(crate::mail_store::MailError::SignInLost(
+            "AADSTS700082".into(),
+        ));
+        let setup = Setup::load(&host).unwrap().0;
+        let checks = checklist_on(&host, &setup, &mut store, false);
+        let err = enable_after(&host, checks).unwrap_err().to_string();
+        assert!(
+            err.contains("AADSTS700082") && err.contains("template"),
+            "{err}"
+        );
+        assert!(host.job.borrow().is_none());
+    }
 
     #[test]
     fn a_saved_inbox_destination_fails_validation() {

@@ -5,6 +5,10 @@
 //! access token once on a 401.
 
 pub mod pacing;
+pub mod retry;
+pub mod store;
+
+use retry::{Verdict, parse_retry_after, verdict};
 
 use crate::auth::{AuthError, TokenSource};
 use crate::host::{Host, HostError, HttpRequest, HttpResponse, Level};
@@ -170,7 +174,7 @@ impl<'a> Graph<'a> {
     fn wait(&self, wait: Duration, reason: &str) {
         self.host.log(
             Level::Info,
-            crate::report::PROGRESS,
+            crate::process::report::PROGRESS,
             &[
                 ("waiting_ms", &wait.as_millis().to_string()),
                 ("reason", reason),
@@ -199,6 +203,11 @@ impl<'a> Graph<'a> {
     pub fn sign_in_fresh(&mut self) -> Result<(), AuthError> {
         self.tokens.invalidate(self.host);
         self.sign_in()
+    }
+
+    /// The mailbox this client works on.
+    pub fn mailbox(&self) -> &str {
+        &self.mailbox
     }
 
     /// `https://graph.microsoft.com/v1.0/users/{mailbox}`.
@@ -249,39 +258,7 @@ impl<'a> Graph<'a> {
     pub fn move_message(&mut self, id: &str, destination: &str) -> Result<Value, GraphError> {
         let url = format!("{}/messages/{}/move", self.mailbox_url(), enc(id));
         let body = serde_json::json!({ "destinationId": destination });
-        match self.call("POST", &url, Some(body)) {
-            // Graph answers a move with the whole message; for a message too
-            // large for the host that answer cannot be read, though the move
-            // was made. Where the message is now says whether it was.
-            Err(GraphError::Host(HostError::Invalid(m))) if m.contains("larger than") => {
-                self.moved_yet(id, destination)?.ok_or_else(|| {
-                    GraphError::Transient(format!("the move's answer could not be read ({m}) and the message is not in the destination"))
-                })
-            }
-            other => other,
-        }
-    }
-
-    /// The message `id` (its id, folder and link only) if it is in folder
-    /// `destination` (an id or a well-known name).
-    fn moved_yet(&mut self, id: &str, destination: &str) -> Result<Option<Value>, GraphError> {
-        let base = self.mailbox_url();
-        let folder = self.call(
-            "GET",
-            &format!("{base}/mailFolders/{}?$select=id", enc(destination)),
-            None,
-        )?;
-        let message = self.call(
-            "GET",
-            &format!(
-                "{base}/messages/{}?$select=id,parentFolderId,webLink",
-                enc(id)
-            ),
-            None,
-        )?;
-        let same = folder.get("id").and_then(Value::as_str).is_some()
-            && folder.get("id") == message.get("parentFolderId");
-        Ok(same.then_some(message))
+        self.call("POST", &url, Some(body))
     }
 
     /// Moves many messages with JSON batching, at most 20 per `$batch` (Graph
@@ -345,17 +322,17 @@ impl<'a> Graph<'a> {
                     };
                     let status = r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
                     let body = r.get("body").cloned().unwrap_or(Value::Null);
-                    results[i] = Some(match status {
-                        200..=299 => Ok(body),
+                    results[i] = Some(match verdict(status, renewed) {
+                        Verdict::Done => Ok(body),
                         // The token expired between the batch and this inner
                         // request: renew once and send it again.
-                        401 if !renewed => {
+                        Verdict::Renew => {
                             expired = true;
                             again.push(i);
                             wait.get_or_insert(Duration::ZERO);
                             Err(api_error_of(status, &body))
                         }
-                        429 | 500 | 502 | 503 | 504 => {
+                        Verdict::Retry { throttled } => {
                             let after = r
                                 .get("headers")
                                 .and_then(Value::as_object)
@@ -372,13 +349,13 @@ impl<'a> Graph<'a> {
                             let w = after.unwrap_or_else(|| self.backoff(attempt));
                             wait = Some(wait.map_or(w, |x| x.max(w)));
                             again.push(i);
-                            Err(if status == 429 {
+                            Err(if throttled {
                                 GraphError::Throttled(w.as_secs().max(1) as u32)
                             } else {
                                 GraphError::Transient(format!("HTTP {status} in a batch"))
                             })
                         }
-                        _ => Err(api_error_of(status, &body)),
+                        Verdict::Fail => Err(api_error_of(status, &body)),
                     });
                 }
             }
@@ -654,25 +631,23 @@ impl<'a> Graph<'a> {
             // Graph counts every request, throttled or not.
             self.pacer.record(cost, Instant::now());
             let (wait, why, throttled) = match result {
-                Ok(resp) if (200..300).contains(&resp.status) => return Ok(resp.body),
-                Ok(resp) if resp.status == 401 && !renewed => {
-                    // An access token can expire or be revoked mid-run: renew once.
-                    renewed = true;
-                    self.tokens.invalidate(self.host);
-                    continue;
-                }
-                Ok(resp) if matches!(resp.status, 429 | 500 | 502 | 503 | 504) => {
-                    let retry_after = resp.header("retry-after").and_then(parse_retry_after);
-                    if resp.status == 429 || retry_after.is_some() {
-                        self.throttled_waits += 1;
+                Ok(resp) => match verdict(resp.status, renewed) {
+                    Verdict::Done => return Ok(resp.body),
+                    Verdict::Renew => {
+                        // An access token can expire or be revoked mid-run.
+                        renewed = true;
+                        self.tokens.invalidate(self.host);
+                        continue;
                     }
-                    (
-                        retry_after,
-                        format!("HTTP {}", resp.status),
-                        resp.status == 429,
-                    )
-                }
-                Ok(resp) => return Err(api_error(&resp)),
+                    Verdict::Retry { throttled } => {
+                        let retry_after = resp.header("retry-after").and_then(parse_retry_after);
+                        if throttled || retry_after.is_some() {
+                            self.throttled_waits += 1;
+                        }
+                        (retry_after, format!("HTTP {}", resp.status), throttled)
+                    }
+                    Verdict::Fail => return Err(api_error(&resp)),
+                },
                 Err(HostError::Unavailable(m)) => (None, m, false),
                 Err(e) => return Err(e.into()),
             };
@@ -711,12 +686,6 @@ impl<'a> Graph<'a> {
     fn past_deadline(&self, wait: Duration) -> bool {
         self.deadline.is_some_and(|d| Instant::now() + wait > d)
     }
-}
-
-/// `Retry-After` as Graph sends it: decimal seconds (HTTP dates are not used by Graph).
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    let secs: f64 = v.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)))
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, GraphError> {
@@ -768,15 +737,6 @@ pub fn enc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_is_decimal_seconds() {
-        assert_eq!(parse_retry_after("2.5"), Some(Duration::from_millis(2500)));
-        assert_eq!(parse_retry_after(" 10 "), Some(Duration::from_secs(10)));
-        assert_eq!(parse_retry_after("-1"), None);
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("NaN"), None);
-    }
 
     #[test]
     fn error_envelope_is_read() {

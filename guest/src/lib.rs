@@ -11,13 +11,18 @@ pub mod classify;
 pub mod graph;
 pub mod host;
 pub mod links;
+pub mod mail_store;
 pub mod mailbox_stats;
 pub mod message;
 pub mod process;
-pub mod report;
 pub mod run_error;
 pub mod setup;
 pub mod web_link;
+
+#[cfg(test)]
+mod testing;
+
+pub use process::report;
 
 mod bindings {
     wit_bindgen::generate!({

@@ -1,9 +1,10 @@
 //! The item counts of the folders the component uses, against the folder
 //! item limit (research/graph-api.md §6: 1,000,000 items per folder).
 
-use crate::graph::{Graph, GraphError};
+use crate::graph::store::GraphStore;
 use crate::host::Host;
-use crate::run_error::{RunError, run_error};
+use crate::mail_store::{FolderInfo, MailError, MailStore};
+use crate::run_error::RunError;
 use crate::setup::{NotLoggedPolicy, Setup};
 
 /// One folder's count.
@@ -31,43 +32,45 @@ pub fn mailbox_stats(host: &dyn Host) -> Result<Vec<FolderStat>, RunError> {
         .mailbox()
         .map_err(RunError::SetupIncomplete)?
         .to_string();
-    let mut graph = Graph::new(host, &setup, &mailbox);
-    let fail = |e: GraphError| run_error(e, &mailbox);
-    graph.sign_in().map_err(|e| fail(GraphError::Auth(e)))?;
-    let stat = |role, name: &str, found: Option<(String, u64)>| FolderStat {
+    let mut store = GraphStore::new(host, &setup, &mailbox);
+    store.connect().map_err(MailError::into_run_error)?;
+    folder_stats(&setup, &mut store).map_err(MailError::into_run_error)
+}
+
+/// The counts of the setup's folders in `store`.
+pub fn folder_stats(
+    setup: &Setup,
+    store: &mut dyn MailStore,
+) -> Result<Vec<FolderStat>, MailError> {
+    let stat = |role, name: &str, found: Option<&FolderInfo>| FolderStat {
         role,
         name: name.to_string(),
         exists: found.is_some(),
-        item_count: found.as_ref().map_or(0, |f| f.1),
+        item_count: found.map_or(0, |f| f.item_count),
         item_limit: setup.folder_item_limit,
-        warning: found.as_ref().is_some_and(|f| setup.folder_warns(f.1)),
+        warning: found.is_some_and(|f| setup.folder_warns(f.item_count)),
     };
-    let mut out = vec![stat(
-        "inbox",
-        "inbox",
-        graph.folder_info("inbox").map_err(fail)?,
-    )];
-    let storage = graph.folder_info(&setup.storage_folder).map_err(fail)?;
-    out.push(stat("storage", &setup.storage_folder, storage.clone()));
-    if let (true, Some((id, _))) = (setup.monthly_subfolders, storage) {
-        let mut months: Vec<(String, String, u64)> = graph
-            .child_folders(&id)
-            .map_err(fail)?
+    let mut out = vec![stat("inbox", "inbox", store.folder_info("inbox")?.as_ref())];
+    let storage = store.folder_info(&setup.storage_folder)?;
+    out.push(stat("storage", &setup.storage_folder, storage.as_ref()));
+    if let (true, Some(folder)) = (setup.monthly_subfolders, storage) {
+        let mut months: Vec<FolderInfo> = store
+            .child_folders(&folder.id)?
             .into_iter()
-            .filter(|(_, name, _)| is_month(name))
+            .filter(|f| is_month(&f.name))
             .collect();
-        months.sort_by(|a, b| a.1.cmp(&b.1));
-        for (id, name, count) in months {
-            let path = format!("{}/{name}", setup.storage_folder);
-            out.push(stat("storage month", &path, Some((id, count))));
+        months.sort_by(|a, b| a.name.cmp(&b.name));
+        for month in months {
+            let path = format!("{}/{}", setup.storage_folder, month.name);
+            out.push(stat("storage month", &path, Some(&month)));
         }
     }
     if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
-        let found = graph.folder_info(&setup.not_logged_folder).map_err(fail)?;
-        out.push(stat("not-logged", &setup.not_logged_folder, found));
+        let found = store.folder_info(&setup.not_logged_folder)?;
+        out.push(stat("not-logged", &setup.not_logged_folder, found.as_ref()));
     }
-    let found = graph.folder_info(&setup.quarantine_folder).map_err(fail)?;
-    out.push(stat("quarantine", &setup.quarantine_folder, found));
+    let found = store.folder_info(&setup.quarantine_folder)?;
+    out.push(stat("quarantine", &setup.quarantine_folder, found.as_ref()));
     Ok(out)
 }
 

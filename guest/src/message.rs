@@ -8,6 +8,7 @@ use crate::address::Address;
 use chrono::{DateTime, Timelike as _, Utc};
 use serde_json::Value;
 use serde_json::value::RawValue;
+use sha2::{Digest as _, Sha256};
 
 /// The fields the job asks Graph for (`$select`).
 pub const SELECT: &str = "id,internetMessageId,subject,sender,from,toRecipients,ccRecipients,bccRecipients,sentDateTime,receivedDateTime,isDraft,webLink";
@@ -56,7 +57,7 @@ pub struct InboxMessage {
 }
 
 /// Why a page item could not be read as a message at all.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum MessageError {
     /// The item is not a JSON object.
     #[error("the message is not a JSON object")]
@@ -70,7 +71,7 @@ pub enum MessageError {
 }
 
 /// A page item that cannot be logged as it is, with what is known of it.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unreadable {
     /// Its id, when it has one: then it can be moved to the quarantine folder.
     pub id: Option<String>,
@@ -78,6 +79,8 @@ pub struct Unreadable {
     pub internet_message_id: Option<String>,
     /// Why it cannot be logged.
     pub error: MessageError,
+    /// Tells items without an id apart within a run (a digest of the item).
+    pub fingerprint: String,
 }
 
 impl Unreadable {
@@ -129,6 +132,7 @@ impl InboxMessage {
                 id: string(identity.id),
                 internet_message_id: string(identity.internet_message_id),
                 error,
+                fingerprint: format!("{:x}", Sha256::digest(text.as_bytes())),
             }
         };
         if text.len() > MAX_MESSAGE_BYTES {

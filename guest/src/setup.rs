@@ -5,7 +5,7 @@ use crate::host::{Host, HostError};
 use serde::{Deserialize, Serialize};
 
 /// The storage key of the setup record.
-const KEY: &str = "setup";
+pub(crate) const KEY: &str = "setup";
 /// The secret holding the setup's client secret.
 pub const CLIENT_SECRET: &str = "client-secret";
 

@@ -1,0 +1,155 @@
+//! The drain loop: pages of the Inbox, oldest first, until it is drained,
+//! the budget is spent or the run must stop; each message decided on its
+//! own and each page's moves sent together.
+
+use super::failure::Failure;
+use super::lookup::PageDirectory;
+use super::report::{self, LedgerLine, Outcome};
+use super::run::{Run, Step};
+use crate::host::Level;
+use crate::mail_store::{Cursor, MailError};
+use crate::message::{InboxMessage, MessageError, Unreadable};
+use crate::run_error::RunError;
+use std::collections::HashSet;
+use std::time::Instant;
+
+impl Run<'_> {
+    /// Reads the Inbox oldest first until it is drained or `deadline` passes.
+    ///
+    /// A page that changed the Inbox (moved anything out) makes the next read
+    /// start over from the oldest messages, which the store may page by
+    /// position; pages left untouched (messages deferred or left by policy)
+    /// are followed by the next one.
+    pub(super) fn drain(&mut self, deadline: Instant) -> Result<(), RunError> {
+        let batch = self.setup.batch_size.max(1);
+        let mailbox = self.store.mailbox().to_string();
+        let mut cursor = Cursor::First;
+        let mut seen: HashSet<String> = HashSet::new();
+        loop {
+            if Instant::now() >= deadline {
+                self.report.budget_exhausted = true;
+                return Ok(());
+            }
+            let page = match self.store.page(cursor, batch) {
+                Ok(p) => p,
+                Err(e) => return self.stop_early(e),
+            };
+            self.report.pages += 1;
+            let parsed: Vec<Result<InboxMessage, Unreadable>> = page
+                .items
+                .into_iter()
+                .filter(|item| seen.insert(seen_key(item)))
+                .map(|item| {
+                    // The shared mailbox is on every message as the BCC
+                    // target of the mail flow rules; it is nobody's party.
+                    item.map(|mut m| {
+                        m.recipients.retain(|r| r.as_str() != mailbox);
+                        m
+                    })
+                })
+                .collect();
+            let directory = PageDirectory::look_up(self.host, &parsed);
+            let mut inbox_changed = false;
+            let mut pending = Vec::new();
+            for msg in parsed {
+                if Instant::now() >= deadline {
+                    self.report.budget_exhausted = true;
+                    break;
+                }
+                match msg {
+                    Ok(m) => match directory.failure(&m) {
+                        Some(f) => {
+                            let h = self.failed(&m, f);
+                            inbox_changed |= self.finish(&m, h);
+                        }
+                        None => match self.prepare(m, &directory.parties) {
+                            Step::Done(m, h) => inbox_changed |= self.finish(&m, h),
+                            Step::Move(p) => pending.push(p),
+                        },
+                    },
+                    Err(u) => inbox_changed |= self.unreadable(u),
+                }
+                if self.report.stopped_early.is_some() {
+                    break;
+                }
+            }
+            // The entries of these messages are committed: move them now,
+            // even when the budget or a throttled step ends the run.
+            for (m, h) in self.flush(pending) {
+                inbox_changed |= self.finish(&m, h);
+            }
+            let fields = self.report.progress_fields();
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            self.host.log(Level::Info, report::PROGRESS, &fields);
+            if let Some(stop) = self.report.stopped_early.as_ref() {
+                self.host
+                    .log(Level::Warn, "run stopped early", &[("reason", stop)]);
+                return Ok(());
+            }
+            if self.report.budget_exhausted {
+                return Ok(());
+            }
+            cursor = match (inbox_changed, page.more) {
+                (true, _) => Cursor::First,
+                (false, true) => Cursor::Next,
+                (false, false) => {
+                    self.report.inbox_drained = true;
+                    return Ok(());
+                }
+            };
+        }
+    }
+
+    /// Settles an item that cannot be logged as it is: quarantined when it has
+    /// an id and is too large, else deferred (it cannot be moved anywhere).
+    /// Says whether it left the Inbox.
+    fn unreadable(&mut self, u: Unreadable) -> bool {
+        let reason = u.error.to_string();
+        match u.identity() {
+            Some(m) if matches!(u.error, MessageError::TooLarge(_)) => {
+                let h = self.failed(&m, Failure::Permanent(reason));
+                self.finish(&m, h)
+            }
+            _ => {
+                self.activity(
+                    "error",
+                    &format!("an Inbox item cannot be read: {reason}"),
+                    None,
+                );
+                self.report.record(LedgerLine {
+                    message_id: u.id.unwrap_or_else(|| "(no id)".into()),
+                    internet_message_id: u.internet_message_id,
+                    outcome: Outcome::Deferred,
+                    reason: Some(reason),
+                    entries: 0,
+                });
+                false
+            }
+        }
+    }
+
+    /// Ends the run after a page could not be read: an error when nothing was
+    /// read yet, else a partial report (and a postponed job when throttled).
+    fn stop_early(&mut self, e: MailError) -> Result<(), RunError> {
+        if self.report.pages == 0 {
+            return Err(e.into_run_error());
+        }
+        if let MailError::Throttled {
+            retry_after_secs, ..
+        } = e
+        {
+            self.postpone(retry_after_secs);
+        }
+        self.report.stopped_early = Some(e.to_string());
+        Ok(())
+    }
+}
+
+/// Identifies a page item within a run, even one without an id.
+fn seen_key(item: &Result<InboxMessage, Unreadable>) -> String {
+    match item {
+        Ok(m) => format!("id:{}", m.id),
+        Err(Unreadable { id: Some(id), .. }) => format!("id:{id}"),
+        Err(u) => format!("raw:{}", u.fingerprint),
+    }
+}

@@ -1,0 +1,140 @@
+//! The state of one run and the steps a message goes through: what the
+//! drain loop, deciding and settling share.
+
+use super::report::{Outcome, Report};
+use crate::classify::NotLoggedReason;
+use crate::host::{Host, JOB_NAME, Level, MessageLink};
+use crate::mail_store::{MailError, MailStore};
+use crate::message::InboxMessage;
+use crate::run_error::RunError;
+use crate::setup::Setup;
+use std::collections::{BTreeMap, HashMap};
+
+/// The state of one run over one mailbox.
+pub(super) struct Run<'a> {
+    pub(super) host: &'a dyn Host,
+    pub(super) store: &'a mut dyn MailStore,
+    pub(super) setup: &'a Setup,
+    /// The interaction template for e-mails.
+    pub(super) template: String,
+    /// The storage folder's id.
+    pub(super) storage_folder: String,
+    /// Monthly subfolders of the storage folder met in this run, by month.
+    pub(super) months: HashMap<String, String>,
+    /// Storage folders that received messages in this run: id → path.
+    pub(super) filled: BTreeMap<String, String>,
+    pub(super) not_logged_folder: Option<String>,
+    pub(super) quarantine_folder: Option<String>,
+    pub(super) report: Report,
+}
+
+impl<'a> Run<'a> {
+    /// A run over `store`; the storage folder is had first, since without it
+    /// no message can be logged.
+    pub(super) fn start(
+        host: &'a dyn Host,
+        store: &'a mut dyn MailStore,
+        setup: &'a Setup,
+        template: String,
+    ) -> Result<Self, RunError> {
+        let storage_folder = store
+            .ensure_folder(&setup.storage_folder)
+            .map_err(MailError::into_run_error)?;
+        Ok(Self {
+            host,
+            store,
+            setup,
+            template,
+            storage_folder,
+            months: HashMap::new(),
+            filled: BTreeMap::new(),
+            not_logged_folder: None,
+            quarantine_folder: None,
+            report: Report::new(host.now()),
+        })
+    }
+
+    /// Moves the job's next run past a throttling wait.
+    pub(super) fn postpone(&self, secs: u32) {
+        let until = self.host.now().timestamp().max(0) as u64 + u64::from(secs);
+        if let Err(e) = self.host.job_postpone(JOB_NAME, until) {
+            self.host.log(
+                Level::Warn,
+                "could not postpone the job",
+                &[("error", &e.to_string())],
+            );
+        }
+    }
+
+    /// Writes an activity log line; a failure to write is logged, never fatal.
+    pub(super) fn activity(&self, severity: &str, description: &str, key: Option<&str>) {
+        if let Err(e) = self.host.log_activity(severity, description, key) {
+            self.host.log(
+                Level::Warn,
+                "could not write the activity log",
+                &[("error", &e.to_string())],
+            );
+        }
+    }
+}
+
+/// A message whose entries are committed and whose move is still to send.
+pub(super) struct Pending {
+    pub(super) msg: InboxMessage,
+    pub(super) destination: String,
+    pub(super) kind: PendingKind,
+}
+
+/// Why a pending message moves.
+pub(super) enum PendingKind {
+    /// Logged (or found logged): to the storage folder, then keep the link.
+    Logged {
+        key: String,
+        link: MessageLink,
+        outcome: Outcome,
+        entries: u32,
+        /// The storage folder's path, for the link and the limit check.
+        folder: String,
+    },
+    /// Not loggable: to the not-logged folder.
+    NotLogged(NotLoggedReason),
+}
+
+/// What deciding a message led to.
+pub(super) enum Step {
+    /// Settled already.
+    Done(InboxMessage, Handled),
+    /// Entries committed; the move is still to send.
+    Move(Pending),
+}
+
+/// What handling one message did; `left_inbox` says whether the Inbox changed.
+pub(super) struct Handled {
+    pub(super) outcome: Outcome,
+    pub(super) reason: Option<String>,
+    pub(super) entries: u32,
+    pub(super) left_inbox: bool,
+}
+
+impl Handled {
+    pub(super) fn new(
+        outcome: Outcome,
+        reason: Option<String>,
+        entries: u32,
+        left_inbox: bool,
+    ) -> Self {
+        Self {
+            outcome,
+            reason,
+            entries,
+            left_inbox,
+        }
+    }
+}
+
+/// The two folders a run creates on first use.
+#[derive(Clone, Copy)]
+pub(super) enum FolderRole {
+    NotLogged,
+    Quarantine,
+}

@@ -1,0 +1,297 @@
+//! Settling a message: its move (only after its entries are committed), the
+//! link it keeps, the not-logged policy's outcome, quarantine, and the
+//! ledger line every message seen ends with.
+
+use super::failure::Failure;
+use super::report::{LedgerLine, Outcome};
+use super::run::{FolderRole, Handled, Pending, PendingKind, Run};
+use crate::classify::NotLoggedReason;
+use crate::host::{Level, MessageLink};
+use crate::mail_store::{MailError, Moved};
+use crate::message::InboxMessage;
+use chrono::{DateTime, Utc};
+
+impl Run<'_> {
+    /// Records a handled message in the ledger; says whether it left the Inbox.
+    pub(super) fn finish(&mut self, m: &InboxMessage, h: Handled) -> bool {
+        if h.outcome == Outcome::Deferred
+            && let Some(reason) = h.reason.as_deref()
+        {
+            self.activity(
+                "warning",
+                &format!("deferred to the next run: {reason}"),
+                Some(&m.dedup_key()),
+            );
+        }
+        self.report.record(LedgerLine {
+            message_id: m.id.clone(),
+            internet_message_id: m.internet_message_id.clone(),
+            outcome: h.outcome,
+            reason: h.reason,
+            entries: h.entries,
+        });
+        h.left_inbox
+    }
+
+    /// Sends a page's moves together and settles each message by its own answer.
+    pub(super) fn flush(&mut self, pending: Vec<Pending>) -> Vec<(InboxMessage, Handled)> {
+        let moves: Vec<(String, String)> = pending
+            .iter()
+            .map(|p| (p.msg.id.clone(), p.destination.clone()))
+            .collect();
+        let results = self.store.move_many(&moves);
+        pending
+            .into_iter()
+            .zip(results)
+            .map(|(p, result)| {
+                let h = match p.kind {
+                    PendingKind::Logged {
+                        key,
+                        link,
+                        outcome,
+                        entries,
+                        folder,
+                    } => {
+                        if result.is_ok() {
+                            self.filled.insert(p.destination.clone(), folder.clone());
+                        }
+                        let link = MessageLink {
+                            folder: Some(folder),
+                            ..link
+                        };
+                        self.after_log(&p.msg, &key, link, outcome, entries, result)
+                    }
+                    PendingKind::NotLogged(reason) => {
+                        self.after_not_logged(&p.msg, reason, result.map(|_| ()))
+                    }
+                };
+                (p.msg, h)
+            })
+            .collect()
+    }
+
+    fn after_log(
+        &mut self,
+        msg: &InboxMessage,
+        key: &str,
+        link: MessageLink,
+        outcome: Outcome,
+        entries: u32,
+        moved: Result<Moved, MailError>,
+    ) -> Handled {
+        match moved {
+            Ok(moved) => {
+                let web_link = match moved.web_link.as_deref() {
+                    Some(l) => crate::web_link::outlook_link(Some(l), &moved.id),
+                    None => link.web_link.clone(),
+                };
+                let link = MessageLink {
+                    message_id: moved.id,
+                    web_link,
+                    ..link
+                };
+                if let Err(e) = self.host.update_link(key, &link) {
+                    self.activity(
+                        "warning",
+                        &format!("logged and moved, but the link could not be updated: {e}"),
+                        Some(key),
+                    );
+                }
+                Handled::new(outcome, None, entries, true)
+            }
+            Err(e) => {
+                // The entries are committed with the Inbox link, and where the
+                // message is now is not known: the next run finds it and
+                // repairs the link (a message still in the Inbox is moved then
+                // anyway).
+                if let Err(e) = crate::links::flag(
+                    self.host,
+                    key,
+                    &link.mailbox,
+                    &msg.id,
+                    msg.internet_message_id.as_deref(),
+                ) {
+                    self.activity(
+                        "warning",
+                        &format!("logged, but the message's link cannot be flagged for repair ({e}); run entries repair-links"),
+                        Some(key),
+                    );
+                }
+                self.after_failed_move(msg, key, outcome, entries, &e)
+            }
+        }
+    }
+
+    fn after_failed_move(
+        &mut self,
+        msg: &InboxMessage,
+        key: &str,
+        outcome: Outcome,
+        entries: u32,
+        e: &MailError,
+    ) -> Handled {
+        match Failure::of_mail(e) {
+            Failure::Vanished => {
+                self.activity(
+                    "warning",
+                    "logged, but the message left the Inbox before it could be moved; the next run repairs its link",
+                    Some(key),
+                );
+                Handled::new(outcome, None, entries, true)
+            }
+            f => {
+                let mut h = self.failed(msg, f);
+                // The entries are committed whatever became of the move:
+                // a later run finds them and only moves the message.
+                h.entries = entries;
+                h
+            }
+        }
+    }
+
+    pub(super) fn after_not_logged(
+        &mut self,
+        msg: &InboxMessage,
+        reason: NotLoggedReason,
+        result: Result<(), MailError>,
+    ) -> Handled {
+        match result.map_err(|e| Failure::of_mail(&e)) {
+            Ok(()) | Err(Failure::Vanished) => {
+                let what = format!(
+                    "not logged ({}): '{}'",
+                    reason.as_str(),
+                    msg.subject.chars().take(120).collect::<String>()
+                );
+                self.activity("info", &what, Some(&msg.dedup_key()));
+                Handled::new(
+                    Outcome::NotLogged,
+                    Some(reason.as_str().to_string()),
+                    0,
+                    true,
+                )
+            }
+            Err(f) => self.failed(msg, f),
+        }
+    }
+
+    /// A step failed: transient faults defer the message to the next run
+    /// (never deleting or moving it), permanent ones quarantine it so it
+    /// never blocks later messages; throttling also ends the run.
+    pub(super) fn failed(&mut self, msg: &InboxMessage, f: Failure) -> Handled {
+        match f {
+            Failure::Vanished => Handled::new(
+                Outcome::Deferred,
+                Some("the message left the Inbox".into()),
+                0,
+                true,
+            ),
+            Failure::Transient(reason) => Handled::new(Outcome::Deferred, Some(reason), 0, false),
+            Failure::Throttled(secs, reason) => {
+                self.postpone(secs);
+                self.report
+                    .stopped_early
+                    .get_or_insert_with(|| reason.clone());
+                Handled::new(Outcome::Deferred, Some(reason), 0, false)
+            }
+            Failure::StopRun(reason) => {
+                self.report
+                    .stopped_early
+                    .get_or_insert_with(|| reason.clone());
+                Handled::new(Outcome::Deferred, Some(reason), 0, false)
+            }
+            Failure::Permanent(reason) => {
+                let moved = self.folder(FolderRole::Quarantine).and_then(|f| {
+                    self.store
+                        .move_many(&[(msg.id.clone(), f)])
+                        .pop()
+                        .unwrap_or_else(|| Err(MailError::Unavailable("no answer".into())))
+                });
+                match moved {
+                    Ok(_) => {
+                        self.activity(
+                            "error",
+                            &format!("quarantined: {reason}"),
+                            Some(&msg.dedup_key()),
+                        );
+                        Handled::new(Outcome::Quarantined, Some(reason), 0, true)
+                    }
+                    Err(e) => Handled::new(
+                        Outcome::Deferred,
+                        Some(format!("{reason}; and it could not be quarantined: {e}")),
+                        0,
+                        false,
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Where a logged message goes: the storage folder, or its subfolder for
+    /// the message's month (created on first use); id and path.
+    pub(super) fn storage_destination(
+        &mut self,
+        datetime: Option<DateTime<Utc>>,
+    ) -> Result<(String, String), MailError> {
+        if !self.setup.monthly_subfolders {
+            return Ok((
+                self.storage_folder.clone(),
+                self.setup.storage_folder.clone(),
+            ));
+        }
+        let month = datetime
+            .unwrap_or_else(|| self.host.now())
+            .format("%Y-%m")
+            .to_string();
+        let path = format!("{}/{month}", self.setup.storage_folder);
+        if let Some(id) = self.months.get(&month) {
+            return Ok((id.clone(), path));
+        }
+        let id = self
+            .store
+            .ensure_child_folder(&self.storage_folder, &month)?;
+        self.months.insert(month, id.clone());
+        Ok((id, path))
+    }
+
+    /// Warns (report and activity log) about storage folders that passed the
+    /// warning share of their item limit in this run, long before moves fail.
+    pub(super) fn check_folder_limits(&mut self) {
+        let filled = std::mem::take(&mut self.filled);
+        for (id, path) in filled {
+            match self.store.folder_count(&id) {
+                Ok(n) if self.setup.folder_warns(n) => {
+                    let text = format!(
+                        "the storage folder '{path}' holds {n} items, {}% of the limit of {}; choose a new storage folder or turn on monthly subfolders (old entries keep their links)",
+                        n * 100 / u64::from(self.setup.folder_item_limit.max(1)),
+                        self.setup.folder_item_limit
+                    );
+                    self.activity("warning", &text, None);
+                    self.report.warnings.push(text);
+                }
+                Ok(_) => {}
+                Err(e) => self.host.log(
+                    Level::Warn,
+                    "could not count the storage folder's items",
+                    &[("folder", &path), ("error", &e.to_string())],
+                ),
+            }
+        }
+    }
+
+    /// The id of the not-logged or quarantine folder, created on first use.
+    pub(super) fn folder(&mut self, role: FolderRole) -> Result<String, MailError> {
+        let (slot, name) = match role {
+            FolderRole::NotLogged => (&self.not_logged_folder, &self.setup.not_logged_folder),
+            FolderRole::Quarantine => (&self.quarantine_folder, &self.setup.quarantine_folder),
+        };
+        if let Some(id) = slot {
+            return Ok(id.clone());
+        }
+        let id = self.store.ensure_folder(name)?;
+        match role {
+            FolderRole::NotLogged => self.not_logged_folder = Some(id.clone()),
+            FolderRole::Quarantine => self.quarantine_folder = Some(id.clone()),
+        }
+        Ok(id)
+    }
+}
