@@ -8,6 +8,7 @@ use crate::host::{Host, HostError, HttpRequest};
 use crate::setup::{AuthMode, CLIENT_SECRET, Setup, SetupError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -59,23 +60,14 @@ impl From<HostError> for AuthError {
 }
 
 /// The app registration as resolved for one call.
+#[derive(Debug)]
 pub struct Credentials {
     /// The client id.
     pub client_id: String,
-    /// The client secret.
-    pub client_secret: String,
+    /// The client secret; its `Debug` never shows it.
+    pub client_secret: SecretString,
     /// The redirect URL, needed for delegated sign-in only.
     pub redirect_url: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .field("redirect_url", &self.redirect_url)
-            .finish()
-    }
 }
 
 /// Resolves client id, secret and redirect URL: the host's callbacks first
@@ -100,7 +92,7 @@ pub fn credentials(host: &dyn Host, setup: &Setup) -> Result<Credentials, AuthEr
     let redirect_url = nonempty(host.host_redirect_url()).or_else(|| setup.redirect_url.clone());
     Ok(Credentials {
         client_id,
-        client_secret,
+        client_secret: client_secret.into(),
         redirect_url,
     })
 }
@@ -113,9 +105,9 @@ struct StoredToken {
 
 #[derive(Deserialize)]
 struct TokenResponse {
-    access_token: String,
+    access_token: SecretString,
     #[serde(default)]
-    refresh_token: Option<String>,
+    refresh_token: Option<SecretString>,
     #[serde(default)]
     expires_in: Option<i64>,
     #[serde(default)]
@@ -171,12 +163,12 @@ impl TokenSource {
                         ("grant_type", "refresh_token"),
                         ("refresh_token", refresh.as_str()),
                         ("scope", DELEGATED_SCOPE),
-                        ("client_secret", creds.client_secret.as_str()),
+                        ("client_secret", creds.client_secret.expose_secret()),
                     ],
                 )?;
                 // Refresh tokens rotate: keep the newest before using anything else.
                 if let Some(r) = &resp.refresh_token {
-                    host.secret_put(REFRESH_TOKEN, r)?;
+                    host.secret_put(REFRESH_TOKEN, r.expose_secret())?;
                 }
                 resp
             }
@@ -189,7 +181,7 @@ impl TokenSource {
                         ("client_id", creds.client_id.as_str()),
                         ("grant_type", "client_credentials"),
                         ("scope", APPLICATION_SCOPE),
-                        ("client_secret", creds.client_secret.as_str()),
+                        ("client_secret", creds.client_secret.expose_secret()),
                     ],
                 )?
             }
@@ -212,7 +204,7 @@ impl TokenSource {
     fn keep(&mut self, host: &dyn Host, resp: TokenResponse) -> Result<String, HostError> {
         let expires_at = host.now().timestamp() + resp.expires_in.unwrap_or(3600).clamp(0, 86_400);
         let stored = StoredToken {
-            token: resp.access_token,
+            token: resp.access_token.expose_secret().to_string(),
             expires_at,
         };
         let text = serde_json::to_string(&stored)
@@ -451,15 +443,19 @@ pub fn complete_sign_in(host: &dyn Host, setup: &mut Setup, query: &str) -> Resu
                 ("redirect_uri", redirect.as_str()),
                 ("code_verifier", pending.verifier.as_str()),
                 ("scope", DELEGATED_SCOPE),
-                ("client_secret", creds.client_secret.as_str()),
+                ("client_secret", creds.client_secret.expose_secret()),
             ],
         )
         .map_err(auth_to_setup)?;
-    let refresh = resp.refresh_token.clone().ok_or_else(|| {
-        SetupError::SignInFailed(
-            "Entra ID returned no refresh token: the app must be allowed offline_access".into(),
-        )
-    })?;
+    let refresh = resp
+        .refresh_token
+        .as_ref()
+        .map(|r| r.expose_secret().to_string())
+        .ok_or_else(|| {
+            SetupError::SignInFailed(
+                "Entra ID returned no refresh token: the app must be allowed offline_access".into(),
+            )
+        })?;
     host.secret_put(REFRESH_TOKEN, &refresh)?;
     setup.signed_in_account = resp.id_token.as_deref().and_then(account_of);
     source.keep(host, resp)?;
@@ -543,7 +539,7 @@ mod tests {
     fn credentials_debug_hides_the_secret() {
         let c = Credentials {
             client_id: "id".into(),
-            client_secret: "s3cr3t".into(),
+            client_secret: SecretString::from("s3cr3t"),
             redirect_url: None,
         };
         assert!(!format!("{c:?}").contains("s3cr3t"));
