@@ -1,7 +1,7 @@
 //! JSON batching: `POST /v1.0/$batch`.
 //!
 //! Each inner request runs through the same path as a top-level Graph request
-//! ([`crate::server::graph_call`]): the outer bearer token, its own `Prefer` header (else the
+//! ([`crate::call::graph_call`]): the outer bearer token, its own `Prefer` header (else the
 //! outer one), throttling counted per inner request, latency and (status) faults. At most 4
 //! inner requests run at once, like Outlook; a request starts once its `dependsOn` requests are
 //! done, and gets 424 without running when one of them did not succeed (non-2xx). Responses
@@ -17,11 +17,11 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
+use crate::call::{client_request_id, graph_call, record, wants_immutable};
 use crate::conn::ConnMode;
 use crate::error::{Ctx, GraphError};
 use crate::headers::joined;
 use crate::ids::uuid_like;
-use crate::server::{client_request_id, graph_call, record, wants_immutable};
 use crate::state::Inner;
 
 /// Graph's limit on requests per batch.

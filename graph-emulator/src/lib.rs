@@ -66,6 +66,7 @@
 //!   id).
 
 mod batch;
+mod call;
 mod config;
 mod conn;
 mod delta;

@@ -1,10 +1,7 @@
 //! Outlook's per (app, mailbox) throttling: a concurrency limit and a request budget per window.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use crate::state::Inner;
 
 /// Throttling limits applied per (application client id, mailbox), as Outlook applies them to
 /// Graph mail requests. Switched off unless [`crate::EmulatorConfig::throttling`] is `Some` (or
@@ -113,18 +110,6 @@ impl ThrottleState {
         if let Some(ks) = self.keys.get_mut(key) {
             ks.in_flight = ks.in_flight.saturating_sub(1);
         }
-    }
-}
-
-/// Gives the concurrency slot back when the request is done (or its future dropped).
-pub(crate) struct Slot {
-    pub inner: Arc<Inner>,
-    pub key: Key,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.inner.lock().throttle.release(&self.key);
     }
 }
 
