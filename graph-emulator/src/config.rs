@@ -1,33 +1,24 @@
 //! Emulator configuration: registered applications, users and token behaviour.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
+
+use secrecy::SecretString;
 
 use crate::faults::{Faults, Latency};
 use crate::throttle::Throttling;
 use crate::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, DEMO_USER, DEMO_USER_2};
 
 /// An Entra ID app registration known to the emulator.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AppRegistration {
     /// The application (client) id.
     pub client_id: String,
     /// The client secret value; an empty string registers a public client that needs no secret.
-    pub client_secret: String,
+    /// Its `Debug` never shows it, so it stays out of logs and test failure messages.
+    pub client_secret: SecretString,
     /// Redirect URIs registered for the app; `/authorize` only redirects to one of these (exact match).
     pub redirect_uris: Vec<String>,
-}
-
-// Hand-written so that a secret never ends up in a log line or a test failure message.
-impl fmt::Debug for AppRegistration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppRegistration")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .field("redirect_uris", &self.redirect_uris)
-            .finish()
-    }
 }
 
 /// How the emulator behaves: who may sign in, token lifetimes and the public URLs it emits.
@@ -100,7 +91,7 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             apps: vec![AppRegistration {
                 client_id: DEMO_CLIENT_ID.to_string(),
-                client_secret: DEMO_CLIENT_SECRET.to_string(),
+                client_secret: DEMO_CLIENT_SECRET.into(),
                 redirect_uris: vec![DEMO_REDIRECT_URI.to_string()],
             }],
             users: vec![DEMO_USER.to_string(), DEMO_USER_2.to_string()],

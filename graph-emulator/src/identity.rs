@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use secrecy::ExposeSecret as _;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -253,7 +254,7 @@ fn unknown_app(client_id: &str, tenant: &str) -> AadError {
 }
 
 fn authenticate_client(app: &AppRegistration, secret: Option<&str>) -> Result<(), AadError> {
-    if app.client_secret.is_empty() {
+    if app.client_secret.expose_secret().is_empty() {
         // A public client proves nothing with a secret; PKCE protects its codes.
         return Ok(());
     }
@@ -263,7 +264,7 @@ fn authenticate_client(app: &AppRegistration, secret: Option<&str>) -> Result<()
             7000218,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         ),
-        Some(s) if secret_eq(s, &app.client_secret) => return Ok(()),
+        Some(s) if secret_eq(s, app.client_secret.expose_secret()) => return Ok(()),
         Some(_) => AadError::new(
             "invalid_client",
             7000215,
