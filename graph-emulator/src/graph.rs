@@ -622,6 +622,7 @@ fn page(
         let mut params = url::form_urlencoded::Serializer::new(String::new());
         for (name, v) in [
             ("$select", &q.raw_select),
+            ("$expand", &q.raw_expand),
             ("$filter", &q.raw_filter),
             ("$orderby", &q.raw_orderby),
         ] {

@@ -12,7 +12,9 @@
 //!
 //! Routes:
 //! - `/v1.0/users/{address}/...` and `/v1.0/me/...`: mail folders and messages (list with
-//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`, `$count=true` for `@odata.count`;
+//!   `$select`, `$top`, `$skip`, `$orderby`, `$filter`, `$count=true` for `@odata.count`,
+//!   `$expand=singleValueExtendedProperties($filter=id eq 'Integer 0x36')` for the seed's MAPI
+//!   properties (absent from every answer that does not expand them, as in Graph);
 //!   `messages/$count` as plain text, with or without `ConsistencyLevel: eventual`, which
 //!   Graph only needs for directory objects; get, move, delete, `permanentDelete`, patch; create a draft with
 //!   POST to `messages` or `mailFolders/{id}/messages`; folder list, get, create), behind

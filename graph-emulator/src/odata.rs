@@ -52,6 +52,11 @@ pub(crate) struct Query {
     /// `$count=true`: the answer carries `@odata.count`, the size of the whole (filtered)
     /// collection.
     pub count: bool,
+    /// `$expand=singleValueExtendedProperties(...)`: `None` when not asked (the answer then
+    /// carries no extended properties, as in Graph), `Some(None)` for all of them,
+    /// `Some(Some(id))` for the one `$filter=id eq '...'` names.
+    pub expand_properties: Option<Option<String>>,
+    pub raw_expand: Option<String>,
     pub raw_select: Option<String>,
     pub raw_orderby: Option<String>,
     pub raw_filter: Option<String>,
@@ -106,6 +111,10 @@ impl Query {
                 "filter" => {
                     q.filter = parse_filter(&value)?;
                     q.raw_filter = Some(value.trim().to_string());
+                }
+                "expand" => {
+                    q.expand_properties = parse_expand(&value)?;
+                    q.raw_expand = Some(value.trim().to_string());
                 }
                 "includehiddenfolders" => q.include_hidden = value.eq_ignore_ascii_case("true"),
                 "count" => {
@@ -172,9 +181,29 @@ impl Query {
         });
     }
 
-    /// Applies `$select`; `id` and `@odata.etag` are always kept, as Graph does.
-    pub fn project(&self, item: Map<String, Value>) -> Map<String, Value> {
-        match &self.select {
+    /// Applies `$select` and `$expand`; `id` and `@odata.etag` are always kept, as Graph does.
+    /// Extended properties appear only when expanded, and only those the expansion names; a
+    /// message without any of them has no `singleValueExtendedProperties` at all.
+    pub fn project(&self, mut item: Map<String, Value>) -> Map<String, Value> {
+        let expanded = item
+            .remove(EXTENDED)
+            .zip(self.expand_properties.as_ref())
+            .and_then(|(props, wanted)| {
+                let kept: Vec<Value> = props
+                    .as_array()?
+                    .iter()
+                    .filter(|p| {
+                        wanted.as_deref().is_none_or(|w| {
+                            p.get("id")
+                                .and_then(Value::as_str)
+                                .is_some_and(|id| same_property(id, w))
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                (!kept.is_empty()).then_some(Value::Array(kept))
+            });
+        let mut item: Map<String, Value> = match &self.select {
             None => item,
             Some(fields) => item
                 .into_iter()
@@ -184,7 +213,76 @@ impl Query {
                         || fields.iter().any(|f| f.eq_ignore_ascii_case(k))
                 })
                 .collect(),
+        };
+        if let Some(props) = expanded {
+            item.insert(EXTENDED.into(), props);
         }
+        item
+    }
+}
+
+/// The navigation property that holds a message's single-value extended (MAPI) properties.
+const EXTENDED: &str = "singleValueExtendedProperties";
+
+/// `singleValueExtendedProperties` or `singleValueExtendedProperties($filter=id eq '...')`;
+/// other expansions (attachments...) are not emulated and ignored, as unknown options are.
+fn parse_expand(raw: &str) -> Result<Option<Option<String>>, GraphError> {
+    for part in raw.split(',').map(str::trim) {
+        let (name, inner) = match part.split_once('(') {
+            Some((name, rest)) => (name.trim(), Some(rest.strip_suffix(')').unwrap_or(rest))),
+            None => (part, None),
+        };
+        if !name.eq_ignore_ascii_case(EXTENDED) {
+            continue;
+        }
+        let Some(inner) = inner.map(str::trim).filter(|i| !i.is_empty()) else {
+            return Ok(Some(None));
+        };
+        let filter = inner
+            .split_once('=')
+            .filter(|(k, _)| {
+                k.trim()
+                    .trim_start_matches('$')
+                    .eq_ignore_ascii_case("filter")
+            })
+            .map(|(_, v)| v.trim());
+        let clause = filter.and_then(|f| parse_filter(f).ok());
+        return match clause.as_deref() {
+            Some(
+                [
+                    Clause {
+                        path,
+                        op: Op::Eq,
+                        value: Literal::Str(id),
+                    },
+                ],
+            ) if path.eq_ignore_ascii_case("id") => Ok(Some(Some(id.clone()))),
+            _ => Err(GraphError::bad_request(format!(
+                "Invalid $expand: {EXTENDED} takes only $filter=id eq '...', not '{}'.",
+                truncate(inner)
+            ))),
+        };
+    }
+    Ok(None)
+}
+
+/// Whether two extended property ids name the same property: `Integer 0x36` is
+/// `integer 0x0036`; named properties compare case-insensitively.
+fn same_property(a: &str, b: &str) -> bool {
+    fn tag(id: &str) -> Option<(String, u32)> {
+        let (kind, tag) = id.trim().split_once(' ')?;
+        let hex = tag
+            .trim()
+            .strip_prefix("0x")
+            .or_else(|| tag.trim().strip_prefix("0X"))?;
+        Some((
+            kind.to_ascii_lowercase(),
+            u32::from_str_radix(hex, 16).ok()?,
+        ))
+    }
+    match (tag(a), tag(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.trim().eq_ignore_ascii_case(b.trim()),
     }
 }
 

@@ -106,6 +106,73 @@ async fn select_limits_fields() {
 }
 
 #[tokio::test]
+async fn extended_properties_come_only_when_expanded() {
+    let message = |id: &str, props: Value| {
+        json!({"internetMessageId": id, "subject": id, "receivedDateTime": "2026-11-02T10:00:00Z",
+               "singleValueExtendedProperties": props})
+    };
+    let seed = json!({"mailboxes": {MAILBOX: {"folders": {"inbox": [
+        message("<private@x>", json!([{"id": "Integer 0x36", "value": "2"},
+                                      {"id": "String 0x1000", "value": "body"}])),
+        message("<plain@x>", json!([{"id": "String 0x1000", "value": "body"}])),
+    ]}}}});
+    let env = start(
+        Seed::from_json(&seed.to_string()).unwrap(),
+        EmulatorConfig::default(),
+    )
+    .await;
+    let token = env.app_token().await;
+    let list = |query: &str| env.mailbox_url(&format!("/mailFolders/inbox/messages?{query}"));
+    let props = |body: &Value, i: usize| {
+        body["value"][i]
+            .get("singleValueExtendedProperties")
+            .cloned()
+    };
+
+    let (_, plain) = env.get_json(&list("$select=subject"), &token, false).await;
+    assert_eq!(props(&plain, 0), None, "never without $expand");
+    let (_, all) = env
+        .get_json(
+            &list("$select=subject&$orderby=subject&$expand=singleValueExtendedProperties"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(props(&all, 1).unwrap().as_array().unwrap().len(), 2);
+
+    // The MAPI tag may be written with or without leading zeros.
+    let (status, one) = env
+        .get_json(
+            &list("$select=subject&$orderby=subject&$top=1&$expand=singleValueExtendedProperties(%24filter%3Did%20eq%20%27Integer%200x0036%27)"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(
+        props(&one, 0),
+        None,
+        "<plain@x> has no such property: none at all"
+    );
+    let next = one["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("expand"), "{next}");
+    let (_, page2) = env.get_json(next, &token, false).await;
+    assert_eq!(
+        props(&page2, 0),
+        Some(json!([{"id": "Integer 0x36", "value": "2"}]))
+    );
+
+    let (status, bad) = env
+        .get_json(
+            &list("$expand=singleValueExtendedProperties(%24filter%3Dvalue%20eq%20%272%27)"),
+            &token,
+            false,
+        )
+        .await;
+    assert_eq!((status, graph_code(&bad)), (400, "BadRequest"), "{bad}");
+}
+
+#[tokio::test]
 async fn orderby_and_default_order() {
     let env = env(3).await;
     let token = env.app_token().await;
