@@ -716,7 +716,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key(KeyCommand::Reset { forget_secrets }) => {
-            let db = crate::db::Db::open(&cli.data_dir.join("email-logging.db"))
+            let db = crate::store::Store::open(&cli.data_dir.join("email-logging.db"))
                 .context("cannot open the database")?;
             let n = crate::crypto::secret_count(&db)?;
             anyhow::ensure!(

@@ -2,11 +2,11 @@
 
 use crate::crm;
 use crate::crypto::SecretBox;
-use crate::db::{CompanyId, Db};
 use crate::host::http::HttpPolicy;
 use crate::host::{AppRegistration, CrashHook, HostContext};
 use crate::jobs::{self, RunEnd};
 use crate::runtime::{CallError, Limits, Outcome, RunError, RunReport, Runtime, SetupError};
+use crate::store::{CompanyId, Store};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub struct ErpOptions {
 /// The ERP with the Email Logging component loaded.
 pub struct Erp {
     /// The database.
-    pub db: Db,
+    pub db: Store,
     /// The component.
     pub runtime: Runtime,
     /// The Graph emulator that stands in for Microsoft, if any.
@@ -67,7 +67,7 @@ impl Erp {
                 opts.data_dir.display()
             )
         })?;
-        let db = Db::open(&opts.data_dir.join("email-logging.db"))
+        let db = Store::open(&opts.data_dir.join("email-logging.db"))
             .context("cannot open the database")?;
         let key_file = opts.data_dir.join("secret.key");
         crate::crypto::recover_rotation(&db, &key_file)

@@ -3,9 +3,9 @@
 //! [`load_component`]), an `InstancePre` kept, and a fresh store per call
 //! with a memory limit, an epoch deadline and a wall-clock timeout.
 
-use crate::db::CompanyId;
 use crate::host::bindings::{EmailLogging, EmailLoggingPre};
 use crate::host::{HostContext, PluginState};
+use crate::store::CompanyId;
 use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 use std::hash::{Hash as _, Hasher};

@@ -4,13 +4,13 @@
 
 use super::Web;
 use crate::crm::{self, ContactView, EntryFilter, EntryView};
-use crate::db::CompanyId;
 use crate::erp::{JobOutcome, RUN_BUDGET, describe, setup_failed};
 use crate::jobs::{self, JobLogLine, JobQueueEntry};
 use crate::runtime::{
     AuthMode, Check, CheckStatus, FieldError, NotLoggedPolicy, SetupChange, SetupError,
     SetupRecord, unchanged,
 };
+use crate::store::CompanyId;
 use crate::views::{direction, short_time, unix_time};
 use askama::Template;
 use axum::Form;
