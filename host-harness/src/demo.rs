@@ -31,7 +31,7 @@ pub const DEMO_COMPANY: &str = "CRONUS";
 pub async fn run(
     mailbox_seed: &str,
     crm_seed: &str,
-    realism: &crate::cli::Realism,
+    realism: &crate::realism::Realism,
 ) -> anyhow::Result<DemoResult> {
     let seed = Seed::from_json(mailbox_seed).context("the mailbox seed is not valid")?;
     let crm_seed = crm::parse_seed(crm_seed)?;
@@ -42,7 +42,7 @@ pub async fn run(
         dir: _data,
     } = Sandbox::start(seed).await?;
     let company = erp.company(DEMO_COMPANY)?;
-    crm::import(&erp.db, company, &crm_seed)?;
+    erp.import_seed(company, &crm_seed)?;
     let mailbox = mailbox_of(mailbox_seed)?;
 
     // The setup's defaults, as a real installation has them.
@@ -78,7 +78,7 @@ pub async fn run(
     erp.show_progress(None);
     progress.finish();
     let report = total.context("no run finished")?;
-    let entries = crm::entries(&erp.db, company, &crm::EntryFilter::default())?;
+    let entries = erp.entries(company, &crm::EntryFilter::default())?;
     let counts = emulator.folder_counts(&mailbox);
     emulator.shutdown();
     Ok(DemoResult {

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod console;
 pub mod crm;
 pub mod crypto;
 pub mod demo;
@@ -12,6 +13,7 @@ pub mod host;
 pub mod jobs;
 pub mod link_repair;
 pub mod progress;
+pub mod realism;
 pub mod runtime;
 pub mod store;
 pub mod terminal;

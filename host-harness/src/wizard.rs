@@ -2,7 +2,7 @@
 //! seeds describe (app registration, sign-in, mailbox, validate, enable),
 //! with defaults and a new question after every wrong answer.
 
-use crate::cli::{print_checks, sign_in};
+use crate::console::{print_checks, sign_in};
 use crate::erp::{Erp, setup_failed};
 use crate::runtime::{AuthMode, SetupChange, SetupError, SetupRecord, unchanged};
 use anyhow::bail;

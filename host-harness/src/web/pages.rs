@@ -3,9 +3,10 @@
 //! JavaScript.
 
 use super::Web;
-use crate::crm::{self, ContactView, EntryFilter, EntryView};
+use crate::crm::opportunity::{Created, Opportunity};
+use crate::crm::{ActivityView, ContactView, EntryFilter, EntryView};
 use crate::erp::{JobOutcome, RUN_BUDGET, describe, setup_failed};
-use crate::jobs::{self, JobLogLine, JobQueueEntry};
+use crate::jobs::{JobLogLine, JobQueueEntry};
 use crate::runtime::{
     AuthMode, Check, CheckStatus, FieldError, NotLoggedPolicy, SetupChange, SetupError,
     SetupRecord, unchanged,
@@ -104,7 +105,7 @@ fn segment(s: &str) -> String {
 
 /// The company named in the path, or the page that says it does not exist.
 fn find_company(web: &Web, name: &str) -> Result<CompanyId, Box<Response>> {
-    match web.erp.db.find_company(name) {
+    match web.erp.find_company(name) {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(Box::new(message(
             StatusCode::NOT_FOUND,
@@ -149,7 +150,7 @@ struct HomePage {
 }
 
 pub(super) async fn home(State(web): State<Arc<Web>>) -> Response {
-    let companies = match web.erp.db.companies() {
+    let companies = match web.erp.companies() {
         Ok(c) => c,
         Err(e) => return failed(e),
     };
@@ -192,12 +193,8 @@ pub(super) async fn company(State(web): State<Arc<Web>>, Path(name): Path<String
         Err(e) => return failed(e),
     };
     let counts = (|| -> anyhow::Result<_> {
-        let (contacts, entries) = crm::counts(&web.erp.db, company)?;
-        Ok((
-            jobs::get(&web.erp.db, company, crate::erp::JOB)?,
-            contacts,
-            entries,
-        ))
+        let (contacts, entries) = web.erp.counts(company)?;
+        Ok((web.erp.job(company)?, contacts, entries))
     })();
     let (job, contacts, entries) = match counts {
         Ok(c) => c,
@@ -590,7 +587,7 @@ pub(super) async fn contacts(
         Err(r) => return *r,
     };
     let search = q.get("q").cloned().unwrap_or_default();
-    match crm::contacts(&web.erp.db, company, Some(&search), CONTACTS_SHOWN + 1) {
+    match web.erp.contacts(company, Some(&search), CONTACTS_SHOWN + 1) {
         Ok(mut contacts) => {
             let more = contacts.len() > CONTACTS_SHOWN;
             contacts.truncate(CONTACTS_SHOWN);
@@ -627,7 +624,7 @@ struct ContactPage {
     notice: Option<String>,
     contact: ContactView,
     entries: Vec<EntryRow>,
-    opportunities: Vec<crm::opportunity::Opportunity>,
+    opportunities: Vec<Opportunity>,
 }
 
 pub(super) async fn contact(
@@ -639,8 +636,7 @@ pub(super) async fn contact(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let db = &web.erp.db;
-    let contact = match crm::contact(db, company, &no) {
+    let contact = match web.erp.contact(company, &no) {
         Ok(Some(c)) => c,
         Ok(None) => {
             return message(StatusCode::NOT_FOUND, &format!("There is no contact {no}."));
@@ -652,8 +648,8 @@ pub(super) async fn contact(
         ..Default::default()
     };
     let (entries, opportunities) = match (
-        crm::entries(db, company, &filter),
-        crm::opportunity::list(db, company, Some(&no)),
+        web.erp.entries(company, &filter),
+        web.erp.opportunities(company, Some(&no)),
     ) {
         (Ok(e), Ok(o)) => (e, o),
         (Err(e), _) => return failed(e),
@@ -691,8 +687,7 @@ pub(super) async fn create_opportunity(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let db = &web.erp.db;
-    let entry = match crm::entry(db, company, entry_no) {
+    let entry = match web.erp.entry(company, entry_no) {
         Ok(Some(e)) => e,
         Ok(None) => {
             return message(
@@ -702,16 +697,14 @@ pub(super) async fn create_opportunity(
         }
         Err(e) => return failed(e),
     };
-    match crm::opportunity::create_from_entry(db, company, &entry) {
-        Ok(crm::opportunity::Created::New(o) | crm::opportunity::Created::Existing(o)) => {
-            Redirect::to(&format!(
-                "{}/contacts/{}?done=opportunity-{}",
-                company_path(&name),
-                segment(&entry.contact_no),
-                o.no
-            ))
-            .into_response()
-        }
+    match web.erp.create_opportunity(company, &entry) {
+        Ok(Created::New(o) | Created::Existing(o)) => Redirect::to(&format!(
+            "{}/contacts/{}?done=opportunity-{}",
+            company_path(&name),
+            segment(&entry.contact_no),
+            o.no
+        ))
+        .into_response(),
         Err(e) => failed(e),
     }
 }
@@ -737,7 +730,7 @@ struct JobsPage {
     jobs: Vec<(JobQueueEntry, String, String)>,
     runs: Vec<RunRow>,
     /// When (short), and the line.
-    activities: Vec<(String, crm::ActivityView)>,
+    activities: Vec<(String, ActivityView)>,
 }
 
 fn run_row(line: JobLogLine) -> RunRow {
@@ -785,12 +778,11 @@ async fn jobs_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let db = &web.erp.db;
     let data = (|| -> anyhow::Result<_> {
         Ok((
-            jobs::list(db, company)?,
-            jobs::log(db, company, 10)?,
-            crm::recent_activities(db, company, 10)?,
+            web.erp.jobs(company)?,
+            web.erp.job_log(company, 10)?,
+            web.erp.recent_activities(company, 10)?,
         ))
     })();
     let (list, log, activities) = match data {
