@@ -6,7 +6,8 @@
 
 use crate::crm::{self, EntryView};
 use crate::erp::{Erp, ErpOptions, JobOutcome, follow_authorize_url};
-use crate::runtime::{Outcome, RunError, RunReport, SetupChange};
+use crate::runtime::{Outcome, RunError, RunReport};
+use crate::setup_form::SetupForm;
 use anyhow::{Context as _, bail};
 use graph_emulator::{Emulator, EmulatorConfig, Seed};
 use serde::Serialize;
@@ -139,14 +140,15 @@ pub async fn connect(
     let rt = &erp.runtime;
     rt.setup_update(
         company,
-        SetupChange {
+        SetupForm {
             shared_mailbox: Some(mailbox.to_string()),
             client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
             client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
             redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
             batch_size,
-            ..crate::runtime::unchanged()
-        },
+            ..Default::default()
+        }
+        .into_setup_change(),
     )
     .await?
     .map_err(crate::erp::setup_failed)?;

@@ -15,6 +15,7 @@ pub mod link_repair;
 pub mod progress;
 pub mod realism;
 pub mod runtime;
+pub mod setup_form;
 pub mod store;
 pub mod terminal;
 pub mod views;

@@ -24,22 +24,7 @@ pub use crate::host::bindings::erp::plugin::types::{
 /// A setup change that changes nothing; set the fields to change on it
 /// (generated WIT records have no `Default`).
 pub fn unchanged() -> SetupChange {
-    SetupChange {
-        shared_mailbox: None,
-        tenant: None,
-        auth_mode: None,
-        client_id: None,
-        client_secret: None,
-        redirect_url: None,
-        batch_size: None,
-        storage_folder: None,
-        monthly_subfolders: None,
-        folder_item_limit: None,
-        folder_warning_percent: None,
-        not_logged_policy: None,
-        not_logged_folder: None,
-        quarantine_folder: None,
-    }
+    crate::setup_form::SetupForm::default().into_setup_change()
 }
 
 /// Where the build put the misbehaving test component (for limit tests).

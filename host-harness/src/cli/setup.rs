@@ -4,9 +4,10 @@
 use crate::console::{print_checks, sign_in};
 use crate::erp::{Erp, setup_failed};
 use crate::runtime::{AuthMode, NotLoggedPolicy, SetupChange, SetupRecord};
+use crate::setup_form::SetupForm;
 use crate::store::CompanyId;
 use anyhow::{Context as _, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::Subcommand;
 use std::time::Duration;
 
 /// Setup commands.
@@ -15,7 +16,7 @@ pub enum SetupCommand {
     /// Show the setup (never the secret).
     Show,
     /// Change setup fields; only the fields given change.
-    Set(SetArgs),
+    Set(SetupForm),
     /// Sign in with the job account (delegated mode): prints the address to
     /// open, then receives the redirect on the redirect URL when it points at
     /// this machine (else asks for the address the browser ended on).
@@ -46,78 +47,6 @@ pub enum SetupCommand {
     Disable,
     /// Remove the setup, its job and every stored secret.
     Clear,
-}
-
-/// Fields of `setup set`.
-#[derive(Debug, Args)]
-pub struct SetArgs {
-    /// The shared mailbox that receives the BCC copies.
-    #[arg(long)]
-    pub shared_mailbox: Option<String>,
-    /// Tenant id or domain (or common/organizations for delegated sign-in).
-    #[arg(long)]
-    pub tenant: Option<String>,
-    /// How the job signs in.
-    #[arg(long, value_enum)]
-    pub auth_mode: Option<Mode>,
-    /// The app registration's Application (client) ID.
-    #[arg(long)]
-    pub client_id: Option<String>,
-    /// Read the client secret from standard input (it never goes on the command line).
-    #[arg(long, conflicts_with = "clear_client_secret")]
-    pub client_secret_stdin: bool,
-    /// Remove the stored client secret (for example when the host supplies
-    /// it through EMAIL_LOGGING_CLIENT_SECRET).
-    #[arg(long)]
-    pub clear_client_secret: bool,
-    /// The app registration's redirect URL.
-    #[arg(long)]
-    pub redirect_url: Option<String>,
-    /// Messages per page, 1 to 1000.
-    #[arg(long)]
-    pub batch_size: Option<u32>,
-    /// Where logged messages go: a well-known folder name (archive) or a
-    /// folder path such as "Sales/Email log"; missing folders are created.
-    #[arg(long)]
-    pub storage_folder: Option<String>,
-    /// One subfolder per month (2026-11) under the storage folder: on or off.
-    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
-    pub monthly_subfolders: Option<bool>,
-    /// The item limit folders are held against (Exchange Online: 1000000).
-    #[arg(long)]
-    pub folder_item_limit: Option<u32>,
-    /// Warn when a folder passes this share of the limit, 1 to 100 (percent).
-    #[arg(long)]
-    pub folder_warning_percent: Option<u8>,
-    /// What happens to messages that cannot be logged.
-    #[arg(long, value_enum)]
-    pub not_logged_policy: Option<Policy>,
-    /// The folder for messages that cannot be logged.
-    #[arg(long)]
-    pub not_logged_folder: Option<String>,
-    /// The folder for messages whose handling failed for good.
-    #[arg(long)]
-    pub quarantine_folder: Option<String>,
-}
-
-/// Auth modes on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Mode {
-    /// Authorization code with a job account.
-    Delegated,
-    /// Client credentials.
-    Application,
-}
-
-/// Not-logged policies on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Policy {
-    /// Move to the "not logged" folder.
-    Move,
-    /// Delete.
-    Delete,
-    /// Leave in the Inbox.
-    Leave,
 }
 
 /// Runs a `setup` command.
@@ -209,8 +138,8 @@ pub(super) async fn run(
 
 /// `setup set`'s flags as a change; the client secret comes from standard
 /// input, never from the command line.
-fn change_from_args(a: SetArgs) -> anyhow::Result<SetupChange> {
-    let client_secret = if a.client_secret_stdin {
+fn change_from_args(mut form: SetupForm) -> anyhow::Result<SetupChange> {
+    if form.client_secret_stdin {
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
@@ -222,35 +151,9 @@ fn change_from_args(a: SetArgs) -> anyhow::Result<SetupChange> {
             !secret.is_empty(),
             "client-secret: standard input held no secret, so nothing was changed; pipe the secret's Value in, or remove the stored one with --clear-client-secret"
         );
-        Some(secret.to_string())
-    } else if a.clear_client_secret {
-        Some(String::new())
-    } else {
-        None
-    };
-    Ok(SetupChange {
-        shared_mailbox: a.shared_mailbox,
-        tenant: a.tenant,
-        auth_mode: a.auth_mode.map(|m| match m {
-            Mode::Delegated => AuthMode::Delegated,
-            Mode::Application => AuthMode::Application,
-        }),
-        client_id: a.client_id,
-        client_secret,
-        redirect_url: a.redirect_url,
-        batch_size: a.batch_size,
-        storage_folder: a.storage_folder,
-        monthly_subfolders: a.monthly_subfolders,
-        folder_item_limit: a.folder_item_limit,
-        folder_warning_percent: a.folder_warning_percent,
-        not_logged_policy: a.not_logged_policy.map(|p| match p {
-            Policy::Move => NotLoggedPolicy::MoveToFolder,
-            Policy::Delete => NotLoggedPolicy::Delete,
-            Policy::Leave => NotLoggedPolicy::Leave,
-        }),
-        not_logged_folder: a.not_logged_folder,
-        quarantine_folder: a.quarantine_folder,
-    })
+        form.client_secret = Some(secret.to_string());
+    }
+    Ok(form.into_setup_change())
 }
 
 /// Prints the setup record, one field a line (never the secret).

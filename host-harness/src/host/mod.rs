@@ -17,8 +17,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// Generated bindings for the `email-logging` world; only the host modules
-/// and the runtime use them.
+/// Generated bindings for the `email-logging` world; only the host modules,
+/// the runtime and the setup form use them.
 pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",

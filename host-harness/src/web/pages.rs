@@ -8,9 +8,9 @@ use crate::crm::{ActivityView, ContactView, EntryFilter, EntryView};
 use crate::erp::{JobOutcome, RUN_BUDGET, describe, setup_failed};
 use crate::jobs::{JobLogLine, JobQueueEntry};
 use crate::runtime::{
-    AuthMode, Check, CheckStatus, FieldError, NotLoggedPolicy, SetupChange, SetupError,
-    SetupRecord, unchanged,
+    AuthMode, Check, CheckStatus, FieldError, NotLoggedPolicy, SetupChange, SetupError, SetupRecord,
 };
+use crate::setup_form::{NotLoggedAction, SetupForm, SignInMode};
 use crate::store::CompanyId;
 use crate::views::{direction, short_time, unix_time};
 use askama::Template;
@@ -388,6 +388,13 @@ pub(super) async fn setup(
 /// The form's values as a change: only what differs from the record, so a
 /// save never rewrites fields nobody touched.
 fn change_from_form(form: &[(String, String)], s: &SetupRecord) -> Result<SetupChange, String> {
+    form_from_pairs(form, s).map(SetupForm::into_setup_change)
+}
+
+/// The form's fields that differ from the record, as a [`SetupForm`]. The
+/// pairs are read by hand rather than by serde so that a repeated field
+/// takes its last value and a bad number is named in the page's words.
+fn form_from_pairs(form: &[(String, String)], s: &SetupRecord) -> Result<SetupForm, String> {
     let get = |k: &str| {
         form.iter()
             .rev()
@@ -412,30 +419,21 @@ fn change_from_form(form: &[(String, String)], s: &SetupRecord) -> Result<SetupC
             other => Ok(other),
         }
     };
-    let mut change = unchanged();
-    change.shared_mailbox = text("shared-mailbox", s.shared_mailbox.as_deref().unwrap_or(""));
-    change.tenant = text("tenant", &s.tenant);
-    change.client_id = text("client-id", s.client_id.as_deref().unwrap_or(""));
-    change.redirect_url = text("redirect-url", s.redirect_url.as_deref().unwrap_or(""));
-    change.storage_folder = text("storage-folder", &s.storage_folder);
-    change.not_logged_folder = text("not-logged-folder", &s.not_logged_folder);
-    change.quarantine_folder = text("quarantine-folder", &s.quarantine_folder);
-    change.client_secret = get("client-secret")
-        .filter(|v| !v.is_empty())
-        .map(str::to_string);
-    change.batch_size = narrow(
+    let monthly = get("monthly-subfolders") == Some("on");
+    // Numbers first, in the form's order: the first bad one is the one named.
+    let batch_size = narrow(
         "batch-size",
         number("batch-size", u64::from(s.batch_size))?,
         u64::from(u32::MAX),
     )?
     .map(|n| n as u32);
-    change.folder_item_limit = narrow(
+    let folder_item_limit = narrow(
         "folder-item-limit",
         number("folder-item-limit", u64::from(s.folder_item_limit))?,
         u64::from(u32::MAX),
     )?
     .map(|n| n as u32);
-    change.folder_warning_percent = narrow(
+    let folder_warning_percent = narrow(
         "folder-warning-percent",
         number(
             "folder-warning-percent",
@@ -444,21 +442,29 @@ fn change_from_form(form: &[(String, String)], s: &SetupRecord) -> Result<SetupC
         u64::from(u8::MAX),
     )?
     .map(|n| n as u8);
-    let monthly = get("monthly-subfolders") == Some("on");
-    change.monthly_subfolders = (monthly != s.monthly_subfolders).then_some(monthly);
-    change.auth_mode = match get("auth-mode") {
-        Some("application") if s.auth_mode != AuthMode::Application => Some(AuthMode::Application),
-        Some("delegated") if s.auth_mode != AuthMode::Delegated => Some(AuthMode::Delegated),
-        _ => None,
-    };
-    let policy = match get("not-logged-policy") {
-        Some("move") => Some(NotLoggedPolicy::MoveToFolder),
-        Some("delete") => Some(NotLoggedPolicy::Delete),
-        Some("leave") => Some(NotLoggedPolicy::Leave),
-        _ => None,
-    };
-    change.not_logged_policy = policy.filter(|p| *p != s.not_logged_policy);
-    Ok(change)
+    Ok(SetupForm {
+        shared_mailbox: text("shared-mailbox", s.shared_mailbox.as_deref().unwrap_or("")),
+        tenant: text("tenant", &s.tenant),
+        client_id: text("client-id", s.client_id.as_deref().unwrap_or("")),
+        redirect_url: text("redirect-url", s.redirect_url.as_deref().unwrap_or("")),
+        storage_folder: text("storage-folder", &s.storage_folder),
+        not_logged_folder: text("not-logged-folder", &s.not_logged_folder),
+        quarantine_folder: text("quarantine-folder", &s.quarantine_folder),
+        client_secret: get("client-secret")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+        batch_size,
+        folder_item_limit,
+        folder_warning_percent,
+        monthly_subfolders: (monthly != s.monthly_subfolders).then_some(monthly),
+        auth_mode: get("auth-mode")
+            .and_then(|v| v.parse::<SignInMode>().ok())
+            .filter(|m| AuthMode::from(*m) != s.auth_mode),
+        not_logged_policy: get("not-logged-policy")
+            .and_then(|v| v.parse::<NotLoggedAction>().ok())
+            .filter(|a| NotLoggedPolicy::from(*a) != s.not_logged_policy),
+        ..Default::default()
+    })
 }
 
 pub(super) async fn save_setup(
