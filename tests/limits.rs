@@ -21,14 +21,7 @@ async fn misbehave(h: &Harness, mode: &str) -> (String, Duration) {
         ..Default::default()
     })
     .unwrap();
-    bad.db
-        .lock()
-        .execute(
-            "INSERT INTO plugin_state(company_id, key, value, version) VALUES (?1, 'misbehave', ?2, 1)
-             ON CONFLICT(company_id, key) DO UPDATE SET value = excluded.value",
-            rusqlite::params![h.company, mode],
-        )
-        .unwrap();
+    email_logging_host::store::plugin_state::set(&bad.db, h.company, "misbehave", mode).unwrap();
     let started = Instant::now();
     let outcome = bad
         .run_job(h.company, Duration::from_secs(1))

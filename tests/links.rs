@@ -287,13 +287,7 @@ async fn links_are_repaired_after_messages_are_moved_by_hand() {
             .move_by_hand(MAILBOX, &entry("Deleted later").message_id, "Trash later")
     );
     assert!(h.emulator.remove_folder(MAILBOX, "Trash later"));
-    h.erp
-        .db
-        .lock()
-        .execute(
-            "UPDATE attachment SET message_id = 'AAMkAGone' WHERE message_key = '<d@x>'",
-            [],
-        )
+    email_logging_host::store::entries::set_message_id(&h.erp.db, h.company, "<d@x>", "AAMkAGone")
         .unwrap();
     assert_eq!(
         opens(&h, &moved.web_link),

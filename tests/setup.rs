@@ -3,6 +3,7 @@
 use email_logging_e2e::*;
 use email_logging_host::host::AppRegistration;
 use email_logging_host::runtime::{AuthMode, RunError, SetupChange, SetupError};
+use email_logging_host::store::plugin_state;
 use email_logging_host::{JobOutcome, jobs};
 use graph_emulator::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REDIRECT_URI, DEMO_TENANT_ID, EmulatorConfig,
@@ -198,30 +199,24 @@ async fn secrets_and_tokens_are_encrypted_at_rest() {
     // none of the plain values appears anywhere in the database files.
     let key =
         email_logging_host::crypto::SecretBox::load(&h.dir.path().join("secret.key")).unwrap();
-    let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
-        let conn = h.erp.db.lock();
-        let mut stmt = conn
-            .prepare("SELECT company_id, name, nonce, ciphertext FROM plugin_secret")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
-    let names: Vec<_> = rows.iter().map(|r| r.1.as_str()).collect();
+    let rows = plugin_state::sealed_secrets(&h.erp.db).unwrap();
+    let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
     for wanted in ["client-secret", "refresh-token", "access-token"] {
         assert!(names.contains(&wanted), "{wanted} stored: {names:?}");
     }
     let plain: Vec<String> = rows
         .iter()
-        .map(|(c, n, nonce, ct)| key.open(&format!("{c}/{n}"), nonce, ct).unwrap())
+        .map(|s| {
+            key.open(
+                &format!("{}/{}", s.company_id, s.name),
+                &s.nonce,
+                &s.ciphertext,
+            )
+            .unwrap()
+        })
         .collect();
     assert!(plain.contains(&DEMO_CLIENT_SECRET.to_string()));
-    h.erp
-        .db
-        .lock()
-        .pragma_update(None, "wal_checkpoint", "TRUNCATE")
-        .ok();
+    h.erp.db.checkpoint().ok();
     let mut bytes = Vec::new();
     for f in ["email-logging.db", "email-logging.db-wal"] {
         bytes.extend(std::fs::read(h.dir.path().join(f)).unwrap_or_default());
@@ -272,10 +267,7 @@ async fn serve_runs_the_due_job_and_disable_removes_it() {
         job.next_run > jobs::now() + 30,
         "the first run is a minute after enabling"
     );
-    h.erp
-        .db
-        .lock()
-        .execute("UPDATE job_queue_entry SET next_run = 0", [])
+    email_logging_host::store::jobs::set_next_run(&h.erp.db, h.company, "email-logging", 0)
         .unwrap();
     let db = h.erp.db.clone();
     let company = h.company;
@@ -304,11 +296,6 @@ async fn serve_runs_the_due_job_and_disable_removes_it() {
             .is_none()
     );
     h.erp.runtime.clear(h.company).await.unwrap().unwrap();
-    let secrets: i64 = h
-        .erp
-        .db
-        .lock()
-        .query_row("SELECT COUNT(*) FROM plugin_secret", [], |r| r.get(0))
-        .unwrap();
+    let secrets = plugin_state::secret_count(&h.erp.db).unwrap();
     assert_eq!(secrets, 0, "clear removes the secrets");
 }

@@ -4,6 +4,7 @@
 use email_logging_e2e::*;
 use email_logging_host::jobs;
 use email_logging_host::runtime::{Check, CheckStatus, SetupChange, SetupError};
+use email_logging_host::store::records;
 use graph_emulator::{DEMO_USER, DEMO_USER_2};
 
 async fn checks(h: &Harness) -> Vec<Check> {
@@ -189,11 +190,7 @@ async fn a_missing_storage_folder_is_reported_then_created_on_demand() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_interaction_template_fails_and_blocks_enabling() {
     let h = Harness::start(vec![], vec![]).await;
-    h.erp
-        .db
-        .lock()
-        .execute("UPDATE interaction_template SET is_email_template = 0", [])
-        .unwrap();
+    records::unmark_email_template(&h.erp.db, h.company).unwrap();
     let c = checks(&h).await;
     assert_check(
         &c,
@@ -252,19 +249,15 @@ async fn missing_and_malformed_addresses_are_listed_by_number() {
     h.erp.import_crm(h.company, &bad.to_string()).unwrap();
     // Imports refuse malformed addresses; records from before they did (or
     // typed into another ERP) may still hold them.
-    {
-        let conn = h.erp.db.lock();
-        conn.execute(
-        "UPDATE contact SET email = '/o=Org/cn=Recipients/cn=x' WHERE company_id = ?1 AND no = 'CT000900'",
-        [h.company],
+    records::set_contact_email_unchecked(
+        &h.erp.db,
+        h.company,
+        "CT000900",
+        Some("/o=Org/cn=Recipients/cn=x"),
     )
     .unwrap();
-        conn.execute(
-        "UPDATE contact_alt_address SET email = 'not an address' WHERE company_id = ?1 AND contact_no = 'CT000902'",
-        [h.company],
-    )
-    .unwrap();
-    }
+    records::set_alt_addresses_unchecked(&h.erp.db, h.company, "CT000902", Some("not an address"))
+        .unwrap();
     let c = checks(&h).await;
     let line = find(&c, "e-mail addresses");
     assert_eq!(line.status, CheckStatus::Warn);
@@ -340,11 +333,7 @@ async fn the_job_account_can_be_changed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_job_is_reported_and_recreated() {
     let h = enabled().await;
-    h.erp
-        .db
-        .lock()
-        .execute("DELETE FROM job_queue_entry", [])
-        .unwrap();
+    jobs::remove(&h.erp.db, h.company, email_logging_host::erp::JOB).unwrap();
     assert_check(
         &checks(&h).await,
         "job",

@@ -5,6 +5,7 @@
 //! bound to its company and name as associated data, so a ciphertext copied
 //! to another row does not decrypt.
 
+use crate::store::{Store, plugin_state};
 use anyhow::Context as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -69,7 +70,7 @@ impl SecretBox {
     /// refusals that keep secrets from ending up under two keys: no new key
     /// file is made while the database holds secrets (the old key file was
     /// lost or moved), and a key that does not open them is not used.
-    pub fn for_database(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<Self> {
+    pub fn for_database(db: &Store, key_file: &Path) -> anyhow::Result<Self> {
         let stored = secret_count(db)?;
         let from_env = std::env::var_os(KEY_ENV).is_some();
         let how_to = format!(
@@ -144,60 +145,40 @@ pub fn pending_key_file(key_file: &Path) -> std::path::PathBuf {
 
 /// Re-encrypts every secret of every company from `old` to `new` in one
 /// transaction; returns how many were re-encrypted.
-pub fn reencrypt(db: &crate::db::Db, old: &SecretBox, new: &SecretBox) -> anyhow::Result<usize> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = {
-        let mut stmt =
-            tx.prepare("SELECT company_id, name, nonce, ciphertext FROM plugin_secret")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    for (company, name, nonce, ct) in &rows {
-        let context = format!("{company}/{name}");
+pub fn reencrypt(db: &Store, old: &SecretBox, new: &SecretBox) -> anyhow::Result<usize> {
+    plugin_state::reseal_all(db, |s| {
+        let context = format!("{}/{}", s.company_id, s.name);
         let plain = old
-            .open(&context, nonce, ct)
-            .with_context(|| format!("secret '{name}' of company {company}"))?;
-        let (nonce, ct) = new.seal(&context, &plain);
-        tx.execute(
-            "UPDATE plugin_secret SET nonce = ?3, ciphertext = ?4 WHERE company_id = ?1 AND name = ?2",
-            rusqlite::params![company, name, nonce, ct],
-        )?;
-    }
-    tx.commit()?;
-    Ok(rows.len())
+            .open(&context, &s.nonce, &s.ciphertext)
+            .with_context(|| format!("secret '{}' of company {}", s.name, s.company_id))?;
+        Ok::<_, anyhow::Error>(new.seal(&context, &plain))
+    })
 }
 
 /// Whether `key` opens the secrets in the database (true when there are none).
-pub fn opens_secrets(db: &crate::db::Db, key: &SecretBox) -> anyhow::Result<bool> {
-    use rusqlite::OptionalExtension as _;
-    let row: Option<(i64, String, Vec<u8>, Vec<u8>)> = db
-        .lock()
-        .query_row(
-            "SELECT company_id, name, nonce, ciphertext FROM plugin_secret LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
-    Ok(match row {
+pub fn opens_secrets(db: &Store, key: &SecretBox) -> anyhow::Result<bool> {
+    Ok(match plugin_state::any_sealed_secret(db)? {
         None => true,
-        Some((c, n, nonce, ct)) => key.open(&format!("{c}/{n}"), &nonce, &ct).is_ok(),
+        Some(s) => key
+            .open(
+                &format!("{}/{}", s.company_id, s.name),
+                &s.nonce,
+                &s.ciphertext,
+            )
+            .is_ok(),
     })
 }
 
 /// How many secrets the database holds, of every company.
-pub fn secret_count(db: &crate::db::Db) -> anyhow::Result<usize> {
-    let n: i64 = db
-        .lock()
-        .query_row("SELECT COUNT(*) FROM plugin_secret", [], |r| r.get(0))?;
-    Ok(n as usize)
+pub fn secret_count(db: &Store) -> anyhow::Result<usize> {
+    Ok(plugin_state::secret_count(db)?)
 }
 
 /// Forgets every stored secret of every company (client secrets, tokens)
 /// and, with the key in a file, starts a new key file: for a key that is
 /// lost for good. Returns how many secrets were forgotten.
-pub fn reset_key(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<usize> {
-    let n = db.lock().execute("DELETE FROM plugin_secret", [])?;
+pub fn reset_key(db: &Store, key_file: &Path) -> anyhow::Result<usize> {
+    let n = plugin_state::remove_all_secrets(db)?;
     if std::env::var_os(KEY_ENV).is_none() {
         if key_file.exists() {
             let mut aside = key_file.as_os_str().to_owned();
@@ -215,7 +196,7 @@ pub fn reset_key(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<usize> {
 
 /// Finishes a key rotation interrupted between the database commit and the
 /// key file's replacement: the pending key wins if it opens the secrets.
-pub fn recover_rotation(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<()> {
+pub fn recover_rotation(db: &Store, key_file: &Path) -> anyhow::Result<()> {
     let pending = pending_key_file(key_file);
     if !pending.exists() {
         return Ok(());
@@ -232,7 +213,7 @@ pub fn recover_rotation(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<(
 
 /// Rotates the key file's key: writes the new key beside the old one,
 /// re-encrypts every secret, then replaces the key file.
-pub fn rotate_key_file(db: &crate::db::Db, key_file: &Path) -> anyhow::Result<usize> {
+pub fn rotate_key_file(db: &Store, key_file: &Path) -> anyhow::Result<usize> {
     let old = SecretBox::load(key_file)?;
     let mut key = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut key);
@@ -251,7 +232,7 @@ pub const NEW_KEY_ENV: &str = "EMAIL_LOGGING_NEW_KEY";
 
 /// Rotates a key kept in the environment: re-encrypts every secret from
 /// [`KEY_ENV`]'s key to [`NEW_KEY_ENV`]'s; the administrator then swaps them.
-pub fn rotate_env_key(db: &crate::db::Db) -> anyhow::Result<usize> {
+pub fn rotate_env_key(db: &Store) -> anyhow::Result<usize> {
     let old = std::env::var(KEY_ENV).with_context(|| format!("{KEY_ENV} is not set"))?;
     let new = std::env::var(NEW_KEY_ENV).with_context(|| {
         format!("the key comes from {KEY_ENV}: put the new key (32 random bytes, base64) in {NEW_KEY_ENV} and run this again")
@@ -306,14 +287,9 @@ mod tests {
     }
 
     /// Stores one secret the way the host's storage capability does.
-    fn store(db: &crate::db::Db, company: i64, key: &SecretBox, name: &str, value: &str) {
+    fn store(db: &Store, company: i64, key: &SecretBox, name: &str, value: &str) {
         let (nonce, ct) = key.seal(&format!("{company}/{name}"), value);
-        db.lock()
-            .execute(
-                "INSERT INTO plugin_secret(company_id, name, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![company, name, nonce, ct],
-            )
-            .unwrap();
+        plugin_state::put_sealed_secret(db, company, name, &nonce, &ct).unwrap();
     }
 
     #[test]
@@ -323,7 +299,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("secret.key");
-        let db = crate::db::Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         let old = SecretBox::load(&key_file).unwrap();
         store(&db, c, &old, "client-secret", "hush");
@@ -344,7 +320,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("secret.key");
-        let db = crate::db::Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         let old = SecretBox::load(&key_file).unwrap();
         let new_key = [9u8; 32];
@@ -368,7 +344,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("secret.key");
-        let db = crate::db::Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         let key = SecretBox::for_database(&db, &key_file).expect("no secrets: a new key is fine");
         store(&db, c, &key, "client-secret", "hush");

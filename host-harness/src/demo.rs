@@ -6,7 +6,8 @@
 
 use crate::crm::{self, EntryView};
 use crate::erp::{Erp, ErpOptions, JobOutcome, follow_authorize_url};
-use crate::runtime::{Outcome, RunError, RunReport, SetupChange};
+use crate::runtime::{Outcome, RunError, RunReport};
+use crate::setup_form::SetupForm;
 use anyhow::{Context as _, bail};
 use graph_emulator::{Emulator, EmulatorConfig, Seed};
 use serde::Serialize;
@@ -31,7 +32,7 @@ pub const DEMO_COMPANY: &str = "CRONUS";
 pub async fn run(
     mailbox_seed: &str,
     crm_seed: &str,
-    realism: &crate::cli::Realism,
+    realism: &crate::realism::Realism,
 ) -> anyhow::Result<DemoResult> {
     let seed = Seed::from_json(mailbox_seed).context("the mailbox seed is not valid")?;
     let crm_seed = crm::parse_seed(crm_seed)?;
@@ -42,7 +43,7 @@ pub async fn run(
         dir: _data,
     } = Sandbox::start(seed).await?;
     let company = erp.company(DEMO_COMPANY)?;
-    crm::import(&erp.db, company, &crm_seed)?;
+    erp.import_seed(company, &crm_seed)?;
     let mailbox = mailbox_of(mailbox_seed)?;
 
     // The setup's defaults, as a real installation has them.
@@ -78,7 +79,7 @@ pub async fn run(
     erp.show_progress(None);
     progress.finish();
     let report = total.context("no run finished")?;
-    let entries = crm::entries(&erp.db, company, &crm::EntryFilter::default())?;
+    let entries = erp.entries(company, &crm::EntryFilter::default())?;
     let counts = emulator.folder_counts(&mailbox);
     emulator.shutdown();
     Ok(DemoResult {
@@ -139,14 +140,15 @@ pub async fn connect(
     let rt = &erp.runtime;
     rt.setup_update(
         company,
-        SetupChange {
+        SetupForm {
             shared_mailbox: Some(mailbox.to_string()),
             client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
             client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
             redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
             batch_size,
-            ..crate::runtime::unchanged()
-        },
+            ..Default::default()
+        }
+        .into_setup_change(),
     )
     .await?
     .map_err(crate::erp::setup_failed)?;

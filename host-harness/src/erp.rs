@@ -2,11 +2,11 @@
 
 use crate::crm;
 use crate::crypto::SecretBox;
-use crate::db::{CompanyId, Db};
 use crate::host::http::HttpPolicy;
 use crate::host::{AppRegistration, CrashHook, HostContext};
 use crate::jobs::{self, RunEnd};
 use crate::runtime::{CallError, Limits, Outcome, RunError, RunReport, Runtime, SetupError};
+use crate::store::{CompanyId, Store};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ pub struct ErpOptions {
 /// The ERP with the Email Logging component loaded.
 pub struct Erp {
     /// The database.
-    pub db: Db,
+    pub db: Store,
     /// The component.
     pub runtime: Runtime,
     /// The Graph emulator that stands in for Microsoft, if any.
@@ -67,7 +67,7 @@ impl Erp {
                 opts.data_dir.display()
             )
         })?;
-        let db = Db::open(&opts.data_dir.join("email-logging.db"))
+        let db = Store::open(&opts.data_dir.join("email-logging.db"))
             .context("cannot open the database")?;
         let key_file = opts.data_dir.join("secret.key");
         crate::crypto::recover_rotation(&db, &key_file)
@@ -132,6 +132,16 @@ impl Erp {
             .unwrap_or_else(|p| p.into_inner()) = sink;
     }
 
+    /// The company's id, if it exists (never creates one).
+    pub fn find_company(&self, name: &str) -> anyhow::Result<Option<CompanyId>> {
+        self.db.find_company(name)
+    }
+
+    /// All companies, by name.
+    pub fn companies(&self) -> anyhow::Result<Vec<(CompanyId, String)>> {
+        self.db.companies()
+    }
+
     /// The company's id (created when missing).
     pub fn company(&self, name: &str) -> anyhow::Result<CompanyId> {
         anyhow::ensure!(!name.trim().is_empty(), "the company name is empty");
@@ -141,7 +151,115 @@ impl Erp {
     /// Imports a CRM seed file's text into a company.
     pub fn import_crm(&self, company: CompanyId, text: &str) -> anyhow::Result<crm::ImportSummary> {
         let seed = crm::parse_seed(text)?;
-        crm::import(&self.db, company, &seed)
+        self.import_seed(company, &seed)
+    }
+
+    /// Writes a parsed CRM seed into a company, all of it or nothing.
+    pub fn import_seed(
+        &self,
+        company: CompanyId,
+        seed: &crm::CrmSeed,
+    ) -> anyhow::Result<crm::ImportSummary> {
+        crm::import(&self.db, company, seed)
+    }
+
+    /// Imports CSV files into a company, all of them or nothing, calling
+    /// `progress(rows written, rows)` as it writes.
+    pub fn import_csv(
+        &self,
+        company: CompanyId,
+        files: &[crm::csv_import::CsvFile],
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<crm::csv_import::CsvSummary, crm::csv_import::CsvError> {
+        crm::csv_import::import_with_progress(&self.db, company, files, progress)
+    }
+
+    /// The company's interaction log entries that pass the filter.
+    pub fn entries(
+        &self,
+        company: CompanyId,
+        filter: &crm::EntryFilter,
+    ) -> anyhow::Result<Vec<crm::EntryView>> {
+        Ok(crm::entries(&self.db, company, filter)?)
+    }
+
+    /// One interaction log entry by number.
+    pub fn entry(
+        &self,
+        company: CompanyId,
+        entry_no: i64,
+    ) -> anyhow::Result<Option<crm::EntryView>> {
+        Ok(crm::entry(&self.db, company, entry_no)?)
+    }
+
+    /// Contacts whose number, name or e-mail contains `search`, at most `limit`.
+    pub fn contacts(
+        &self,
+        company: CompanyId,
+        search: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<crm::ContactView>> {
+        Ok(crm::contacts(&self.db, company, search, limit)?)
+    }
+
+    /// One contact by number.
+    pub fn contact(
+        &self,
+        company: CompanyId,
+        no: &str,
+    ) -> anyhow::Result<Option<crm::ContactView>> {
+        Ok(crm::contact(&self.db, company, no)?)
+    }
+
+    /// How many contacts and interaction log entries the company has.
+    pub fn counts(&self, company: CompanyId) -> anyhow::Result<(i64, i64)> {
+        Ok(crm::counts(&self.db, company)?)
+    }
+
+    /// Makes the entry's opportunity, or gives back the one it has.
+    pub fn create_opportunity(
+        &self,
+        company: CompanyId,
+        entry: &crm::EntryView,
+    ) -> Result<crm::opportunity::Created, crm::opportunity::OpportunityError> {
+        crm::opportunity::create_from_entry(&self.db, company, entry)
+    }
+
+    /// Opportunities by number, optionally for one contact (or its company).
+    pub fn opportunities(
+        &self,
+        company: CompanyId,
+        contact: Option<&str>,
+    ) -> Result<Vec<crm::opportunity::Opportunity>, crm::opportunity::OpportunityError> {
+        crm::opportunity::list(&self.db, company, contact)
+    }
+
+    /// The activity log, newest first, at most `limit` lines.
+    pub fn recent_activities(
+        &self,
+        company: CompanyId,
+        limit: usize,
+    ) -> anyhow::Result<Vec<crm::ActivityView>> {
+        Ok(crm::recent_activities(&self.db, company, limit)?)
+    }
+
+    /// The company's job queue entries.
+    pub fn jobs(&self, company: CompanyId) -> anyhow::Result<Vec<jobs::JobQueueEntry>> {
+        Ok(jobs::list(&self.db, company)?)
+    }
+
+    /// The company's Email Logging job queue entry, if the job exists.
+    pub fn job(&self, company: CompanyId) -> anyhow::Result<Option<jobs::JobQueueEntry>> {
+        Ok(jobs::get(&self.db, company, JOB)?)
+    }
+
+    /// The company's job queue log, newest first, at most `limit` lines.
+    pub fn job_log(
+        &self,
+        company: CompanyId,
+        limit: usize,
+    ) -> anyhow::Result<Vec<jobs::JobLogLine>> {
+        Ok(jobs::log(&self.db, company, limit)?)
     }
 
     /// Runs the job once now and records the outcome in the job queue, the

@@ -1,34 +1,15 @@
 //! The job queue: persistent job queue entries with recurrence, next run,
-//! attempts, status and last error, as an ERP keeps them.
+//! attempts, status and last error, as an ERP keeps them. The rules (when a
+//! job runs again, when a run counts as interrupted) live here; the records
+//! in [`crate::store::jobs`].
 
-use crate::db::{CompanyId, Db};
-use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use crate::store::jobs::{Closing, Failure, Recurrence};
+use crate::store::{self, CompanyId, Store};
 
-/// A job queue entry.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct JobQueueEntry {
-    /// The company.
-    pub company_id: CompanyId,
-    /// The job's name.
-    pub job: String,
-    /// Seconds between runs.
-    pub every_seconds: i64,
-    /// Attempts per failed run.
-    pub max_attempts: i64,
-    /// Seconds between attempts.
-    pub retry_delay_seconds: i64,
-    /// Next run, Unix seconds.
-    pub next_run: i64,
-    /// Failed attempts of the current run.
-    pub attempts: i64,
-    /// `ready`, `in-process`, `partly-done`, `error`, `on-hold`.
-    pub status: String,
-    /// The last error.
-    pub last_error: Option<String>,
-    /// When the last run started, Unix seconds.
-    pub last_run_at: Option<i64>,
-}
+pub use crate::store::jobs::{
+    JobLogLine, JobQueueEntry, LedgerRow, due, get, ledger_totals, list, log, postpone,
+    record_report, remove, runs,
+};
 
 /// Unix seconds now.
 pub fn now() -> i64 {
@@ -37,7 +18,7 @@ pub fn now() -> i64 {
 
 /// Creates or updates a recurring job.
 pub fn ensure(
-    db: &Db,
+    db: &Store,
     company: CompanyId,
     job: &str,
     every: u32,
@@ -45,118 +26,13 @@ pub fn ensure(
     max_attempts: u8,
     retry_delay: u32,
 ) -> anyhow::Result<()> {
-    db.lock().execute(
-        "INSERT INTO job_queue_entry(company_id, job, every_seconds, max_attempts, retry_delay_seconds, next_run)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(company_id, job) DO UPDATE SET every_seconds = excluded.every_seconds,
-           max_attempts = excluded.max_attempts, retry_delay_seconds = excluded.retry_delay_seconds,
-           next_run = excluded.next_run, attempts = 0, status = 'ready', last_error = NULL",
-        params![company, job, every.max(1), max_attempts.max(1), retry_delay, now() + i64::from(first_in)],
-    )?;
-    Ok(())
-}
-
-/// Removes a job.
-pub fn remove(db: &Db, company: CompanyId, job: &str) -> anyhow::Result<()> {
-    db.lock().execute(
-        "DELETE FROM job_queue_entry WHERE company_id = ?1 AND job = ?2",
-        params![company, job],
-    )?;
-    Ok(())
-}
-
-/// Moves the next run to no earlier than `until`.
-pub fn postpone(db: &Db, company: CompanyId, job: &str, until: i64) -> anyhow::Result<()> {
-    db.lock().execute(
-        "UPDATE job_queue_entry SET next_run = MAX(next_run, ?3) WHERE company_id = ?1 AND job = ?2",
-        params![company, job, until],
-    )?;
-    Ok(())
-}
-
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobQueueEntry> {
-    Ok(JobQueueEntry {
-        company_id: r.get(0)?,
-        job: r.get(1)?,
-        every_seconds: r.get(2)?,
-        max_attempts: r.get(3)?,
-        retry_delay_seconds: r.get(4)?,
-        next_run: r.get(5)?,
-        attempts: r.get(6)?,
-        status: r.get(7)?,
-        last_error: r.get(8)?,
-        last_run_at: r.get(9)?,
-    })
-}
-
-const COLUMNS: &str = "company_id, job, every_seconds, max_attempts, retry_delay_seconds, next_run, attempts, status, last_error, last_run_at";
-
-/// A company's job queue entries, by name.
-pub fn list(db: &Db, company: CompanyId) -> anyhow::Result<Vec<JobQueueEntry>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM job_queue_entry WHERE company_id = ?1 ORDER BY job"
-    ))?;
-    let rows = stmt.query_map(params![company], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// One line of the job queue log: a run and how it ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct JobLogLine {
-    /// The run's id.
-    pub id: i64,
-    /// The job.
-    pub job: String,
-    /// When it ended, RFC 3339.
-    pub at: String,
-    /// `success`, `partly-done`, `throttled`, `not-enabled`,
-    /// `needs-attention`, `failed`, `fault` or `interrupted`.
-    pub outcome: String,
-    /// The run report, for runs that finished.
-    pub report: Option<serde_json::Value>,
-}
-
-/// The company's job queue log, newest first, at most `limit` lines.
-pub fn log(db: &Db, company: CompanyId, limit: usize) -> anyhow::Result<Vec<JobLogLine>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(
-        "SELECT id, job, at, outcome, report_json FROM run_report WHERE company_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![company, limit as i64], |r| {
-        let json: Option<String> = r.get(4)?;
-        Ok(JobLogLine {
-            id: r.get(0)?,
-            job: r.get(1)?,
-            at: r.get(2)?,
-            outcome: r.get(3)?,
-            report: json.and_then(|j| serde_json::from_str(&j).ok()),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// One job.
-pub fn get(db: &Db, company: CompanyId, job: &str) -> anyhow::Result<Option<JobQueueEntry>> {
-    Ok(db
-        .lock()
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM job_queue_entry WHERE company_id = ?1 AND job = ?2"),
-            params![company, job],
-            row,
-        )
-        .optional()?)
-}
-
-/// Jobs due at `at`, of every company, oldest due first. A job left
-/// `in-process` by a crashed host is due again: its run never finished.
-pub fn due(db: &Db, at: i64) -> anyhow::Result<Vec<JobQueueEntry>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM job_queue_entry WHERE next_run <= ?1 AND status IN ('ready', 'error', 'partly-done', 'in-process') ORDER BY next_run"
-    ))?;
-    let rows = stmt.query_map(params![at], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let recurrence = Recurrence {
+        every_seconds: every.max(1),
+        max_attempts: max_attempts.max(1),
+        retry_delay_seconds: retry_delay,
+        next_run: now() + i64::from(first_in),
+    };
+    Ok(store::jobs::ensure(db, company, job, &recurrence)?)
 }
 
 /// This process, as a job's run owner: its pid and, where the system tells,
@@ -192,12 +68,14 @@ fn owner_is_gone(owner: &str) -> bool {
 }
 
 /// Marks a job as running in this process.
-pub fn start(db: &Db, company: CompanyId, job: &str) -> anyhow::Result<()> {
-    db.lock().execute(
-        "UPDATE job_queue_entry SET status = 'in-process', last_run_at = ?3, run_owner = ?4 WHERE company_id = ?1 AND job = ?2",
-        params![company, job, now(), this_process()],
-    )?;
-    Ok(())
+pub fn start(db: &Store, company: CompanyId, job: &str) -> anyhow::Result<()> {
+    Ok(store::jobs::start(
+        db,
+        company,
+        job,
+        now(),
+        &this_process(),
+    )?)
 }
 
 /// A run that died with its process.
@@ -215,54 +93,33 @@ pub struct Interrupted {
 /// line `interrupted` and its job is due again at once, in `error` with
 /// what happened as its last error (the next run finishes the work).
 /// Runs of live processes are left alone.
-pub fn close_interrupted(db: &Db) -> anyhow::Result<Vec<Interrupted>> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let running: Vec<(CompanyId, String, Option<i64>, Option<String>)> = {
-        let mut stmt = tx.prepare(
-            "SELECT company_id, job, last_run_at, run_owner FROM job_queue_entry WHERE status = 'in-process'",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut closed = Vec::new();
-    for (company, job, started, owner) in running {
-        if owner.as_deref().is_some_and(|o| !owner_is_gone(o)) {
-            continue;
+pub fn close_interrupted(db: &Store) -> anyhow::Result<Vec<Interrupted>> {
+    let closed = store::jobs::close_runs(db, |run| {
+        if run.owner.as_deref().is_some_and(|o| !owner_is_gone(o)) {
+            return None;
         }
-        let when = started
+        let when = run
+            .started_at
             .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_else(|| "an unknown time".into());
         let text = format!(
             "the run started at {when} was interrupted: the host process stopped before it finished; the next run finishes its work"
         );
-        tx.execute(
-            "UPDATE job_queue_entry SET status = 'error', last_error = ?3, next_run = MIN(next_run, ?4), run_owner = NULL
-             WHERE company_id = ?1 AND job = ?2",
-            params![company, job, text, now()],
-        )?;
-        tx.execute(
-            "INSERT INTO run_report(company_id, job, at, outcome, report_json) VALUES (?1, ?2, ?3, 'interrupted', NULL)",
-            params![company, job, chrono::Utc::now().to_rfc3339()],
-        )?;
-        tx.execute(
-            "INSERT INTO activity_log(company_id, at, source, severity, description, message_key)
-             VALUES (?1, ?2, 'job-queue', 'warning', ?3, NULL)",
-            params![
-                company,
-                chrono::Utc::now().to_rfc3339(),
-                format!("Email Logging: {text}")
-            ],
-        )?;
-        closed.push(Interrupted {
-            company_id: company,
-            job,
-            started_at: started,
-        });
-    }
-    tx.commit()?;
-    Ok(closed)
+        Some(Closing {
+            activity: format!("Email Logging: {text}"),
+            last_error: text,
+            due_by: now(),
+        })
+    })?;
+    Ok(closed
+        .into_iter()
+        .map(|r| Interrupted {
+            company_id: r.company_id,
+            job: r.job,
+            started_at: r.started_at,
+        })
+        .collect())
 }
 
 /// How a run ended, for the job queue.
@@ -281,100 +138,37 @@ pub enum RunEnd {
 /// Records the end of a run: success schedules the next one; a failure is
 /// retried after the retry delay up to `max_attempts`, then waits for the
 /// next regular run; a run needing a person puts the job on hold.
-pub fn finish(db: &Db, company: CompanyId, job: &str, end: RunEnd) -> anyhow::Result<()> {
+pub fn finish(db: &Store, company: CompanyId, job: &str, end: RunEnd) -> anyhow::Result<()> {
     let Some(entry) = get(db, company, job)? else {
         return Ok(()); // disabled while it ran
     };
     let t = now();
     // A postponement written during the run (throttling) must survive.
     let later = |n: i64| n.max(entry.next_run);
-    let conn = db.lock();
     let partly = matches!(end, RunEnd::PartlyDone(_));
     match end {
-        RunEnd::Success => conn.execute(
-            "UPDATE job_queue_entry SET status = 'ready', attempts = 0, last_error = NULL, run_owner = NULL, next_run = ?3 WHERE company_id = ?1 AND job = ?2",
-            params![company, job, later(t + entry.every_seconds)],
-        )?,
+        RunEnd::Success => {
+            store::jobs::set_ready(db, company, job, later(t + entry.every_seconds))?
+        }
         RunEnd::Failed(err) | RunEnd::PartlyDone(err) => {
-            let status = if partly {
-                "partly-done"
-            } else {
-                "error"
-            };
+            let status = if partly { "partly-done" } else { "error" };
             let attempts = entry.attempts + 1;
             let (attempts, next) = if attempts < entry.max_attempts {
                 (attempts, t + entry.retry_delay_seconds)
             } else {
                 (0, t + entry.every_seconds)
             };
-            conn.execute(
-                "UPDATE job_queue_entry SET status = ?6, attempts = ?3, last_error = ?4, next_run = ?5 WHERE company_id = ?1 AND job = ?2",
-                params![company, job, attempts, err, later(next), status],
-            )?
+            let failure = Failure {
+                status,
+                attempts,
+                error: &err,
+                next_run: later(next),
+            };
+            store::jobs::set_failed(db, company, job, &failure)?
         }
-        RunEnd::NeedsAttention(err) => conn.execute(
-            "UPDATE job_queue_entry SET status = 'on-hold', last_error = ?3, run_owner = NULL WHERE company_id = ?1 AND job = ?2",
-            params![company, job, err],
-        )?,
+        RunEnd::NeedsAttention(err) => store::jobs::set_on_hold(db, company, job, &err)?,
     };
     Ok(())
-}
-
-/// One message's line in a run's ledger.
-pub struct LedgerRow<'a> {
-    /// The message id.
-    pub message_id: &'a str,
-    /// The `internetMessageId`.
-    pub internet_message_id: Option<&'a str>,
-    /// `logged`, `already-logged`, `not-logged`, `quarantined` or `deferred`.
-    pub outcome: &'static str,
-    /// Why.
-    pub reason: Option<&'a str>,
-    /// Entries created.
-    pub entries: u32,
-}
-
-/// Stores a run's report and its ledger in one transaction; returns the run's id.
-pub fn record_report(
-    db: &Db,
-    company: CompanyId,
-    job: &str,
-    outcome: &str,
-    report_json: Option<&str>,
-    ledger: &[LedgerRow<'_>],
-) -> anyhow::Result<i64> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    tx.execute(
-        "INSERT INTO run_report(company_id, job, at, outcome, report_json) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![company, job, chrono::Utc::now().to_rfc3339(), outcome, report_json],
-    )?;
-    let run = tx.last_insert_rowid();
-    for l in ledger {
-        tx.execute(
-            "INSERT INTO run_ledger(run_id, message_id, internet_message_id, outcome, reason, entries) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![run, l.message_id, l.internet_message_id, l.outcome, l.reason, l.entries],
-        )?;
-    }
-    tx.commit()?;
-    Ok(run)
-}
-
-/// How many messages of one run ended with each outcome, as the host recorded them.
-pub fn ledger_totals(db: &Db, run: i64) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
-    let conn = db.lock();
-    let mut stmt = conn
-        .prepare("SELECT outcome, COUNT(*) FROM run_ledger WHERE run_id = ?1 GROUP BY outcome")?;
-    let rows = stmt.query_map(params![run], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// The ids of a company's recorded runs, oldest first.
-pub fn runs(db: &Db, company: CompanyId) -> anyhow::Result<Vec<i64>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare("SELECT id FROM run_report WHERE company_id = ?1 ORDER BY id")?;
-    let rows = stmt.query_map(params![company], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[cfg(test)]
@@ -383,7 +177,7 @@ mod tests {
 
     #[test]
     fn retries_then_waits_for_the_next_turn() {
-        let db = Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         ensure(&db, c, "j", 600, 0, 3, 60).unwrap();
         assert_eq!(due(&db, now()).unwrap().len(), 1);
@@ -407,7 +201,7 @@ mod tests {
 
     #[test]
     fn a_run_whose_process_died_is_closed_as_interrupted() {
-        let db = Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         ensure(&db, c, "j", 600, 600, 3, 60).unwrap();
         start(&db, c, "j").unwrap();
@@ -418,12 +212,7 @@ mod tests {
         // A process that is gone: a pid that cannot exist, then this pid
         // with another start time (a reused pid).
         for owner in ["4194305:1".to_string(), format!("{}:1", std::process::id())] {
-            db.lock()
-                .execute(
-                    "UPDATE job_queue_entry SET status = 'in-process', run_owner = ?1",
-                    [&owner],
-                )
-                .unwrap();
+            store::jobs::set_in_process(&db, &owner).unwrap();
             let closed = close_interrupted(&db).unwrap();
             assert_eq!(closed.len(), 1, "{owner}");
             let e = get(&db, c, "j").unwrap().unwrap();
@@ -439,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_partly_done_run_is_its_own_status_and_retried() {
-        let db = Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         ensure(&db, c, "j", 600, 0, 3, 60).unwrap();
         finish(&db, c, "j", RunEnd::PartlyDone("30 deferred".into())).unwrap();
@@ -452,7 +241,7 @@ mod tests {
 
     #[test]
     fn postponement_survives_success() {
-        let db = Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         ensure(&db, c, "j", 60, 0, 3, 60).unwrap();
         postpone(&db, c, "j", now() + 3600).unwrap();

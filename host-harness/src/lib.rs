@@ -4,16 +4,19 @@
 
 pub mod bench;
 pub mod cli;
+pub mod console;
 pub mod crm;
 pub mod crypto;
-pub mod db;
 pub mod demo;
 pub mod erp;
 pub mod host;
 pub mod jobs;
 pub mod link_repair;
 pub mod progress;
+pub mod realism;
 pub mod runtime;
+pub mod setup_form;
+pub mod store;
 pub mod terminal;
 pub mod views;
 pub mod web;

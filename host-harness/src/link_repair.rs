@@ -2,9 +2,9 @@
 //! component and refreshes the links that went stale (SPEC §4).
 
 use crate::crm::{self, Link, StoredLink};
-use crate::db::CompanyId;
 use crate::erp::{Erp, describe, setup_failed};
 use crate::runtime::{MessageRef, Resolution};
+use crate::store::CompanyId;
 use serde::Serialize;
 
 /// Links asked about in one component call.

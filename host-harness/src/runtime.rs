@@ -3,9 +3,9 @@
 //! [`load_component`]), an `InstancePre` kept, and a fresh store per call
 //! with a memory limit, an epoch deadline and a wall-clock timeout.
 
-use crate::db::CompanyId;
 use crate::host::bindings::{EmailLogging, EmailLoggingPre};
 use crate::host::{HostContext, PluginState};
+use crate::store::CompanyId;
 use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 use std::hash::{Hash as _, Hasher};
@@ -24,22 +24,7 @@ pub use crate::host::bindings::erp::plugin::types::{
 /// A setup change that changes nothing; set the fields to change on it
 /// (generated WIT records have no `Default`).
 pub fn unchanged() -> SetupChange {
-    SetupChange {
-        shared_mailbox: None,
-        tenant: None,
-        auth_mode: None,
-        client_id: None,
-        client_secret: None,
-        redirect_url: None,
-        batch_size: None,
-        storage_folder: None,
-        monthly_subfolders: None,
-        folder_item_limit: None,
-        folder_warning_percent: None,
-        not_logged_policy: None,
-        not_logged_folder: None,
-        quarantine_folder: None,
-    }
+    crate::setup_form::SetupForm::default().into_setup_change()
 }
 
 /// Where the build put the misbehaving test component (for limit tests).

@@ -2,9 +2,10 @@
 //! seeds describe (app registration, sign-in, mailbox, validate, enable),
 //! with defaults and a new question after every wrong answer.
 
-use crate::cli::{print_checks, sign_in};
+use crate::console::{print_checks, sign_in};
 use crate::erp::{Erp, setup_failed};
-use crate::runtime::{AuthMode, SetupChange, SetupError, SetupRecord, unchanged};
+use crate::runtime::{AuthMode, SetupError, SetupRecord};
+use crate::setup_form::{SetupForm, SignInMode};
 use anyhow::bail;
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -39,7 +40,7 @@ async fn field(
     input: &mut dyn BufRead,
     question: &str,
     default: Option<&str>,
-    change: impl Fn(String) -> Result<SetupChange, String>,
+    change: impl Fn(String) -> Result<SetupForm, String>,
 ) -> anyhow::Result<SetupRecord> {
     loop {
         let answer = ask(input, question, default)?;
@@ -50,7 +51,11 @@ async fn field(
                 continue;
             }
         };
-        match erp.runtime.setup_update(company, c).await? {
+        match erp
+            .runtime
+            .setup_update(company, c.into_setup_change())
+            .await?
+        {
             Ok(s) => return Ok(s),
             Err(SetupError::InvalidFields(list)) => {
                 for f in list {
@@ -114,16 +119,21 @@ pub async fn run(
         company,
         input,
         "Sign-in mode (delegated or application)",
-        Some(mode_name(s.auth_mode)),
+        Some(&SignInMode::from(s.auth_mode).to_string()),
         |a| {
-            let mode = match a.to_lowercase().as_str() {
-                "delegated" | "d" => AuthMode::Delegated,
-                "application" | "a" | "app" => AuthMode::Application,
-                _ => return Err("answer delegated or application".into()),
+            // The abbreviations are the wizard's own; the names are the form's.
+            let a = a.to_lowercase();
+            let name = match a.as_str() {
+                "d" => "delegated",
+                "a" | "app" => "application",
+                other => other,
             };
-            Ok(SetupChange {
+            let mode: SignInMode = name
+                .parse()
+                .map_err(|_| "answer delegated or application".to_string())?;
+            Ok(SetupForm {
                 auth_mode: Some(mode),
-                ..unchanged()
+                ..Default::default()
             })
         },
     )
@@ -141,9 +151,9 @@ pub async fn run(
         "Tenant (directory ID or domain)",
         tenant_default.as_deref(),
         |a| {
-            Ok(SetupChange {
+            Ok(SetupForm {
                 tenant: Some(a),
-                ..unchanged()
+                ..Default::default()
             })
         },
     )
@@ -158,9 +168,9 @@ pub async fn run(
             "Application (client) ID",
             s.client_id.clone().as_deref(),
             |a| {
-                Ok(SetupChange {
+                Ok(SetupForm {
                     client_id: Some(a),
-                    ..unchanged()
+                    ..Default::default()
                 })
             },
         )
@@ -189,10 +199,11 @@ pub async fn run(
                 .runtime
                 .setup_update(
                     company,
-                    SetupChange {
+                    SetupForm {
                         client_secret: Some(a),
-                        ..unchanged()
-                    },
+                        ..Default::default()
+                    }
+                    .into_setup_change(),
                 )
                 .await?
             {
@@ -220,9 +231,9 @@ pub async fn run(
             "Redirect URL (as registered for the app)",
             Some(&default),
             |a| {
-                Ok(SetupChange {
+                Ok(SetupForm {
                     redirect_url: Some(a),
-                    ..unchanged()
+                    ..Default::default()
                 })
             },
         )
@@ -241,9 +252,9 @@ pub async fn run(
             if a.is_empty() {
                 return Err("the shared mailbox address is needed".into());
             }
-            Ok(SetupChange {
+            Ok(SetupForm {
                 shared_mailbox: Some(a),
-                ..unchanged()
+                ..Default::default()
             })
         },
     )
@@ -255,9 +266,9 @@ pub async fn run(
         "Storage folder for logged e-mail",
         Some(&s.storage_folder.clone()),
         |a| {
-            Ok(SetupChange {
+            Ok(SetupForm {
                 storage_folder: Some(a),
-                ..unchanged()
+                ..Default::default()
             })
         },
     )
@@ -270,9 +281,9 @@ pub async fn run(
         Some(&s.batch_size.to_string()),
         |a| {
             a.parse::<u32>()
-                .map(|n| SetupChange {
+                .map(|n| SetupForm {
                     batch_size: Some(n),
-                    ..unchanged()
+                    ..Default::default()
                 })
                 .map_err(|_| format!("'{a}' is not a number from 1 to 1000"))
         },
@@ -343,7 +354,7 @@ pub async fn run(
     );
     println!(
         "  Sign-in:         {}{}",
-        mode_name(s.auth_mode),
+        SignInMode::from(s.auth_mode),
         account(&s)
     );
     println!("  Storage folder:  {}", s.storage_folder);
@@ -359,13 +370,6 @@ pub async fn run(
         bail!("the setup is saved but not valid yet");
     }
     Ok(())
-}
-
-fn mode_name(m: AuthMode) -> &'static str {
-    match m {
-        AuthMode::Delegated => "delegated",
-        AuthMode::Application => "application",
-    }
 }
 
 fn account(s: &SetupRecord) -> String {

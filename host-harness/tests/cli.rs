@@ -303,28 +303,22 @@ impl Standalone {
 
     /// All stored secrets, decrypted with the host's key file.
     fn secrets(&self) -> Vec<String> {
-        let db =
-            email_logging_host::db::Db::open(&self.dir.path().join("email-logging.db")).unwrap();
+        let db = email_logging_host::store::Store::open(&self.dir.path().join("email-logging.db"))
+            .unwrap();
         let key = email_logging_host::crypto::SecretBox::load(&self.dir.path().join("secret.key"))
             .unwrap();
-        let conn = db.lock();
-        let mut stmt = conn
-            .prepare("SELECT company_id, name, nonce, ciphertext FROM plugin_secret")
-            .unwrap();
-        stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
-            ))
-        })
-        .unwrap()
-        .map(|r| {
-            let (c, n, nonce, ct) = r.unwrap();
-            key.open(&format!("{c}/{n}"), &nonce, &ct).unwrap()
-        })
-        .collect()
+        email_logging_host::store::plugin_state::sealed_secrets(&db)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                key.open(
+                    &format!("{}/{}", s.company_id, s.name),
+                    &s.nonce,
+                    &s.ciphertext,
+                )
+                .unwrap()
+            })
+            .collect()
     }
 }
 

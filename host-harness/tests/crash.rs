@@ -124,7 +124,7 @@ async fn sigkill_at_random_moments_never_loses_or_doubles_an_entry() {
         counts["archive"], MESSAGES,
         "nothing deleted, everything moved: {counts:?}"
     );
-    let db = email_logging_host::db::Db::open(&dir.path().join("email-logging.db")).unwrap();
+    let db = email_logging_host::store::Store::open(&dir.path().join("email-logging.db")).unwrap();
     let company = db.find_company("CRONUS").unwrap().unwrap();
     let entries = email_logging_host::crm::entries(&db, company, &Default::default()).unwrap();
     assert_eq!(entries.len(), MESSAGES, "every message exactly once");

@@ -261,7 +261,7 @@ pub use email_logging_host::runtime::unchanged as no_change;
 
 /// Checks seen = logged + already logged + not logged + quarantined + deferred,
 /// in the report and in the ledger the host recorded for the latest run.
-pub fn assert_balanced(db: &email_logging_host::db::Db, company: i64, r: &RunReport) {
+pub fn assert_balanced(db: &email_logging_host::store::Store, company: i64, r: &RunReport) {
     let not_logged: u32 = r.not_logged.iter().map(|x| x.count).sum();
     assert_eq!(
         r.messages_seen,

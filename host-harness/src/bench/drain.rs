@@ -186,22 +186,15 @@ pub async fn pacing_run(messages: usize, pacing: bool) -> anyhow::Result<PacingR
     let before = world.throttled();
     let took = world.drain(company, &mailbox).await?;
     let throttled = world.throttled() - before;
-    let count = |sql: &str| -> anyhow::Result<u64> {
-        Ok(world
-            .erp
-            .db
-            .lock()
-            .query_row(sql, [company], |r| r.get::<_, i64>(0))? as u64)
-    };
     // Generated mail: kinds 0-4 inbound to one salesperson (one entry),
     // 5-7 outbound to two contacts (two entries), 8-9 not loggable.
     let kinds = (0..messages).map(|i| i % 10);
     Ok(PacingRun {
         throttled,
         msgs_per_s: messages as f64 / took.as_secs_f64(),
-        logged: count("SELECT COUNT(*) FROM logged_message WHERE company_id = ?1")?,
+        logged: crate::store::entries::logged_count(&world.erp.db, company)? as u64,
         expected_logged: kinds.clone().filter(|k| *k <= 7).count() as u64,
-        entries: count("SELECT COUNT(*) FROM interaction_log_entry WHERE company_id = ?1")?,
+        entries: crate::store::entries::count_for_company(&world.erp.db, company)? as u64,
         expected_entries: kinds
             .map(|k| match k {
                 0..=4 => 1,

@@ -4,7 +4,8 @@
 
 use super::{Results, Sizes, progress};
 use crate::crm;
-use crate::db::{CompanyId, Db};
+use crate::store::records::ContactRow;
+use crate::store::{CompanyId, Store};
 use std::time::Instant;
 
 /// Contact `i`'s e-mail; every 10th also has an e-mail 2, every 20th an
@@ -20,39 +21,31 @@ fn alt(i: usize) -> String {
 }
 
 /// Adds contacts `from..to` in one transaction.
-fn add_contacts(db: &Db, company: CompanyId, from: usize, to: usize) -> anyhow::Result<()> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    {
-        let mut contact = tx.prepare(
-            "INSERT INTO contact (company_id, no, name, type, company_no, email, email2)
-             VALUES (?1, ?2, ?3, 'person', NULL, ?4, ?5)",
-        )?;
-        let mut alt_address = tx.prepare(
-            "INSERT INTO contact_alt_address (company_id, contact_no, code, email) VALUES (?1, ?2, 'HOME', ?3)",
-        )?;
+fn add_contacts(db: &Store, company: CompanyId, from: usize, to: usize) -> anyhow::Result<()> {
+    db.write_records(company, |tx| {
         for i in from..to {
             let no = format!("BC{i:07}");
             let e2 = (i % 10 == 0).then(|| email2(i));
-            contact.execute(rusqlite::params![
-                company,
-                no,
-                format!("Person {i}"),
-                email(i),
-                e2
-            ])?;
+            tx.upsert_contact(&ContactRow {
+                no: &no,
+                name: &format!("Person {i}"),
+                kind: "person",
+                company_no: None,
+                email: Some(&email(i)),
+                email2: e2.as_deref(),
+            })?;
             if i % 20 == 0 {
-                alt_address.execute(rusqlite::params![company, no, alt(i)])?;
+                tx.upsert_alt_address(&no, "HOME", Some(&alt(i)))?;
             }
         }
-    }
-    tx.commit()?;
-    Ok(())
+        tx.commit()?;
+        Ok::<_, anyhow::Error>(())
+    })
 }
 
 /// Microseconds per lookup over `k` addresses spread over `n` contacts:
 /// hits on e-mail, e-mail 2 and alternative addresses, and misses.
-fn time_lookups(db: &Db, company: CompanyId, n: usize, k: usize) -> anyhow::Result<f64> {
+fn time_lookups(db: &Store, company: CompanyId, n: usize, k: usize) -> anyhow::Result<f64> {
     // A fixed LCG: the same addresses every run, spread over the table.
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = || {
@@ -89,7 +82,7 @@ fn time_lookups(db: &Db, company: CompanyId, n: usize, k: usize) -> anyhow::Resu
 
 pub(super) fn measure(s: &Sizes, r: &mut Results) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let db = Db::open(&dir.path().join("lookup.db"))?;
+    let db = Store::open(&dir.path().join("lookup.db"))?;
     let company = db.company("BENCH-LOOKUP")?;
     let mut have = 0;
     let mut figures = [0.0; 3];

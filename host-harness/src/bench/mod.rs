@@ -18,9 +18,9 @@ mod wasm_native;
 pub use drain::{PacingRun, pacing_run};
 
 use crate::crm;
-use crate::db::CompanyId;
 use crate::erp::{Erp, JobOutcome};
 use crate::runtime::RunError;
+use crate::store::CompanyId;
 use anyhow::Context as _;
 use clap::Args;
 use graph_emulator::{Emulator, Latency, Seed};
@@ -364,11 +364,7 @@ impl World {
             "window_ms": window.as_millis() as u64,
             "pacing": pacing,
         });
-        self.erp.db.lock().execute(
-            "INSERT INTO plugin_state (company_id, key, value, version) VALUES (?1, 'graph-limits', ?2, 1)
-             ON CONFLICT (company_id, key) DO UPDATE SET value = excluded.value, version = version + 1",
-            rusqlite::params![company, value.to_string()],
-        )?;
+        crate::store::plugin_state::set(&self.erp.db, company, "graph-limits", &value.to_string())?;
         Ok(())
     }
 

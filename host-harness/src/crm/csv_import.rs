@@ -5,11 +5,9 @@
 //! A JSON CRM seed goes through the same checks and the same writes (see
 //! [`RecordSet`]), so both formats accept and refuse the same values.
 
-use super::{
-    ContactRow, normalise, upsert_alt_address, upsert_contact, upsert_salesperson, upsert_template,
-};
-use crate::db::{CompanyId, Db};
-use rusqlite::{OptionalExtension, params};
+use super::normalise;
+use crate::store::records::{ContactRow, RecordWriter};
+use crate::store::{CompanyId, Store, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -100,7 +98,7 @@ pub enum CsvError {
     Invalid(Vec<Problem>),
     /// The database failed.
     #[error("the database failed: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] StoreError),
 }
 
 /// One problem, where it is.
@@ -233,7 +231,7 @@ pub fn check_records(sets: &[RecordSet]) -> Result<(), CsvError> {
 
 /// Imports record sets in one transaction, or nothing at all.
 pub fn import_records(
-    db: &Db,
+    db: &Store,
     company: CompanyId,
     sets: &[RecordSet],
 ) -> Result<CsvSummary, CsvError> {
@@ -256,13 +254,13 @@ pub fn import_records(
 }
 
 /// Imports the files in one transaction, or nothing at all.
-pub fn import(db: &Db, company: CompanyId, files: &[CsvFile]) -> Result<CsvSummary, CsvError> {
+pub fn import(db: &Store, company: CompanyId, files: &[CsvFile]) -> Result<CsvSummary, CsvError> {
     import_with_progress(db, company, files, &|_, _| {})
 }
 
 /// [`import`], calling `progress(rows written, rows)` as it writes.
 pub fn import_with_progress(
-    db: &Db,
+    db: &Store,
     company: CompanyId,
     files: &[CsvFile],
     progress: &dyn Fn(u64, u64),
@@ -288,7 +286,7 @@ pub fn import_with_progress(
 /// Writes checked rows in one transaction; refuses (writing nothing) when a
 /// reference between records does not hold.
 fn write(
-    db: &Db,
+    db: &Store,
     company: CompanyId,
     mut parsed: Vec<(Source, Vec<Row>)>,
     progress: &dyn Fn(u64, u64),
@@ -297,8 +295,7 @@ fn write(
     let mut written = 0u64;
     let mut problems = Vec::new();
     parsed.sort_by_key(|(f, _)| f.kind.order());
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
+    db.write_records(company, |tx| {
     let mut sum = CsvSummary::default();
     for (file, rows) in &parsed {
         let problem = |line: u64, message: String| Problem {
@@ -315,13 +312,7 @@ fn write(
             match file.kind {
                 RecordType::Salespeople => {
                     let email = row.get("email").map(normalise);
-                    upsert_salesperson(
-                        &tx,
-                        company,
-                        &text("code"),
-                        &text("name"),
-                        email.as_deref(),
-                    )?;
+                    tx.upsert_salesperson(&text("code"), &text("name"), email.as_deref())?;
                     sum.salespeople += 1;
                 }
                 RecordType::Contacts => {
@@ -331,29 +322,22 @@ fn write(
                     };
                     let email = row.get("email").map(normalise);
                     let email2 = row.get("email2").map(normalise);
-                    upsert_contact(
-                        &tx,
-                        company,
-                        &ContactRow {
+                    tx.upsert_contact(&ContactRow {
                             no: &text("no"),
                             name: &text("name"),
                             kind,
                             company_no: row.get("company_no"),
                             email: email.as_deref(),
                             email2: email2.as_deref(),
-                        },
-                    )?;
+                        })?;
                     if file.replaces_alt_addresses {
-                        tx.execute(
-                            "DELETE FROM contact_alt_address WHERE company_id = ?1 AND contact_no = ?2",
-                            params![company, text("no")],
-                        )?;
+                        tx.remove_alt_addresses(&text("no"))?;
                     }
                     sum.contacts += 1;
                 }
                 RecordType::AltAddresses => {
                     let contact = text("contact_no");
-                    if !contact_exists(&tx, company, &contact)? {
+                    if !tx.contact_exists(&contact)? {
                         problems.push(problem(
                             row.line,
                             format!("there is no contact {contact:?} (import contacts first, or in the same command)"),
@@ -361,24 +345,18 @@ fn write(
                         continue;
                     }
                     let email = row.get("email").map(normalise);
-                    upsert_alt_address(&tx, company, &contact, &text("code"), email.as_deref())?;
+                    tx.upsert_alt_address(&contact, &text("code"), email.as_deref())?;
                     sum.alt_addresses += 1;
                 }
                 RecordType::InteractionTemplates => {
                     let for_email = is_yes(row.get("email_template"));
-                    upsert_template(
-                        &tx,
-                        company,
-                        &text("code"),
-                        row.get("description"),
-                        for_email,
-                    )?;
+                    tx.upsert_template(&text("code"), row.get("description"), for_email)?;
                     sum.interaction_templates += 1;
                 }
             }
         }
         if file.kind == RecordType::Contacts {
-            check_companies(&tx, company, file, rows, &mut problems)?;
+            check_companies(&tx, file, rows, &mut problems)?;
         }
     }
     if file_marks_many_templates(&parsed, &mut problems) || !problems.is_empty() {
@@ -387,6 +365,7 @@ fn write(
     }
     tx.commit()?;
     Ok(sum)
+    })
 }
 
 /// Reads a file's header and rows, reporting what is wrong with them.
@@ -607,41 +586,19 @@ fn check_email(
     }
 }
 
-fn contact_exists(
-    tx: &rusqlite::Transaction<'_>,
-    company: CompanyId,
-    no: &str,
-) -> rusqlite::Result<bool> {
-    Ok(tx
-        .query_row(
-            "SELECT 1 FROM contact WHERE company_id = ?1 AND no = ?2",
-            params![company, no],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
 /// Every `company_no` must name a company contact, in the file or already
 /// in the ERP.
 fn check_companies(
-    tx: &rusqlite::Transaction<'_>,
-    company: CompanyId,
+    tx: &RecordWriter<'_>,
     file: &Source,
     rows: &[Row],
     problems: &mut Vec<Problem>,
-) -> rusqlite::Result<()> {
+) -> Result<(), StoreError> {
     for row in rows {
         let Some(no) = row.get("company_no") else {
             continue;
         };
-        let kind: Option<String> = tx
-            .query_row(
-                "SELECT type FROM contact WHERE company_id = ?1 AND no = ?2",
-                params![company, no],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let kind = tx.contact_kind(no)?;
         let message = match kind.as_deref() {
             Some("company") => continue,
             Some(_) => format!("company_no {no:?} is a person, not a company contact"),
@@ -689,15 +646,13 @@ mod tests {
         }
     }
 
-    fn count(db: &Db, table: &str) -> i64 {
-        db.lock()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
+    fn counts(db: &Store, company: CompanyId) -> crate::store::records::RecordCounts {
+        crate::store::records::record_counts(db, company).unwrap()
     }
 
     #[test]
     fn good_files_import_together() {
-        let db = Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("CRONUS").unwrap();
         let sum = import(
             &db,
@@ -738,7 +693,7 @@ mod tests {
 
     #[test]
     fn bad_rows_are_reported_by_line_and_nothing_is_imported() {
-        let db = Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("CRONUS").unwrap();
         let err = import(
             &db,
@@ -766,16 +721,16 @@ mod tests {
             );
         }
         assert_eq!(
-            count(&db, "salesperson"),
+            counts(&db, c).salespeople,
             0,
             "a refused import writes nothing"
         );
-        assert_eq!(count(&db, "contact"), 0);
+        assert_eq!(counts(&db, c).contacts, 0);
     }
 
     #[test]
     fn references_and_headers_are_checked() {
-        let db = Db::open_in_memory().unwrap();
+        let db = Store::open_in_memory().unwrap();
         let c = db.company("CRONUS").unwrap();
         let text = import(
             &db,
@@ -805,7 +760,7 @@ mod tests {
             text.contains("AltAddresses.csv:2: there is no contact \"CT7\""),
             "{text}"
         );
-        assert_eq!(count(&db, "contact"), 0);
+        assert_eq!(counts(&db, c).contacts, 0);
 
         let text = import(
             &db,

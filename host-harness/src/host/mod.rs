@@ -10,15 +10,15 @@ pub mod secrets;
 pub mod storage;
 
 use crate::crypto::SecretBox;
-use crate::db::{CompanyId, Db};
+use crate::store::{CompanyId, Store};
 use std::sync::Arc;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// Generated bindings for the `email-logging` world; only the host modules
-/// and the runtime use them.
+/// Generated bindings for the `email-logging` world; only the host modules,
+/// the runtime and the setup form use them.
 pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
@@ -62,7 +62,7 @@ impl std::fmt::Debug for AppRegistration {
 /// What every store of one host shares.
 pub struct HostContext {
     /// The ERP database.
-    pub db: Db,
+    pub db: Store,
     /// Encrypts secrets at rest.
     pub secret_box: SecretBox,
     /// Outbound HTTP policy and client.
@@ -121,7 +121,8 @@ impl bindings::erp::host::types::Host for PluginState {}
 impl bindings::erp::plugin::types::Host for PluginState {}
 
 /// Turns a host failure into the error the guest sees, logging the detail.
-pub(crate) fn internal(what: &str, e: anyhow::Error) -> WitError {
+pub(crate) fn internal(what: &str, e: impl Into<anyhow::Error>) -> WitError {
+    let e = e.into();
     tracing::error!(error = %format!("{e:#}"), "{what}");
     WitError::Internal(format!("{what}: {e}"))
 }

@@ -287,7 +287,7 @@ async fn start(State(web): State<Arc<Web>>, Query(q): Query<HashMap<String, Stri
             "Say which company signs in: ?company=NAME",
         );
     };
-    let company = match web.erp.db.find_company(name) {
+    let company = match web.erp.find_company(name) {
         Ok(Some(c)) => c,
         Ok(None) => {
             return page(

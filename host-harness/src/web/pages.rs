@@ -3,14 +3,15 @@
 //! JavaScript.
 
 use super::Web;
-use crate::crm::{self, ContactView, EntryFilter, EntryView};
-use crate::db::CompanyId;
+use crate::crm::opportunity::{Created, Opportunity};
+use crate::crm::{ActivityView, ContactView, EntryFilter, EntryView};
 use crate::erp::{JobOutcome, RUN_BUDGET, describe, setup_failed};
-use crate::jobs::{self, JobLogLine, JobQueueEntry};
+use crate::jobs::{JobLogLine, JobQueueEntry};
 use crate::runtime::{
-    AuthMode, Check, CheckStatus, FieldError, NotLoggedPolicy, SetupChange, SetupError,
-    SetupRecord, unchanged,
+    AuthMode, Check, CheckStatus, FieldError, NotLoggedPolicy, SetupChange, SetupError, SetupRecord,
 };
+use crate::setup_form::{NotLoggedAction, SetupForm, SignInMode};
+use crate::store::CompanyId;
 use crate::views::{direction, short_time, unix_time};
 use askama::Template;
 use axum::Form;
@@ -104,7 +105,7 @@ fn segment(s: &str) -> String {
 
 /// The company named in the path, or the page that says it does not exist.
 fn find_company(web: &Web, name: &str) -> Result<CompanyId, Box<Response>> {
-    match web.erp.db.find_company(name) {
+    match web.erp.find_company(name) {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(Box::new(message(
             StatusCode::NOT_FOUND,
@@ -149,7 +150,7 @@ struct HomePage {
 }
 
 pub(super) async fn home(State(web): State<Arc<Web>>) -> Response {
-    let companies = match web.erp.db.companies() {
+    let companies = match web.erp.companies() {
         Ok(c) => c,
         Err(e) => return failed(e),
     };
@@ -192,12 +193,8 @@ pub(super) async fn company(State(web): State<Arc<Web>>, Path(name): Path<String
         Err(e) => return failed(e),
     };
     let counts = (|| -> anyhow::Result<_> {
-        let (contacts, entries) = crm::counts(&web.erp.db, company)?;
-        Ok((
-            jobs::get(&web.erp.db, company, crate::erp::JOB)?,
-            contacts,
-            entries,
-        ))
+        let (contacts, entries) = web.erp.counts(company)?;
+        Ok((web.erp.job(company)?, contacts, entries))
     })();
     let (job, contacts, entries) = match counts {
         Ok(c) => c,
@@ -391,6 +388,13 @@ pub(super) async fn setup(
 /// The form's values as a change: only what differs from the record, so a
 /// save never rewrites fields nobody touched.
 fn change_from_form(form: &[(String, String)], s: &SetupRecord) -> Result<SetupChange, String> {
+    form_from_pairs(form, s).map(SetupForm::into_setup_change)
+}
+
+/// The form's fields that differ from the record, as a [`SetupForm`]. The
+/// pairs are read by hand rather than by serde so that a repeated field
+/// takes its last value and a bad number is named in the page's words.
+fn form_from_pairs(form: &[(String, String)], s: &SetupRecord) -> Result<SetupForm, String> {
     let get = |k: &str| {
         form.iter()
             .rev()
@@ -415,30 +419,21 @@ fn change_from_form(form: &[(String, String)], s: &SetupRecord) -> Result<SetupC
             other => Ok(other),
         }
     };
-    let mut change = unchanged();
-    change.shared_mailbox = text("shared-mailbox", s.shared_mailbox.as_deref().unwrap_or(""));
-    change.tenant = text("tenant", &s.tenant);
-    change.client_id = text("client-id", s.client_id.as_deref().unwrap_or(""));
-    change.redirect_url = text("redirect-url", s.redirect_url.as_deref().unwrap_or(""));
-    change.storage_folder = text("storage-folder", &s.storage_folder);
-    change.not_logged_folder = text("not-logged-folder", &s.not_logged_folder);
-    change.quarantine_folder = text("quarantine-folder", &s.quarantine_folder);
-    change.client_secret = get("client-secret")
-        .filter(|v| !v.is_empty())
-        .map(str::to_string);
-    change.batch_size = narrow(
+    let monthly = get("monthly-subfolders") == Some("on");
+    // Numbers first, in the form's order: the first bad one is the one named.
+    let batch_size = narrow(
         "batch-size",
         number("batch-size", u64::from(s.batch_size))?,
         u64::from(u32::MAX),
     )?
     .map(|n| n as u32);
-    change.folder_item_limit = narrow(
+    let folder_item_limit = narrow(
         "folder-item-limit",
         number("folder-item-limit", u64::from(s.folder_item_limit))?,
         u64::from(u32::MAX),
     )?
     .map(|n| n as u32);
-    change.folder_warning_percent = narrow(
+    let folder_warning_percent = narrow(
         "folder-warning-percent",
         number(
             "folder-warning-percent",
@@ -447,21 +442,29 @@ fn change_from_form(form: &[(String, String)], s: &SetupRecord) -> Result<SetupC
         u64::from(u8::MAX),
     )?
     .map(|n| n as u8);
-    let monthly = get("monthly-subfolders") == Some("on");
-    change.monthly_subfolders = (monthly != s.monthly_subfolders).then_some(monthly);
-    change.auth_mode = match get("auth-mode") {
-        Some("application") if s.auth_mode != AuthMode::Application => Some(AuthMode::Application),
-        Some("delegated") if s.auth_mode != AuthMode::Delegated => Some(AuthMode::Delegated),
-        _ => None,
-    };
-    let policy = match get("not-logged-policy") {
-        Some("move") => Some(NotLoggedPolicy::MoveToFolder),
-        Some("delete") => Some(NotLoggedPolicy::Delete),
-        Some("leave") => Some(NotLoggedPolicy::Leave),
-        _ => None,
-    };
-    change.not_logged_policy = policy.filter(|p| *p != s.not_logged_policy);
-    Ok(change)
+    Ok(SetupForm {
+        shared_mailbox: text("shared-mailbox", s.shared_mailbox.as_deref().unwrap_or("")),
+        tenant: text("tenant", &s.tenant),
+        client_id: text("client-id", s.client_id.as_deref().unwrap_or("")),
+        redirect_url: text("redirect-url", s.redirect_url.as_deref().unwrap_or("")),
+        storage_folder: text("storage-folder", &s.storage_folder),
+        not_logged_folder: text("not-logged-folder", &s.not_logged_folder),
+        quarantine_folder: text("quarantine-folder", &s.quarantine_folder),
+        client_secret: get("client-secret")
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
+        batch_size,
+        folder_item_limit,
+        folder_warning_percent,
+        monthly_subfolders: (monthly != s.monthly_subfolders).then_some(monthly),
+        auth_mode: get("auth-mode")
+            .and_then(|v| v.parse::<SignInMode>().ok())
+            .filter(|m| AuthMode::from(*m) != s.auth_mode),
+        not_logged_policy: get("not-logged-policy")
+            .and_then(|v| v.parse::<NotLoggedAction>().ok())
+            .filter(|a| NotLoggedPolicy::from(*a) != s.not_logged_policy),
+        ..Default::default()
+    })
 }
 
 pub(super) async fn save_setup(
@@ -590,7 +593,7 @@ pub(super) async fn contacts(
         Err(r) => return *r,
     };
     let search = q.get("q").cloned().unwrap_or_default();
-    match crm::contacts(&web.erp.db, company, Some(&search), CONTACTS_SHOWN + 1) {
+    match web.erp.contacts(company, Some(&search), CONTACTS_SHOWN + 1) {
         Ok(mut contacts) => {
             let more = contacts.len() > CONTACTS_SHOWN;
             contacts.truncate(CONTACTS_SHOWN);
@@ -627,7 +630,7 @@ struct ContactPage {
     notice: Option<String>,
     contact: ContactView,
     entries: Vec<EntryRow>,
-    opportunities: Vec<crm::opportunity::Opportunity>,
+    opportunities: Vec<Opportunity>,
 }
 
 pub(super) async fn contact(
@@ -639,8 +642,7 @@ pub(super) async fn contact(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let db = &web.erp.db;
-    let contact = match crm::contact(db, company, &no) {
+    let contact = match web.erp.contact(company, &no) {
         Ok(Some(c)) => c,
         Ok(None) => {
             return message(StatusCode::NOT_FOUND, &format!("There is no contact {no}."));
@@ -652,8 +654,8 @@ pub(super) async fn contact(
         ..Default::default()
     };
     let (entries, opportunities) = match (
-        crm::entries(db, company, &filter),
-        crm::opportunity::list(db, company, Some(&no)),
+        web.erp.entries(company, &filter),
+        web.erp.opportunities(company, Some(&no)),
     ) {
         (Ok(e), Ok(o)) => (e, o),
         (Err(e), _) => return failed(e),
@@ -691,8 +693,7 @@ pub(super) async fn create_opportunity(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let db = &web.erp.db;
-    let entry = match crm::entry(db, company, entry_no) {
+    let entry = match web.erp.entry(company, entry_no) {
         Ok(Some(e)) => e,
         Ok(None) => {
             return message(
@@ -702,16 +703,14 @@ pub(super) async fn create_opportunity(
         }
         Err(e) => return failed(e),
     };
-    match crm::opportunity::create_from_entry(db, company, &entry) {
-        Ok(crm::opportunity::Created::New(o) | crm::opportunity::Created::Existing(o)) => {
-            Redirect::to(&format!(
-                "{}/contacts/{}?done=opportunity-{}",
-                company_path(&name),
-                segment(&entry.contact_no),
-                o.no
-            ))
-            .into_response()
-        }
+    match web.erp.create_opportunity(company, &entry) {
+        Ok(Created::New(o) | Created::Existing(o)) => Redirect::to(&format!(
+            "{}/contacts/{}?done=opportunity-{}",
+            company_path(&name),
+            segment(&entry.contact_no),
+            o.no
+        ))
+        .into_response(),
         Err(e) => failed(e),
     }
 }
@@ -737,7 +736,7 @@ struct JobsPage {
     jobs: Vec<(JobQueueEntry, String, String)>,
     runs: Vec<RunRow>,
     /// When (short), and the line.
-    activities: Vec<(String, crm::ActivityView)>,
+    activities: Vec<(String, ActivityView)>,
 }
 
 fn run_row(line: JobLogLine) -> RunRow {
@@ -785,12 +784,11 @@ async fn jobs_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Response {
-    let db = &web.erp.db;
     let data = (|| -> anyhow::Result<_> {
         Ok((
-            jobs::list(db, company)?,
-            jobs::log(db, company, 10)?,
-            crm::recent_activities(db, company, 10)?,
+            web.erp.jobs(company)?,
+            web.erp.job_log(company, 10)?,
+            web.erp.recent_activities(company, 10)?,
         ))
     })();
     let (list, log, activities) = match data {

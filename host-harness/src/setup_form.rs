@@ -1,0 +1,219 @@
+//! One form for a change to the setup. The CLI's `setup set` flags, the web
+//! page's form, the wizard's answers and the demo all fill a [`SetupForm`];
+//! [`SetupForm::into_setup_change`] is the one place that turns it into the
+//! component's `setup-change`, and each choice has one spelling: the name
+//! clap derives for it, which serde, `FromStr` and `Display` use as well.
+
+// From the bindings, not the runtime module: the runtime builds its
+// `unchanged()` from this form.
+use crate::host::bindings::erp::plugin::types::{AuthMode, NotLoggedPolicy, SetupChange};
+use clap::ValueEnum;
+use std::fmt;
+use std::str::FromStr;
+
+/// How the job signs in, as the CLI, the web form and the wizard name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SignInMode {
+    /// Authorization code with a job account.
+    Delegated,
+    /// Client credentials.
+    Application,
+}
+
+/// What happens to messages that cannot be logged, as the CLI, the web
+/// form and the wizard name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotLoggedAction {
+    /// Move to the "not logged" folder.
+    Move,
+    /// Delete.
+    Delete,
+    /// Leave in the Inbox.
+    Leave,
+}
+
+/// A choice's one name (no variant is skipped, so every one has a name).
+fn name_of(v: &impl ValueEnum) -> String {
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// A name that is none of the choices.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not one of the choices")]
+pub struct UnknownChoice(String);
+
+macro_rules! named_choice {
+    ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&name_of(self))
+            }
+        }
+
+        impl FromStr for $t {
+            type Err = UnknownChoice;
+
+            /// Exactly the name, as clap spells it (case matters).
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                <$t as ValueEnum>::from_str(s, false).map_err(|_| UnknownChoice(s.to_string()))
+            }
+        }
+    };
+}
+named_choice!(SignInMode);
+named_choice!(NotLoggedAction);
+
+impl From<SignInMode> for AuthMode {
+    fn from(m: SignInMode) -> Self {
+        match m {
+            SignInMode::Delegated => AuthMode::Delegated,
+            SignInMode::Application => AuthMode::Application,
+        }
+    }
+}
+
+impl From<AuthMode> for SignInMode {
+    fn from(m: AuthMode) -> Self {
+        match m {
+            AuthMode::Delegated => SignInMode::Delegated,
+            AuthMode::Application => SignInMode::Application,
+        }
+    }
+}
+
+impl From<NotLoggedAction> for NotLoggedPolicy {
+    fn from(a: NotLoggedAction) -> Self {
+        match a {
+            NotLoggedAction::Move => NotLoggedPolicy::MoveToFolder,
+            NotLoggedAction::Delete => NotLoggedPolicy::Delete,
+            NotLoggedAction::Leave => NotLoggedPolicy::Leave,
+        }
+    }
+}
+
+/// A change to the setup: every field that is `None` (or `false`) stays as
+/// it is. The web form posts these names (kebab-case); `setup set` takes
+/// them as flags.
+#[derive(Debug, Default, Clone, clap::Args, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct SetupForm {
+    /// The shared mailbox that receives the BCC copies.
+    #[arg(long)]
+    pub shared_mailbox: Option<String>,
+    /// Tenant id or domain (or common/organizations for delegated sign-in).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// How the job signs in.
+    #[arg(long, value_enum)]
+    pub auth_mode: Option<SignInMode>,
+    /// The app registration's Application (client) ID.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// The client secret's value. Never a flag: on the command line it
+    /// would be seen by every user of the machine (see `client_secret_stdin`).
+    #[arg(skip)]
+    pub client_secret: Option<String>,
+    /// Read the client secret from standard input (it never goes on the command line).
+    #[arg(long, conflicts_with = "clear_client_secret")]
+    #[serde(skip)]
+    pub client_secret_stdin: bool,
+    /// Remove the stored client secret (for example when the host supplies
+    /// it through EMAIL_LOGGING_CLIENT_SECRET).
+    #[arg(long)]
+    pub clear_client_secret: bool,
+    /// The app registration's redirect URL.
+    #[arg(long)]
+    pub redirect_url: Option<String>,
+    /// Messages per page, 1 to 1000.
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// Where logged messages go: a well-known folder name (archive) or a
+    /// folder path such as "Sales/Email log"; missing folders are created.
+    #[arg(long)]
+    pub storage_folder: Option<String>,
+    /// One subfolder per month (2026-11) under the storage folder: on or off.
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub monthly_subfolders: Option<bool>,
+    /// The item limit folders are held against (Exchange Online: 1000000).
+    #[arg(long)]
+    pub folder_item_limit: Option<u32>,
+    /// Warn when a folder passes this share of the limit, 1 to 100 (percent).
+    #[arg(long)]
+    pub folder_warning_percent: Option<u8>,
+    /// What happens to messages that cannot be logged.
+    #[arg(long, value_enum)]
+    pub not_logged_policy: Option<NotLoggedAction>,
+    /// The folder for messages that cannot be logged.
+    #[arg(long)]
+    pub not_logged_folder: Option<String>,
+    /// The folder for messages whose handling failed for good.
+    #[arg(long)]
+    pub quarantine_folder: Option<String>,
+}
+
+impl SetupForm {
+    /// The component's `setup-change`. A client secret given wins over
+    /// `clear_client_secret`; clearing sends the empty secret, which the
+    /// component takes as "remove the stored one".
+    pub fn into_setup_change(self) -> SetupChange {
+        let client_secret = match self.client_secret {
+            Some(s) => Some(s),
+            None if self.clear_client_secret => Some(String::new()),
+            None => None,
+        };
+        SetupChange {
+            shared_mailbox: self.shared_mailbox,
+            tenant: self.tenant,
+            auth_mode: self.auth_mode.map(Into::into),
+            client_id: self.client_id,
+            client_secret,
+            redirect_url: self.redirect_url,
+            batch_size: self.batch_size,
+            storage_folder: self.storage_folder,
+            monthly_subfolders: self.monthly_subfolders,
+            folder_item_limit: self.folder_item_limit,
+            folder_warning_percent: self.folder_warning_percent,
+            not_logged_policy: self.not_logged_policy.map(Into::into),
+            not_logged_folder: self.not_logged_folder,
+            quarantine_folder: self.quarantine_folder,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_choice_has_one_spelling_everywhere() {
+        for m in [SignInMode::Delegated, SignInMode::Application] {
+            assert_eq!(m.to_string().parse::<SignInMode>().unwrap(), m);
+            let json = format!("{:?}", m.to_string());
+            assert_eq!(serde_json::from_str::<SignInMode>(&json).unwrap(), m);
+        }
+        for a in [
+            NotLoggedAction::Move,
+            NotLoggedAction::Delete,
+            NotLoggedAction::Leave,
+        ] {
+            assert_eq!(a.to_string().parse::<NotLoggedAction>().unwrap(), a);
+        }
+        assert!("Delegated".parse::<SignInMode>().is_err());
+    }
+
+    #[test]
+    fn an_empty_form_changes_nothing_and_clearing_sends_an_empty_secret() {
+        let c = SetupForm::default().into_setup_change();
+        assert!(c.client_secret.is_none() && c.auth_mode.is_none() && c.batch_size.is_none());
+        let c = SetupForm {
+            clear_client_secret: true,
+            ..Default::default()
+        }
+        .into_setup_change();
+        assert_eq!(c.client_secret.as_deref(), Some(""));
+    }
+}

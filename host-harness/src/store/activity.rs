@@ -1,0 +1,66 @@
+//! The activity log: what the component and the job queue say happened.
+
+use super::{CompanyId, Result, Store};
+use rusqlite::params;
+use serde::Serialize;
+
+/// Appends an activity log line.
+pub fn log_activity(
+    db: &Store,
+    company: CompanyId,
+    source: &str,
+    severity: &str,
+    description: &str,
+    key: Option<&str>,
+) -> Result<()> {
+    db.lock().execute(
+        "INSERT INTO activity_log(company_id, at, source, severity, description, message_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![company, chrono::Utc::now().to_rfc3339(), source, severity, description, key],
+    )?;
+    Ok(())
+}
+
+/// An activity log line.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivityView {
+    /// When.
+    pub at: String,
+    /// Who wrote it.
+    pub source: String,
+    /// `info`, `warning` or `error`.
+    pub severity: String,
+    /// What happened.
+    pub description: String,
+    /// The message key.
+    pub message_key: Option<String>,
+}
+
+/// The activity log, newest last.
+pub fn activities(db: &Store, company: CompanyId) -> Result<Vec<ActivityView>> {
+    let conn = db.lock();
+    let mut stmt = conn.prepare(
+        "SELECT at, source, severity, description, message_key FROM activity_log WHERE company_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![company], |r| {
+        Ok(ActivityView {
+            at: r.get(0)?,
+            source: r.get(1)?,
+            severity: r.get(2)?,
+            description: r.get(3)?,
+            message_key: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The activity log, newest first, at most `limit` lines.
+pub fn recent_activities(
+    db: &Store,
+    company: CompanyId,
+    limit: usize,
+) -> Result<Vec<ActivityView>> {
+    let mut all = activities(db, company)?;
+    all.reverse();
+    all.truncate(limit);
+    Ok(all)
+}

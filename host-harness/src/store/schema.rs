@@ -1,0 +1,203 @@
+//! The one place where the schema lives: numbered migrations, applied in
+//! order on open; `PRAGMA user_version` records how many ran.
+
+use rusqlite::Connection;
+
+/// The migrations, in order; `PRAGMA user_version` records how many ran.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE company (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE salesperson (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    code TEXT NOT NULL,
+    name TEXT NOT NULL,
+    email TEXT,
+    PRIMARY KEY (company_id, code)
+);
+CREATE INDEX salesperson_email ON salesperson(company_id, email);
+CREATE TABLE contact (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    no TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL CHECK (type IN ('company', 'person')),
+    company_no TEXT,
+    email TEXT,
+    email2 TEXT,
+    PRIMARY KEY (company_id, no)
+);
+CREATE INDEX contact_email ON contact(company_id, email);
+CREATE INDEX contact_email2 ON contact(company_id, email2);
+CREATE TABLE contact_alt_address (
+    company_id INTEGER NOT NULL,
+    contact_no TEXT NOT NULL,
+    code TEXT NOT NULL,
+    email TEXT,
+    PRIMARY KEY (company_id, contact_no, code),
+    FOREIGN KEY (company_id, contact_no) REFERENCES contact(company_id, no) ON DELETE CASCADE
+);
+CREATE INDEX alt_address_email ON contact_alt_address(company_id, email);
+CREATE TABLE interaction_template (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    code TEXT NOT NULL,
+    description TEXT NOT NULL,
+    is_email_template INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (company_id, code)
+);
+-- One row per message logged: the idempotency key of the interaction log.
+CREATE TABLE logged_message (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    message_key TEXT NOT NULL,
+    logged_at TEXT NOT NULL,
+    PRIMARY KEY (company_id, message_key)
+);
+CREATE TABLE interaction_log_entry (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    entry_no INTEGER NOT NULL,
+    contact_no TEXT NOT NULL,
+    contact_company_no TEXT,
+    contact_alt_address_code TEXT,
+    salesperson_code TEXT NOT NULL,
+    interaction_template_code TEXT NOT NULL,
+    correspondence_type TEXT NOT NULL DEFAULT 'email',
+    information_flow TEXT NOT NULL CHECK (information_flow IN ('inbound', 'outbound')),
+    initiated_by TEXT NOT NULL CHECK (initiated_by IN ('us', 'them')),
+    description TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    datetime TEXT NOT NULL,
+    email_logged INTEGER NOT NULL DEFAULT 1,
+    message_key TEXT NOT NULL,
+    PRIMARY KEY (company_id, entry_no),
+    UNIQUE (company_id, message_key, contact_no, salesperson_code)
+);
+CREATE INDEX entry_contact ON interaction_log_entry(company_id, contact_no);
+-- The link record of a logged message (Business Central's attachment).
+CREATE TABLE attachment (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    message_key TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    internet_message_id TEXT,
+    web_link TEXT NOT NULL,
+    PRIMARY KEY (company_id, message_key)
+);
+CREATE TABLE activity_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    description TEXT NOT NULL,
+    message_key TEXT
+);
+CREATE TABLE job_queue_entry (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    job TEXT NOT NULL,
+    every_seconds INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    retry_delay_seconds INTEGER NOT NULL,
+    next_run INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'ready',
+    last_error TEXT,
+    last_run_at INTEGER,
+    PRIMARY KEY (company_id, job)
+);
+CREATE TABLE run_report (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    job TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    report_json TEXT
+);
+CREATE TABLE plugin_state (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (company_id, key)
+);
+-- Secrets: nonce and ciphertext only; the key never enters the database.
+CREATE TABLE plugin_secret (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    name TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    PRIMARY KEY (company_id, name)
+);
+"#,
+    // The run ledger: one row per message per run, so that every run's
+    // "seen = logged + not logged + quarantined + deferred" can be checked.
+    r#"
+CREATE TABLE run_ledger (
+    run_id INTEGER NOT NULL REFERENCES run_report(id) ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    internet_message_id TEXT,
+    outcome TEXT NOT NULL CHECK (outcome IN ('logged', 'already-logged', 'not-logged', 'quarantined', 'deferred')),
+    reason TEXT,
+    entries INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX run_ledger_run ON run_ledger(run_id);
+"#,
+    // Links that last (SPEC §4): where the message was logged from and last
+    // seen, and whether `entries repair-links` could find it; opportunities
+    // made from entries; indexes for the entry filters.
+    r#"
+ALTER TABLE attachment ADD COLUMN mailbox TEXT;
+ALTER TABLE attachment ADD COLUMN folder TEXT;
+ALTER TABLE attachment ADD COLUMN link_status TEXT NOT NULL DEFAULT 'ok'
+    CHECK (link_status IN ('ok', 'not-found'));
+ALTER TABLE attachment ADD COLUMN link_checked_at TEXT;
+CREATE TABLE opportunity (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    no TEXT NOT NULL,
+    description TEXT NOT NULL,
+    contact_no TEXT NOT NULL,
+    contact_company_no TEXT,
+    salesperson_code TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'not-started'
+        CHECK (status IN ('not-started', 'in-progress', 'won', 'lost')),
+    created_at TEXT NOT NULL,
+    from_entry_no INTEGER,
+    PRIMARY KEY (company_id, no)
+);
+-- One opportunity per entry: creating it twice gives the same one back.
+CREATE UNIQUE INDEX opportunity_from_entry ON opportunity(company_id, from_entry_no)
+    WHERE from_entry_no IS NOT NULL;
+ALTER TABLE interaction_log_entry ADD COLUMN opportunity_no TEXT;
+CREATE INDEX entry_salesperson ON interaction_log_entry(company_id, salesperson_code);
+CREATE INDEX entry_datetime ON interaction_log_entry(company_id, datetime);
+"#,
+    // Which process runs a job, so that the next start can tell a run that
+    // died with its process (SIGKILL, power loss) from one still going on.
+    r#"
+ALTER TABLE job_queue_entry ADD COLUMN run_owner TEXT;
+"#,
+];
+
+/// Brings the schema up to date, one transaction per migration, refusing a
+/// database written by a newer version (its columns would be lost on us).
+pub(super) fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if done > MIGRATIONS.len() {
+        anyhow::bail!(
+            "the database was written by a newer version of email-logging-host (schema {done}, this one knows {})",
+            MIGRATIONS.len()
+        );
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// How many migrations ran on this database.
+#[cfg(test)]
+pub(super) fn version(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
