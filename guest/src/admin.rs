@@ -5,7 +5,7 @@ use crate::address::Address;
 use crate::auth::{self, AuthError};
 use crate::graph::Graph;
 use crate::graph::store::GraphStore;
-use crate::host::{Host, JOB_NAME, Recurrence};
+use crate::host::{Host, JOB_NAME, JobState, Recurrence};
 use crate::mail_store::{MailError, MailStore};
 use crate::setup::{CLIENT_SECRET, NotLoggedPolicy, STATUS_OK, Setup, SetupChange, SetupError};
 
@@ -478,7 +478,7 @@ fn check_folder(
 
 fn check_job(host: &dyn Host, setup: &Setup, c: &mut Checks) {
     match host.job_status(JOB_NAME) {
-        Ok(Some(j)) if j.status == "error" || j.status == "on-hold" => c.add(
+        Ok(Some(j)) if matches!(j.status, JobState::Error | JobState::OnHold) => c.add(
             "job",
             CheckStatus::Warn,
             format!(
@@ -586,6 +586,37 @@ mod tests {
         disable(&host).unwrap();
         assert!(host.job.borrow().is_none());
         assert!(!get(&host).unwrap().setup.enabled);
+    }
+
+    #[test]
+    fn a_job_in_error_or_on_hold_is_a_warning_with_its_last_error() {
+        let host = MemHost::new();
+        configured(&host);
+        let setup = Setup::load(&host).unwrap().0;
+        for (state, warns) in [
+            (JobState::Ready, false),
+            (JobState::InProcess, false),
+            (JobState::Error, true),
+            (JobState::OnHold, true),
+        ] {
+            *host.job.borrow_mut() = Some(crate::host::JobStatus {
+                status: state,
+                next_run: None,
+                last_error: Some("the mailbox was full".into()),
+            });
+            let checks = checklist_on(&host, &setup, &mut MemStore::new(vec![]), true);
+            let job = checks
+                .iter()
+                .find(|c| c.name == "job")
+                .expect("a job check");
+            assert_eq!(job.status == CheckStatus::Warn, warns, "{state}: {job:?}");
+            if warns {
+                assert!(
+                    job.detail
+                        .contains(&format!("the job is {state}: the mailbox was full"))
+                );
+            }
+        }
     }
 
     #[test]

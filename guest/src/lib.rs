@@ -128,7 +128,10 @@ impl host::Host for WitHost {
             .map_err(host_error)?
             .into_iter()
             .map(|f| host::AddressField {
-                owner: f.owner,
+                owner: match f.owner {
+                    wit::crm::Owner::Salesperson => host::Owner::Salesperson,
+                    wit::crm::Owner::Contact => host::Owner::Contact,
+                },
                 no: f.no,
                 field: f.field,
                 value: f.value,
@@ -182,12 +185,16 @@ impl host::Host for WitHost {
 
     fn log_activity(
         &self,
-        severity: &str,
+        severity: host::Severity,
         description: &str,
         key: Option<&str>,
     ) -> Result<(), host::HostError> {
         wit::crm::log_activity(&wit::crm::Activity {
-            severity: severity.into(),
+            severity: match severity {
+                host::Severity::Info => wit::crm::Severity::Info,
+                host::Severity::Warning => wit::crm::Severity::Warning,
+                host::Severity::Error => wit::crm::Severity::Error,
+            },
             description: description.into(),
             message_key: key.map(str::to_string),
         })
@@ -250,7 +257,12 @@ impl host::Host for WitHost {
         Ok(wit::scheduler::status(job)
             .map_err(host_error)?
             .map(|s| host::JobStatus {
-                status: s.status,
+                status: match s.status {
+                    wit::scheduler::JobState::Ready => host::JobState::Ready,
+                    wit::scheduler::JobState::InProcess => host::JobState::InProcess,
+                    wit::scheduler::JobState::Error => host::JobState::Error,
+                    wit::scheduler::JobState::OnHold => host::JobState::OnHold,
+                },
                 next_run: s.next_run,
                 last_error: s.last_error,
             }))
@@ -443,7 +455,10 @@ impl ex::processing::Guest for Component {
                 not_logged: r
                     .not_logged
                     .into_iter()
-                    .map(|(reason, count)| pt::ReasonCount { reason, count })
+                    .map(|(reason, count)| pt::ReasonCount {
+                        reason: wit_reason(reason),
+                        count,
+                    })
                     .collect(),
                 messages_quarantined: r.messages_quarantined,
                 messages_deferred: r.messages_deferred,
@@ -456,7 +471,7 @@ impl ex::processing::Guest for Component {
                         outcome: match l.outcome {
                             report::Outcome::Logged => pt::Outcome::Logged,
                             report::Outcome::AlreadyLogged => pt::Outcome::AlreadyLogged,
-                            report::Outcome::NotLogged => pt::Outcome::NotLogged,
+                            report::Outcome::NotLogged(_) => pt::Outcome::NotLogged,
                             report::Outcome::Quarantined => pt::Outcome::Quarantined,
                             report::Outcome::Deferred => pt::Outcome::Deferred,
                         },
@@ -510,7 +525,13 @@ impl ex::processing::Guest for Component {
             .map_err(wit_run_error)?
             .into_iter()
             .map(|f| pt::FolderStat {
-                role: f.role.to_string(),
+                role: match f.role {
+                    mailbox_stats::Role::Inbox => pt::FolderRole::Inbox,
+                    mailbox_stats::Role::Storage => pt::FolderRole::Storage,
+                    mailbox_stats::Role::StorageMonth => pt::FolderRole::StorageMonth,
+                    mailbox_stats::Role::NotLogged => pt::FolderRole::NotLogged,
+                    mailbox_stats::Role::Quarantine => pt::FolderRole::Quarantine,
+                },
                 name: f.name,
                 exists: f.exists,
                 item_count: f.item_count,
@@ -518,6 +539,19 @@ impl ex::processing::Guest for Component {
                 warning: f.warning,
             })
             .collect())
+    }
+}
+
+fn wit_reason(r: classify::NotLoggedReason) -> pt::NotLoggedReason {
+    use classify::NotLoggedReason as R;
+    match r {
+        R::Draft => pt::NotLoggedReason::Draft,
+        R::NoSender => pt::NotLoggedReason::NoSender,
+        R::NoRecipients => pt::NotLoggedReason::NoRecipients,
+        R::InternalOnly => pt::NotLoggedReason::InternalOnly,
+        R::NoContact => pt::NotLoggedReason::NoContactAmongRecipients,
+        R::ExternalOnly => pt::NotLoggedReason::ExternalOnly,
+        R::UnknownSender => pt::NotLoggedReason::UnknownSender,
     }
 }
 

@@ -7,11 +7,26 @@ use crate::mail_store::{FolderInfo, MailError, MailStore};
 use crate::run_error::RunError;
 use crate::setup::{NotLoggedPolicy, Setup};
 
+/// What the component uses a folder for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The Inbox.
+    Inbox,
+    /// The storage folder.
+    Storage,
+    /// A monthly subfolder of the storage folder.
+    StorageMonth,
+    /// The folder for messages that cannot be logged.
+    NotLogged,
+    /// The quarantine folder.
+    Quarantine,
+}
+
 /// One folder's count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderStat {
-    /// `inbox`, `storage`, `storage month`, `not-logged` or `quarantine`.
-    pub role: &'static str,
+    /// What it is for.
+    pub role: Role,
     /// Name or path as in the setup.
     pub name: String,
     /// Whether it exists.
@@ -50,9 +65,13 @@ pub fn folder_stats(
         item_limit: setup.folder_item_limit,
         warning: found.is_some_and(|f| setup.folder_warns(f.item_count)),
     };
-    let mut out = vec![stat("inbox", "inbox", store.folder_info("inbox")?.as_ref())];
+    let mut out = vec![stat(
+        Role::Inbox,
+        "inbox",
+        store.folder_info("inbox")?.as_ref(),
+    )];
     let storage = store.folder_info(&setup.storage_folder)?;
-    out.push(stat("storage", &setup.storage_folder, storage.as_ref()));
+    out.push(stat(Role::Storage, &setup.storage_folder, storage.as_ref()));
     if let (true, Some(folder)) = (setup.monthly_subfolders, storage) {
         let mut months: Vec<FolderInfo> = store
             .child_folders(&folder.id)?
@@ -62,15 +81,23 @@ pub fn folder_stats(
         months.sort_by(|a, b| a.name.cmp(&b.name));
         for month in months {
             let path = format!("{}/{}", setup.storage_folder, month.name);
-            out.push(stat("storage month", &path, Some(&month)));
+            out.push(stat(Role::StorageMonth, &path, Some(&month)));
         }
     }
     if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
         let found = store.folder_info(&setup.not_logged_folder)?;
-        out.push(stat("not-logged", &setup.not_logged_folder, found.as_ref()));
+        out.push(stat(
+            Role::NotLogged,
+            &setup.not_logged_folder,
+            found.as_ref(),
+        ));
     }
     let found = store.folder_info(&setup.quarantine_folder)?;
-    out.push(stat("quarantine", &setup.quarantine_folder, found.as_ref()));
+    out.push(stat(
+        Role::Quarantine,
+        &setup.quarantine_folder,
+        found.as_ref(),
+    ));
     Ok(out)
 }
 

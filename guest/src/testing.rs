@@ -6,8 +6,8 @@
 
 use crate::classify::{ContactMatch, Party, Salesperson};
 use crate::host::{
-    AddressField, EntryRecord, Host, HostError, HttpRequest, HttpResponse, JobStatus, Level,
-    LogOutcome, MessageLink, Recurrence,
+    AddressField, EntryRecord, Host, HostError, HttpRequest, HttpResponse, JobState, JobStatus,
+    Level, LogOutcome, MessageLink, Recurrence, Severity,
 };
 use crate::mail_store::{
     AccessCheck, Cursor, FolderInfo, MailError, MailStore, MessageRef, Moved, Page, Resolution,
@@ -44,7 +44,7 @@ pub struct MemHost {
     parties: RefCell<HashMap<String, Party>>,
     pub template: RefCell<Option<String>>,
     pub logged: RefCell<BTreeMap<String, Logged>>,
-    pub activity: RefCell<Vec<(String, String, Option<String>)>>,
+    pub activity: RefCell<Vec<(Severity, String, Option<String>)>>,
     pub events: RefCell<Vec<Event>>,
     state: RefCell<BTreeMap<String, (String, u64)>>,
     secrets: RefCell<BTreeMap<String, String>>,
@@ -138,6 +138,15 @@ impl MemHost {
             .iter()
             .any(|(_, d, _)| d.contains(text))
     }
+
+    /// The severity of the first activity line that mentions `text`.
+    pub fn severity_of(&self, text: &str) -> Option<Severity> {
+        self.activity
+            .borrow()
+            .iter()
+            .find(|(_, d, _)| d.contains(text))
+            .map(|(s, _, _)| *s)
+    }
 }
 
 impl Host for MemHost {
@@ -206,15 +215,13 @@ impl Host for MemHost {
 
     fn log_activity(
         &self,
-        severity: &str,
+        severity: Severity,
         description: &str,
         key: Option<&str>,
     ) -> Result<(), HostError> {
-        self.activity.borrow_mut().push((
-            severity.into(),
-            description.into(),
-            key.map(str::to_string),
-        ));
+        self.activity
+            .borrow_mut()
+            .push((severity, description.into(), key.map(str::to_string)));
         Ok(())
     }
 
@@ -256,7 +263,7 @@ impl Host for MemHost {
 
     fn job_ensure(&self, _job: &str, _recurrence: Recurrence) -> Result<(), HostError> {
         *self.job.borrow_mut() = Some(JobStatus {
-            status: "ready".into(),
+            status: JobState::Ready,
             next_run: None,
             last_error: None,
         });

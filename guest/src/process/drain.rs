@@ -6,7 +6,7 @@ use super::failure::Failure;
 use super::lookup::PageDirectory;
 use super::report::{self, LedgerLine, Outcome};
 use super::run::{Run, Step};
-use crate::host::Level;
+use crate::host::{Level, Severity};
 use crate::mail_store::{Cursor, MailError};
 use crate::message::{InboxMessage, MessageError, Unreadable};
 use crate::run_error::RunError;
@@ -112,7 +112,7 @@ impl Run<'_> {
             }
             _ => {
                 self.activity(
-                    "error",
+                    Severity::Error,
                     &format!("an Inbox item cannot be read: {reason}"),
                     None,
                 );

@@ -26,7 +26,7 @@ pub use crate::run_error::RunError;
 pub use lookup::LOOKUP_CHUNK;
 
 use crate::graph::store::GraphStore;
-use crate::host::{Host, Level};
+use crate::host::{Host, Level, Severity};
 use crate::mail_store::{MailError, MailStore};
 use crate::setup::{STATUS_OK, Setup};
 use report::Report;
@@ -126,7 +126,7 @@ pub(crate) fn run_on(
 /// Repairs the links earlier runs flagged; returns warnings for the report.
 /// A failure here never stops the run: the links stay flagged.
 fn repair_links(host: &dyn Host, store: &mut dyn MailStore) -> Vec<String> {
-    let activity = |severity: &str, text: &str, key: Option<&str>| {
+    let activity = |severity: Severity, text: &str, key: Option<&str>| {
         if let Err(e) = host.log_activity(severity, text, key) {
             host.log(
                 Level::Warn,
@@ -139,7 +139,7 @@ fn repair_links(host: &dyn Host, store: &mut dyn MailStore) -> Vec<String> {
         Ok(done) => {
             if done.repaired > 0 {
                 activity(
-                    "info",
+                    Severity::Info,
                     &format!(
                         "repaired the links of {} logged messages whose move was not confirmed",
                         done.repaired
@@ -150,7 +150,7 @@ fn repair_links(host: &dyn Host, store: &mut dyn MailStore) -> Vec<String> {
             let mut warnings = Vec::new();
             for key in &done.lost {
                 let text = "a logged message whose move was not confirmed cannot be found in the mailbox any more; its entries keep the old link";
-                activity("warning", text, Some(key));
+                activity(Severity::Warning, text, Some(key));
                 warnings.push(format!("{text} ({key})"));
             }
             warnings
