@@ -217,18 +217,27 @@ impl<'a> Graph<'a> {
 
     /// The first page of a folder's messages, oldest first.
     pub fn first_page_url(&self, folder: &str, select: &str, top: u32) -> String {
-        self.page_url(folder, select, top, 0)
+        self.page_url(folder, select, None, top, 0)
     }
 
-    /// A page of a folder's messages, oldest first, after skipping `skip`.
-    pub fn page_url(&self, folder: &str, select: &str, top: u32, skip: usize) -> String {
+    /// A page of a folder's messages, oldest first, after skipping `skip`,
+    /// with the `$expand` given.
+    pub fn page_url(
+        &self,
+        folder: &str,
+        select: &str,
+        expand: Option<&str>,
+        top: u32,
+        skip: usize,
+    ) -> String {
         let skip = if skip > 0 {
             format!("&$skip={skip}")
         } else {
             String::new()
         };
+        let expand = expand.map(|e| format!("&$expand={e}")).unwrap_or_default();
         format!(
-            "{}/mailFolders/{}/messages?$select={select}&$top={top}{skip}&$orderby=receivedDateTime%20asc",
+            "{}/mailFolders/{}/messages?$select={select}{expand}&$top={top}{skip}&$orderby=receivedDateTime%20asc",
             self.mailbox_url(),
             enc(folder)
         )

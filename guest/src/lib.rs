@@ -546,6 +546,7 @@ fn wit_reason(r: classify::NotLoggedReason) -> pt::NotLoggedReason {
     use classify::NotLoggedReason as R;
     match r {
         R::Draft => pt::NotLoggedReason::Draft,
+        R::Sensitive => pt::NotLoggedReason::Sensitive,
         R::NoSender => pt::NotLoggedReason::NoSender,
         R::NoRecipients => pt::NotLoggedReason::NoRecipients,
         R::InternalOnly => pt::NotLoggedReason::InternalOnly,

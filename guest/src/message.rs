@@ -13,6 +13,11 @@ use sha2::{Digest as _, Sha256};
 /// The fields the job asks Graph for (`$select`).
 pub const SELECT: &str = "id,internetMessageId,subject,sender,from,toRecipients,ccRecipients,bccRecipients,sentDateTime,receivedDateTime,isDraft,webLink";
 
+/// The extended property the job asks Graph for (`$expand`): PR_SENSITIVITY,
+/// which marks a message private or confidential. Graph gives MAPI properties
+/// only when expanded by id.
+pub const EXPAND: &str = "singleValueExtendedProperties($filter=id%20eq%20'Integer%200x36')";
+
 /// Just enough of a message to move it and name it, for a message too large
 /// to be read whole.
 pub const SELECT_IDENTITY: &str = "id,internetMessageId";
@@ -54,6 +59,66 @@ pub struct InboxMessage {
     pub is_draft: bool,
     /// `webLink`, if present.
     pub web_link: Option<String>,
+    /// How the sender marked it.
+    pub sensitivity: Sensitivity,
+}
+
+/// How the sender marked a message (Outlook's Sensitivity, MAPI PR_SENSITIVITY).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sensitivity {
+    /// Not marked (also when the mark is missing or unreadable, as Exchange defaults).
+    #[default]
+    Normal,
+    /// Personal.
+    Personal,
+    /// Private: kept out of the ERP.
+    Private,
+    /// Confidential: kept out of the ERP.
+    Confidential,
+}
+
+impl Sensitivity {
+    /// Whether the message must not be logged (Business Central's EWS flow
+    /// skipped these too).
+    pub fn keeps_it_out(self) -> bool {
+        matches!(self, Self::Private | Self::Confidential)
+    }
+
+    /// From PR_SENSITIVITY's value (0 normal, 1 personal, 2 private, 3 confidential).
+    pub fn from_mapi(value: &str) -> Self {
+        match value.trim() {
+            "1" => Self::Personal,
+            "2" => Self::Private,
+            "3" => Self::Confidential,
+            _ => Self::Normal,
+        }
+    }
+
+    /// From Graph's `singleValueExtendedProperties`, where the expansion put
+    /// PR_SENSITIVITY (`Integer 0x36`, written `0x0036` by some servers).
+    fn of_graph(props: Option<&Value>) -> Self {
+        let is_sensitivity = |id: &str| {
+            id.split_once(' ').is_some_and(|(kind, tag)| {
+                kind.eq_ignore_ascii_case("integer")
+                    && tag
+                        .strip_prefix("0x")
+                        .or_else(|| tag.strip_prefix("0X"))
+                        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                        == Some(0x36)
+            })
+        };
+        props
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|p| {
+                p.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(is_sensitivity)
+            })
+            .and_then(|p| p.get("value").and_then(Value::as_str))
+            .map_or(Self::Normal, Self::from_mapi)
+    }
 }
 
 /// Why a page item could not be read as a message at all.
@@ -171,6 +236,7 @@ impl InboxMessage {
             received: date(obj.get("receivedDateTime")),
             is_draft: obj.get("isDraft").and_then(Value::as_bool).unwrap_or(false),
             web_link: text(obj.get("webLink")).map(str::to_string),
+            sensitivity: Sensitivity::of_graph(obj.get("singleValueExtendedProperties")),
             ..Default::default()
         };
         // `from` is the mailbox the message was sent from, `sender` the person
@@ -258,6 +324,33 @@ mod tests {
 
     fn rcpt(a: &str) -> Value {
         json!({"emailAddress": {"name": "x", "address": a}})
+    }
+
+    #[test]
+    fn private_and_confidential_marks_are_read_from_the_expanded_property() {
+        let with = |props: Value| {
+            let mut m = json!({"id": "m1", "subject": "s"});
+            m["singleValueExtendedProperties"] = props;
+            InboxMessage::from_json(&m).unwrap().sensitivity
+        };
+        let prop = |id: &str, value: Value| json!([{"id": id, "value": value}]);
+        assert_eq!(with(prop("Integer 0x36", json!("2"))), Sensitivity::Private);
+        assert_eq!(
+            with(prop("integer 0x0036", json!("3"))),
+            Sensitivity::Confidential
+        );
+        assert_eq!(
+            with(prop("Integer 0x36", json!("1"))),
+            Sensitivity::Personal
+        );
+        assert_eq!(with(prop("Integer 0x36", json!("0"))), Sensitivity::Normal);
+        // Another property, a wrong type or garbage is no mark at all.
+        assert_eq!(with(prop("Integer 0x37", json!("2"))), Sensitivity::Normal);
+        assert_eq!(with(prop("Integer 0x36", json!(2))), Sensitivity::Normal);
+        assert_eq!(with(json!("private")), Sensitivity::Normal);
+        assert_eq!(with(json!([{"value": "2"}, 7, null])), Sensitivity::Normal);
+        assert!(Sensitivity::Private.keeps_it_out() && Sensitivity::Confidential.keeps_it_out());
+        assert!(!Sensitivity::Personal.keeps_it_out());
     }
 
     #[test]

@@ -108,9 +108,13 @@ impl<'a> GraphStore<'a> {
     fn read_page(&mut self, use_next_link: bool) -> Result<Page, MailError> {
         let mut url = match self.next_link.take() {
             Some(link) if use_next_link => link,
-            _ => self
-                .graph
-                .page_url("inbox", message::SELECT, self.top, self.position),
+            _ => self.graph.page_url(
+                "inbox",
+                message::SELECT,
+                Some(message::EXPAND),
+                self.top,
+                self.position,
+            ),
         };
         loop {
             match self.graph.page(&url) {
@@ -133,9 +137,13 @@ impl<'a> GraphStore<'a> {
                 Err(GraphError::Host(HostError::Invalid(m))) if m.contains("larger than") => {
                     if self.top > 1 {
                         self.top = (self.top / 2).max(1);
-                        url =
-                            self.graph
-                                .page_url("inbox", message::SELECT, self.top, self.position);
+                        url = self.graph.page_url(
+                            "inbox",
+                            message::SELECT,
+                            Some(message::EXPAND),
+                            self.top,
+                            self.position,
+                        );
                         continue;
                     }
                     return self.identity_page();
@@ -150,7 +158,7 @@ impl<'a> GraphStore<'a> {
     fn identity_page(&mut self) -> Result<Page, MailError> {
         let url = self
             .graph
-            .page_url("inbox", message::SELECT_IDENTITY, 1, self.position);
+            .page_url("inbox", message::SELECT_IDENTITY, None, 1, self.position);
         let page = self.graph.page(&url).map_err(|e| self.mail_error(e))?;
         self.last_read = page.items.len();
         self.next_link = None;

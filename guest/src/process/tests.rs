@@ -103,8 +103,14 @@ fn messages_that_cannot_be_logged_go_by_the_policy_with_their_reason() {
     no_sender["from"] = Value::Null;
     let mut no_recipients = message("<r@x>", JO, &[], &[]);
     no_recipients["bccRecipients"] = json!([]);
+    let mut private = message("<p@x>", JO, &[ANDY], &[]);
+    private["singleValueExtendedProperties"] = json!([{"id": "Integer 0x36", "value": "2"}]);
+    let mut confidential = message("<c@x>", ANDY, &[JO], &[]);
+    confidential["singleValueExtendedProperties"] = json!([{"id": "Integer 0x0036", "value": "3"}]);
     for (m, why) in [
         (draft, "draft"),
+        (private, "sensitive"),
+        (confidential, "sensitive"),
         (no_sender, "no-sender"),
         (no_recipients, "no-recipients"),
         (message("<int@x>", JO, &[LT], &[]), "internal-only"),
