@@ -8,6 +8,7 @@ pub mod address;
 pub mod admin;
 pub mod auth;
 pub mod classify;
+pub mod ews;
 pub mod graph;
 pub mod host;
 pub mod links;

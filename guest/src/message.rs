@@ -239,43 +239,51 @@ impl InboxMessage {
             sensitivity: Sensitivity::of_graph(obj.get("singleValueExtendedProperties")),
             ..Default::default()
         };
-        // `from` is the mailbox the message was sent from, `sender` the person
-        // who sent it; they differ for delegates. `sender` wins when usable.
-        msg.sender = match party(obj.get("sender")) {
-            Some(Ok(a)) => Some(a),
-            other => {
-                if let Some(Err(bad)) = other {
-                    msg.bad_addresses.push(bad);
-                }
-                match party(obj.get("from")) {
-                    Some(Ok(a)) => Some(a),
-                    Some(Err(bad)) => {
-                        msg.bad_addresses.push(bad);
-                        None
-                    }
-                    None => None,
-                }
-            }
-        };
-        let mut known = std::collections::HashSet::new();
+        let mut recipients = Vec::new();
         for field in ["toRecipients", "ccRecipients", "bccRecipients"] {
-            let Some(list) = obj.get(field).and_then(Value::as_array) else {
-                continue;
-            };
-            for item in list {
-                msg.had_recipient_entries = true;
-                match party(Some(item)) {
-                    Some(Ok(a)) => {
-                        if known.insert(a.clone()) {
-                            msg.recipients.push(a);
-                        }
-                    }
-                    Some(Err(bad)) => msg.bad_addresses.push(bad),
-                    None => msg.bad_addresses.push("(recipient without address)".into()),
-                }
+            if let Some(list) = obj.get(field).and_then(Value::as_array) {
+                recipients.extend(
+                    list.iter()
+                        .map(|item| party(Some(item)).unwrap_or_else(|| Err(NO_ADDRESS.into()))),
+                );
             }
         }
+        msg.set_parties(party(obj.get("sender")), party(obj.get("from")), recipients);
         Ok(msg)
+    }
+
+    /// Fills the sender and the recipients from what a store read, the same
+    /// way for every store: `sender` (the person who sent it) wins over `from`
+    /// (the mailbox it was sent from; they differ for delegates) when usable;
+    /// recipients keep their order without repeats; whatever cannot be used is
+    /// kept in `bad_addresses` for the report, never matched.
+    pub fn set_parties(
+        &mut self,
+        sender: RawParty,
+        from: RawParty,
+        recipients: impl IntoIterator<Item = Result<Address, String>>,
+    ) {
+        let mut keep_bad = |p: RawParty| match p {
+            Some(Ok(a)) => Some(a),
+            Some(Err(bad)) => {
+                self.bad_addresses.push(bad);
+                None
+            }
+            None => None,
+        };
+        self.sender = keep_bad(sender).or_else(|| keep_bad(from));
+        let mut known = std::collections::HashSet::new();
+        for r in recipients {
+            self.had_recipient_entries = true;
+            match r {
+                Ok(a) => {
+                    if known.insert(a.clone()) {
+                        self.recipients.push(a);
+                    }
+                }
+                Err(bad) => self.bad_addresses.push(bad),
+            }
+        }
     }
 
     /// The key that makes logging idempotent: the `internetMessageId`, or
@@ -303,9 +311,16 @@ fn date(v: Option<&Value>) -> Option<DateTime<Utc>> {
     d.with_nanosecond(d.nanosecond() % 1_000_000_000)
 }
 
+/// An address field as a store read it: `None` when absent, `Err` with the
+/// offending text when unusable.
+pub type RawParty = Option<Result<Address, String>>;
+
+/// What an address field without an address is reported as.
+pub const NO_ADDRESS: &str = "(recipient without address)";
+
 /// A `recipient` object (`{"emailAddress": {"address": ..}}`): `None` when
 /// absent or null, `Err` with the offending text when unusable.
-fn party(v: Option<&Value>) -> Option<Result<Address, String>> {
+fn party(v: Option<&Value>) -> RawParty {
     let v = v.filter(|v| !v.is_null())?;
     let addr = v
         .get("emailAddress")
@@ -313,7 +328,7 @@ fn party(v: Option<&Value>) -> Option<Result<Address, String>> {
         .and_then(Value::as_str);
     match addr {
         Some(a) => Some(Address::parse(a).map_err(|e| e.to_string())),
-        None => Some(Err("(recipient without address)".into())),
+        None => Some(Err(NO_ADDRESS.into())),
     }
 }
 
