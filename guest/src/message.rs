@@ -133,6 +133,20 @@ pub enum MessageError {
     /// The message is too large to log (recipients or bytes past the limits).
     #[error("{0}")]
     TooLarge(String),
+    /// The mail server cannot give the item (corrupt, of an unknown kind).
+    #[error("the mail server cannot give the item: {0}")]
+    Corrupt(String),
+    /// The mail server could not give the item just now.
+    #[error("the mail server could not give the item for now: {0}")]
+    Unavailable(String),
+}
+
+impl MessageError {
+    /// Whether the item can never be logged as it is (it goes to the
+    /// quarantine folder when it has an id).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::TooLarge(_) | Self::Corrupt(_))
+    }
 }
 
 /// A page item that cannot be logged as it is, with what is known of it.
@@ -210,13 +224,19 @@ impl InboxMessage {
         let value: Value =
             serde_json::from_str(text).map_err(|_| unreadable(MessageError::NotAnObject))?;
         let msg = Self::from_json(&value).map_err(&unreadable)?;
-        let recipients = msg.recipients.len() + msg.bad_addresses.len();
-        if recipients > MAX_RECIPIENTS {
-            return Err(unreadable(MessageError::TooLarge(format!(
-                "the message has {recipients} recipients, more than the {MAX_RECIPIENTS} a message may have to be logged"
-            ))));
-        }
+        msg.check_recipients().map_err(unreadable)?;
         Ok(msg)
+    }
+
+    /// Refuses a message with more recipients than [`MAX_RECIPIENTS`].
+    pub fn check_recipients(&self) -> Result<(), MessageError> {
+        let recipients = self.recipients.len() + self.bad_addresses.len();
+        if recipients > MAX_RECIPIENTS {
+            return Err(MessageError::TooLarge(format!(
+                "the message has {recipients} recipients, more than the {MAX_RECIPIENTS} a message may have to be logged"
+            )));
+        }
+        Ok(())
     }
 
     /// Reads one item of a Graph message page.
@@ -306,7 +326,13 @@ fn text(v: Option<&Value>) -> Option<&str> {
 /// An RFC 3339 date in UTC. A leap second (`23:59:60`) is read as the
 /// second before it: no ERP stores a 61st second.
 fn date(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    let d = text(v).and_then(|s| DateTime::parse_from_rfc3339(s).ok())?;
+    text(v).and_then(parse_date)
+}
+
+/// An RFC 3339 date (Graph's and EWS's `xs:dateTime`) in UTC, a leap second
+/// read as the second before it.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    let d = DateTime::parse_from_rfc3339(s.trim()).ok()?;
     let d = d.with_timezone(&Utc);
     d.with_nanosecond(d.nanosecond() % 1_000_000_000)
 }

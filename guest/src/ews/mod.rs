@@ -5,5 +5,6 @@
 //! the small XML tree of `xml`). The processing is the pipeline's, the same
 //! for both experiences; this module only turns EWS into a mail store.
 
+pub mod item;
 pub mod soap;
 pub mod xml;
