@@ -16,6 +16,7 @@ pub mod mail_store;
 pub mod mailbox_stats;
 pub mod message;
 pub mod process;
+pub mod retry;
 pub mod run_error;
 pub mod setup;
 pub mod web_link;

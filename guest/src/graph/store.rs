@@ -500,7 +500,7 @@ impl MailStore for GraphStore<'_> {
     fn usage(&self) -> Usage {
         Usage {
             requests: self.graph.requests + self.graph.token_requests(),
-            throttled_waits: self.graph.throttled_waits,
+            throttled_waits: self.graph.patience.throttled_waits,
         }
     }
 }
