@@ -57,6 +57,12 @@ pub struct MemHost {
     /// The next `log-message` calls fail with these.
     pub log_faults: RefCell<VecDeque<HostError>>,
     pub lookups: Cell<usize>,
+    /// The answers the next HTTP requests get, in order; none left: refused.
+    pub http: RefCell<VecDeque<Result<HttpResponse, HostError>>>,
+    /// The HTTP requests sent.
+    pub sent: RefCell<Vec<HttpRequest>>,
+    /// The waits asked for.
+    pub slept: RefCell<Vec<std::time::Duration>>,
 }
 
 impl Default for MemHost {
@@ -82,6 +88,9 @@ impl MemHost {
             lookup_faults: RefCell::default(),
             log_faults: RefCell::default(),
             lookups: Cell::new(0),
+            http: RefCell::default(),
+            sent: RefCell::default(),
+            slept: RefCell::default(),
         };
         h.salesperson(JO, "JO");
         h.salesperson(LT, "LT");
@@ -150,8 +159,12 @@ impl MemHost {
 }
 
 impl Host for MemHost {
-    fn http_send(&self, _req: HttpRequest) -> Result<HttpResponse, HostError> {
-        Err(HostError::Denied("no network in unit tests".into()))
+    fn http_send(&self, req: HttpRequest) -> Result<HttpResponse, HostError> {
+        self.sent.borrow_mut().push(req);
+        self.http
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or_else(|| Err(HostError::Denied("no network in unit tests".into())))
     }
 
     fn lookup_parties(&self, addresses: &[String]) -> Result<Vec<(String, Party)>, HostError> {
@@ -310,7 +323,9 @@ impl Host for MemHost {
         Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
     }
 
-    fn sleep(&self, _duration: std::time::Duration) {}
+    fn sleep(&self, duration: std::time::Duration) {
+        self.slept.borrow_mut().push(duration);
+    }
 
     fn random(&self, buf: &mut [u8]) -> Result<(), HostError> {
         buf.fill(7);

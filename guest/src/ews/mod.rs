@@ -7,4 +7,5 @@
 
 pub mod item;
 pub mod soap;
+pub mod store;
 pub mod xml;

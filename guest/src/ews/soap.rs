@@ -222,14 +222,15 @@ pub fn create_folder(h: Header<'_>, parent: FolderRef<'_>, name: &str) -> Vec<u8
     })
 }
 
-/// `FindItem`: ids of a folder's items, oldest first, `max` from `offset`;
-/// only those with this `InternetMessageId` when given.
+/// `FindItem`: ids (and `InternetMessageId`s) of a folder's items, oldest
+/// first, `max` from `offset`; only those whose field equals the value when
+/// `matching` is given (`("message:InternetMessageId", "<a@b>")`).
 pub fn find_item(
     h: Header<'_>,
     folder: FolderRef<'_>,
     offset: usize,
     max: u32,
-    internet_message_id: Option<&str>,
+    matching: Option<(&str, &str)>,
 ) -> Vec<u8> {
     envelope(h, |w| {
         w.create_element("m:FindItem")
@@ -248,14 +249,14 @@ pub fn find_item(
                         ("BasePoint", "Beginning"),
                     ])
                     .write_empty()?;
-                if let Some(imid) = internet_message_id {
+                if let Some((field, value)) = matching {
                     w.create_element("m:Restriction").write_inner_content(|w| {
                         w.create_element("t:IsEqualTo").write_inner_content(|w| {
-                            field_uris(w, &["message:InternetMessageId"])?;
+                            field_uris(w, &[field])?;
                             w.create_element("t:FieldURIOrConstant")
                                 .write_inner_content(|w| {
                                     w.create_element("t:Constant")
-                                        .with_attribute(("Value", imid))
+                                        .with_attribute(("Value", value))
                                         .write_empty()?;
                                     Ok(())
                                 })?;
@@ -552,7 +553,13 @@ mod tests {
             ),
             find_folder(h, FolderRef::Id(hostile), 100),
             create_folder(h, FolderRef::Id("p"), hostile),
-            find_item(h, FolderRef::Id("q"), 50, 50, Some(hostile)),
+            find_item(
+                h,
+                FolderRef::Id("q"),
+                50,
+                50,
+                Some(("item:Subject", hostile)),
+            ),
             get_item(h, &[hostile, "b"]),
             move_item(h, &[hostile], hostile),
             delete_item(h, &[hostile], DeleteType::HardDelete),
@@ -581,7 +588,7 @@ mod tests {
             FolderRef::Id("q"),
             100,
             25,
-            Some("<a@b>"),
+            Some(("message:InternetMessageId", "<a@b>")),
         ));
         let at = |needle: &str| s.find(needle).unwrap_or_else(|| panic!("{needle} in {s}"));
         assert!(at("m:ItemShape") < at("m:IndexedPageItemView"));
