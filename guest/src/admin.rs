@@ -4,10 +4,11 @@
 use crate::address::Address;
 use crate::auth::{self, AuthError};
 use crate::graph::Graph;
-use crate::graph::store::GraphStore;
 use crate::host::{Host, JOB_NAME, JobState, Recurrence};
 use crate::mail_store::{MailError, MailStore};
-use crate::setup::{CLIENT_SECRET, NotLoggedPolicy, STATUS_OK, Setup, SetupChange, SetupError};
+use crate::setup::{
+    CLIENT_SECRET, EWS_PASSWORD, NotLoggedPolicy, STATUS_OK, Setup, SetupChange, SetupError,
+};
 
 /// The recurring job (SPEC §5): every 10 minutes, first run after a minute,
 /// 3 attempts per failure a minute apart.
@@ -25,6 +26,8 @@ pub struct SetupView {
     pub setup: Setup,
     /// Whether the setup holds a client secret.
     pub client_secret_set: bool,
+    /// Whether the setup holds an EWS password.
+    pub ews_password_set: bool,
 }
 
 /// Reads the setup for display.
@@ -36,6 +39,7 @@ pub fn get(host: &dyn Host) -> Result<SetupView, SetupError> {
 fn view(host: &dyn Host, setup: Setup) -> Result<SetupView, SetupError> {
     Ok(SetupView {
         client_secret_set: host.secret_get(CLIENT_SECRET)?.is_some(),
+        ews_password_set: host.secret_get(EWS_PASSWORD)?.is_some(),
         setup,
     })
 }
@@ -44,17 +48,19 @@ fn view(host: &dyn Host, setup: Setup) -> Result<SetupView, SetupError> {
 pub fn update(host: &dyn Host, change: SetupChange) -> Result<SetupView, SetupError> {
     let (mut setup, version) = Setup::load(host)?;
     let before = setup.clone();
-    let secret = setup.apply(change)?;
-    if setup.enabled && setup.shared_mailbox.is_none() {
-        return Err(SetupError::Incomplete(
-            "the shared mailbox cannot be cleared while email logging is enabled; disable it first"
-                .into(),
-        ));
+    let secrets = setup.apply(change)?;
+    if setup.enabled
+        && let Err(missing) = setup.mailbox()
+    {
+        return Err(SetupError::Incomplete(format!(
+            "email logging is enabled, so the mail store it reads cannot be left incomplete ({missing}); disable it first"
+        )));
     }
-    match secret.as_deref() {
-        Some("") => host.secret_remove(CLIENT_SECRET)?,
-        Some(s) => host.secret_put(CLIENT_SECRET, s)?,
-        None => {}
+    for (name, value) in secrets {
+        match value.as_str() {
+            "" => host.secret_remove(name)?,
+            v => host.secret_put(name, v)?,
+        }
     }
     // Tokens belong to the app and tenant that issued them.
     if !setup.consent_given && before.consent_given {
@@ -162,6 +168,7 @@ pub fn clear(host: &dyn Host) -> Result<(), SetupError> {
     host.job_remove(JOB_NAME)?;
     auth::forget_tokens(host)?;
     host.secret_remove(CLIENT_SECRET)?;
+    host.secret_remove(EWS_PASSWORD)?;
     Setup::remove(host)?;
     Ok(())
 }
@@ -226,9 +233,20 @@ fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
             return c.0;
         }
     };
-    let mailbox = setup.shared_mailbox.clone().unwrap_or_default();
-    let mut store = GraphStore::new(host, &setup, &mailbox);
-    checklist_on(host, &setup, &mut store, with_job)
+    let mailbox = setup.mailbox().unwrap_or_default().to_string();
+    match crate::experience::open(host, &setup, &mailbox, None) {
+        Ok(mut store) => checklist_on(host, &setup, store.as_mut(), with_job),
+        Err(e) => {
+            let mut c = Checks(Vec::new());
+            c.add(
+                "mail store",
+                CheckStatus::Fail,
+                e.to_string(),
+                "complete the setup of the mail store the job reads",
+            );
+            c.0
+        }
+    }
 }
 
 /// The checklist against `store`: the ERP's records, the folder settings,
@@ -266,16 +284,10 @@ pub(crate) fn checklist_on(
         }
         return c.0;
     }
-    let storage = check_folder(
-        store,
-        setup,
-        "storage folder",
-        &setup.storage_folder,
-        &mut c,
-    );
-    check_move(store, &setup.storage_folder, storage, &mut c);
+    let storage = check_folder(store, setup, "storage folder", setup.storage(), &mut c);
+    check_move(store, setup.storage(), storage, &mut c);
     if setup.monthly_subfolders {
-        let month = format!("{}/{}", setup.storage_folder, host.now().format("%Y-%m"));
+        let month = format!("{}/{}", setup.storage(), host.now().format("%Y-%m"));
         check_folder(store, setup, "this month's storage folder", &month, &mut c);
     }
     if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
@@ -352,7 +364,7 @@ fn check_erp(host: &dyn Host, c: &mut Checks) {
 /// setup saved before that was refused may still name it).
 fn check_folder_settings(setup: &Setup, c: &mut Checks) {
     let mut inbox = vec![];
-    if crate::setup::is_inbox(&setup.storage_folder) {
+    if crate::setup::is_inbox(setup.storage()) {
         inbox.push("storage folder");
     }
     if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder

@@ -271,6 +271,8 @@ pub trait Host {
     fn host_client_secret(&self) -> Option<String>;
     /// The host's redirect URL callback.
     fn host_redirect_url(&self) -> Option<String>;
+    /// The host's EWS password callback.
+    fn host_ews_password(&self) -> Option<String>;
     /// Logs an event (never a secret).
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
     /// The current time.

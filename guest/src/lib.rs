@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 pub mod classify;
 pub mod ews;
+pub mod experience;
 pub mod graph;
 pub mod host;
 pub mod links;
@@ -282,6 +283,10 @@ impl host::Host for WitHost {
         wit::secrets::redirect_url()
     }
 
+    fn host_ews_password(&self) -> Option<String> {
+        wit::secrets::ews_password()
+    }
+
     fn log(&self, level: host::Level, message: &str, fields: &[(&str, &str)]) {
         let level = match level {
             host::Level::Debug => wit::log::Level::Debug,
@@ -333,6 +338,19 @@ fn wit_policy(p: setup::NotLoggedPolicy) -> pt::NotLoggedPolicy {
 fn wit_record(v: admin::SetupView) -> pt::SetupRecord {
     let s = v.setup;
     pt::SetupRecord {
+        experience: match s.experience {
+            setup::Experience::Graph => pt::Experience::Graph,
+            setup::Experience::Ews => pt::Experience::Ews,
+        },
+        ews_url: s.ews.url,
+        ews_auth: match s.ews.auth {
+            setup::EwsAuthMode::Basic => pt::EwsAuth::Basic,
+            setup::EwsAuthMode::Oauth2 => pt::EwsAuth::Oauth2,
+        },
+        ews_account: s.ews.account,
+        ews_password_set: v.ews_password_set,
+        queue_folder: s.ews.queue_folder,
+        ews_storage_folder: s.ews.storage_folder,
         shared_mailbox: s.shared_mailbox,
         tenant: s.tenant,
         auth_mode: wit_auth_mode(s.auth_mode),
@@ -361,6 +379,21 @@ impl ex::setup::Guest for Component {
 
     fn update(change: pt::SetupChange) -> Result<pt::SetupRecord, pt::SetupError> {
         let change = setup::SetupChange {
+            experience: change.experience.map(|e| match e {
+                pt::Experience::Graph => setup::Experience::Graph,
+                pt::Experience::Ews => setup::Experience::Ews,
+            }),
+            ews: setup::EwsChange {
+                url: change.ews_url,
+                auth: change.ews_auth.map(|a| match a {
+                    pt::EwsAuth::Basic => setup::EwsAuthMode::Basic,
+                    pt::EwsAuth::Oauth2 => setup::EwsAuthMode::Oauth2,
+                }),
+                account: change.ews_account,
+                password: change.ews_password,
+                queue_folder: change.queue_folder,
+                storage_folder: change.ews_storage_folder,
+            },
             shared_mailbox: change.shared_mailbox,
             tenant: change.tenant,
             auth_mode: change.auth_mode.map(|m| match m {

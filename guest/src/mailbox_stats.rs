@@ -1,7 +1,6 @@
 //! The item counts of the folders the component uses, against the folder
 //! item limit (research/graph-api.md §6: 1,000,000 items per folder).
 
-use crate::graph::store::GraphStore;
 use crate::host::Host;
 use crate::mail_store::{FolderInfo, MailError, MailStore};
 use crate::run_error::RunError;
@@ -47,9 +46,10 @@ pub fn mailbox_stats(host: &dyn Host) -> Result<Vec<FolderStat>, RunError> {
         .mailbox()
         .map_err(RunError::SetupIncomplete)?
         .to_string();
-    let mut store = GraphStore::new(host, &setup, &mailbox);
+    let mut store =
+        crate::experience::open(host, &setup, &mailbox, None).map_err(MailError::into_run_error)?;
     store.connect().map_err(MailError::into_run_error)?;
-    folder_stats(&setup, &mut store).map_err(MailError::into_run_error)
+    folder_stats(&setup, store.as_mut()).map_err(MailError::into_run_error)
 }
 
 /// The counts of the setup's folders in `store`.
@@ -70,8 +70,8 @@ pub fn folder_stats(
         "inbox",
         store.folder_info("inbox")?.as_ref(),
     )];
-    let storage = store.folder_info(&setup.storage_folder)?;
-    out.push(stat(Role::Storage, &setup.storage_folder, storage.as_ref()));
+    let storage = store.folder_info(setup.storage())?;
+    out.push(stat(Role::Storage, setup.storage(), storage.as_ref()));
     if let (true, Some(folder)) = (setup.monthly_subfolders, storage) {
         let mut months: Vec<FolderInfo> = store
             .child_folders(&folder.id)?
@@ -80,7 +80,7 @@ pub fn folder_stats(
             .collect();
         months.sort_by(|a, b| a.name.cmp(&b.name));
         for month in months {
-            let path = format!("{}/{}", setup.storage_folder, month.name);
+            let path = format!("{}/{}", setup.storage(), month.name);
             out.push(stat(Role::StorageMonth, &path, Some(&month)));
         }
     }

@@ -305,6 +305,10 @@ impl Host for MemHost {
         None
     }
 
+    fn host_ews_password(&self) -> Option<String> {
+        None
+    }
+
     fn host_redirect_url(&self) -> Option<String> {
         None
     }

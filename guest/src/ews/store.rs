@@ -1,5 +1,7 @@
 //! Public folders over Exchange Web Services, as a [`MailStore`]: the queue
-//! folder plays the Inbox, folder paths start at the public folder root.
+//! folder plays the Inbox, folder paths start at the public folder root, and
+//! a bare folder name (the not-logged and quarantine folders) is a folder
+//! beside the queue folder, where the account has its rights already.
 //!
 //! What is EWS's own stays here: `FindItem` paging by offset, one `GetItem`
 //! per page, one `MoveItem` for many items, moves into public folders that
@@ -324,6 +326,7 @@ impl<'a> EwsStore<'a> {
     /// The folder at `path` under the public folder root; with `create`,
     /// missing levels are made.
     fn resolve(&mut self, path: &str, create: bool) -> Result<Option<FolderInfo>, MailError> {
+        let path = &self.full_path(path);
         let key = path.trim().trim_matches('/').to_lowercase();
         if let Some(f) = self.folders.get(&key) {
             return Ok(Some(f.clone()));
@@ -363,6 +366,15 @@ impl<'a> EwsStore<'a> {
             self.folder_names.insert(f.id.clone(), f.name.clone());
         }
         Ok(at)
+    }
+
+    /// A path from the public folder root: a bare name is beside the queue.
+    fn full_path(&self, path: &str) -> String {
+        let path = path.trim().trim_matches('/');
+        match self.config.queue.trim().trim_matches('/').rsplit_once('/') {
+            Some((parent, _)) if !path.contains('/') => format!("{parent}/{path}"),
+            _ => path.to_string(),
+        }
     }
 
     /// The queue folder, which must exist.

@@ -311,13 +311,8 @@ impl<'a> GraphStore<'a> {
     }
 }
 
-/// What a sign-in failure means for the pipeline.
 fn auth_error(a: AuthError) -> MailError {
-    match a {
-        AuthError::SignInRequired(m) | AuthError::InvalidClient(m) => MailError::SignInLost(m),
-        AuthError::Incomplete(m) => MailError::Incomplete(m),
-        AuthError::Transient(m) | AuthError::Failed(m) => MailError::Unavailable(m),
-    }
+    a.into()
 }
 
 /// The page size to ask for next: smaller after an answer past

@@ -38,7 +38,7 @@ impl<'a> Run<'a> {
         template: String,
     ) -> Result<Self, RunError> {
         let storage_folder = store
-            .ensure_folder(&setup.storage_folder)
+            .ensure_folder(setup.storage())
             .map_err(MailError::into_run_error)?;
         Ok(Self {
             host,

@@ -235,14 +235,14 @@ impl Run<'_> {
         if !self.setup.monthly_subfolders {
             return Ok((
                 self.storage_folder.clone(),
-                self.setup.storage_folder.clone(),
+                self.setup.storage().to_string(),
             ));
         }
         let month = datetime
             .unwrap_or_else(|| self.host.now())
             .format("%Y-%m")
             .to_string();
-        let path = format!("{}/{month}", self.setup.storage_folder);
+        let path = format!("{}/{month}", self.setup.storage());
         if let Some(id) = self.months.get(&month) {
             return Ok((id.clone(), path));
         }
