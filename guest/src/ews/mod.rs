@@ -5,6 +5,8 @@
 //! the small XML tree of `xml`). The processing is the pipeline's, the same
 //! for both experiences; this module only turns EWS into a mail store.
 
+pub mod client;
+pub mod folders;
 pub mod item;
 pub mod soap;
 pub mod store;

@@ -4,54 +4,28 @@
 //! beside the queue folder, where the account has its rights already.
 //!
 //! What is EWS's own stays here: `FindItem` paging by offset, one `GetItem`
-//! per page, one `MoveItem` for many items, moves into public folders that
-//! answer no new id (the item is then found again in the destination),
-//! `ErrorServerBusy` and its back-off, and EWS's response codes and what they
-//! mean for the pipeline.
+//! per page (one per item when the page is too large for the host), one
+//! `MoveItem` for many items, and moves into public folders that answer no
+//! new id (the item is then found again in the destination). The wire and
+//! its retries are `client`'s, folder paths `folders`'.
 
+pub use super::client::{BearerSource, EwsAuth};
+use super::client::{CallError, Client, code_error};
+use super::folders::{Folders, ROOT};
 use super::item;
-use super::soap::{self, DeleteType, Fault, FolderRef, Header, Response};
+use super::soap::{self, DeleteType, FolderRef, Header, Response};
 use super::xml::{Element, Ns};
-use crate::host::{Host, HostError, HttpRequest};
+use crate::host::Host;
 use crate::mail_store::{
     AccessCheck, Cursor, FolderInfo, MailError, MailStore, MessageRef, Moved, Page, Resolution,
     Usage,
 };
 use crate::message::{InboxMessage, MessageError, Unreadable};
-use crate::retry::{MAX_ATTEMPTS, Patience, parse_retry_after};
-use base64::Engine as _;
-use secrecy::{ExposeSecret as _, SecretString};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-/// The well-known folder at the top of every path.
-const ROOT: &str = "publicfoldersroot";
+use std::time::Instant;
 
 /// The subject of the validation probe; a random tag makes it findable.
 const PROBE_SUBJECT: &str = "Email Logging probe (safe to delete)";
-
-/// How the requests sign in.
-pub enum EwsAuth<'a> {
-    /// Basic authentication (Exchange on-premises): user name and password.
-    Basic {
-        /// The user name (`user@contoso.com` or `CONTOSO\user`).
-        user: String,
-        /// The password.
-        password: SecretString,
-    },
-    /// OAuth2 bearer tokens (Exchange Online).
-    Bearer(Box<dyn BearerSource + 'a>),
-}
-
-/// Where OAuth2 access tokens for Exchange come from.
-pub trait BearerSource {
-    /// A valid access token.
-    fn token(&mut self) -> Result<String, MailError>;
-    /// Forgets the token after Exchange refused it, so the next is new.
-    fn forget(&mut self);
-    /// Token requests made.
-    fn requests(&self) -> u32;
-}
 
 /// What the store needs to know of the setup.
 #[derive(Debug, Clone)]
@@ -76,315 +50,51 @@ enum Trace {
     Subject(String),
 }
 
-/// A failed EWS call, before it is given its meaning for the pipeline.
-#[derive(Debug)]
-enum CallError {
-    /// Exchange's own code.
-    Code(Fault),
-    /// The answer was larger than the host takes.
-    TooLarge(String),
-    /// Already a store failure.
-    Mail(MailError),
-}
-
 /// Public folders over EWS.
 pub struct EwsStore<'a> {
     host: &'a dyn Host,
-    config: EwsConfig,
-    auth: EwsAuth<'a>,
-    owa_host: String,
-    patience: Patience,
-    requests: u32,
+    client: Client<'a>,
+    folders: Folders,
+    /// Where logged messages may be found again.
+    search: Vec<String>,
     position: usize,
     last_read: usize,
-    folders: HashMap<String, FolderInfo>,
-    folder_names: HashMap<String, String>,
     traces: HashMap<String, Trace>,
 }
 
 impl<'a> EwsStore<'a> {
     /// A store for this setup, signing in with `auth`.
     pub fn new(host: &'a dyn Host, config: EwsConfig, auth: EwsAuth<'a>) -> Self {
-        let owa_host = url::Url::parse(&config.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
         Self {
             host,
-            config,
-            auth,
-            owa_host,
-            patience: Patience::default(),
-            requests: 0,
+            client: Client::new(host, &config.url, &config.account, config.impersonate, auth),
+            folders: Folders::new(&config.queue),
+            search: config.search,
             position: 0,
             last_read: 0,
-            folders: HashMap::new(),
-            folder_names: HashMap::new(),
             traces: HashMap::new(),
         }
     }
 
     /// Waits never run past this instant.
     pub fn set_deadline(&mut self, deadline: Instant) {
-        self.patience.set_deadline(deadline);
+        self.client.set_deadline(deadline);
+    }
+
+    fn queue(&mut self) -> Result<FolderInfo, MailError> {
+        self.folders.queue(&mut self.client)
+    }
+
+    fn resolve(&mut self, path: &str, create: bool) -> Result<Option<FolderInfo>, MailError> {
+        self.folders.resolve(&mut self.client, path, create)
+    }
+
+    fn call_one(&mut self, body: Vec<u8>) -> Result<Response, MailError> {
+        self.client.call_one(body)
     }
 
     fn header(&self) -> Header<'_> {
-        Header {
-            impersonate: self
-                .config
-                .impersonate
-                .then_some(self.config.account.as_str()),
-        }
-    }
-
-    fn authorization(&mut self) -> Result<String, MailError> {
-        match &mut self.auth {
-            EwsAuth::Basic { user, password } => {
-                let pair = format!("{user}:{}", password.expose_secret());
-                Ok(format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                ))
-            }
-            EwsAuth::Bearer(source) => Ok(format!("Bearer {}", source.token()?)),
-        }
-    }
-
-    /// Sends one operation until it is answered, retrying what may pass.
-    fn call(&mut self, body: Vec<u8>) -> Result<Vec<Response>, CallError> {
-        let mut renewed = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut headers = vec![
-                (
-                    "authorization".to_string(),
-                    self.authorization().map_err(CallError::Mail)?,
-                ),
-                ("content-type".into(), "text/xml; charset=utf-8".into()),
-                ("accept".into(), "text/xml".into()),
-            ];
-            if self.config.impersonate {
-                headers.push(("x-anchormailbox".into(), self.config.account.clone()));
-            }
-            self.requests += 1;
-            let result = self.host.http_send(HttpRequest {
-                method: "POST".into(),
-                url: self.config.url.clone(),
-                headers,
-                body: Some(body.clone()),
-                timeout_ms: Some(60_000),
-                // Every request carries the password or a token.
-                sensitive: true,
-            });
-            let (wait, why, throttled) = match result {
-                Ok(resp) => match resp.status {
-                    200 | 500 => match soap::read(&resp.body) {
-                        Ok(messages) => {
-                            match messages.iter().find(|m| m.code == "ErrorServerBusy") {
-                                // One busy answer stands for the whole call.
-                                Some(busy) => busy_wait(busy.back_off_ms),
-                                None => return Ok(messages),
-                            }
-                        }
-                        Err(Fault::Code {
-                            code, back_off_ms, ..
-                        }) if code == "ErrorServerBusy" => busy_wait(back_off_ms),
-                        Err(f @ Fault::Code { .. }) => return Err(CallError::Code(f)),
-                        Err(Fault::NotEws(m)) if resp.status == 200 => {
-                            return Err(CallError::Mail(MailError::Unusable(format!(
-                                "{} does not answer as Exchange Web Services ({m}): check the service URL, which ends in /EWS/Exchange.asmx",
-                                self.config.url
-                            ))));
-                        }
-                        Err(Fault::NotEws(m)) => (None, format!("HTTP 500 ({m})"), false),
-                    },
-                    401 if !renewed && matches!(self.auth, EwsAuth::Bearer(_)) => {
-                        renewed = true;
-                        if let EwsAuth::Bearer(source) = &mut self.auth {
-                            source.forget();
-                        }
-                        continue;
-                    }
-                    401 => return Err(CallError::Mail(self.refused_sign_in(&resp.headers))),
-                    403 => {
-                        return Err(CallError::Mail(MailError::Unusable(format!(
-                            "Exchange refused {} (HTTP 403): the account may not use EWS",
-                            self.config.account
-                        ))));
-                    }
-                    429 | 502 | 503 | 504 => (
-                        resp.header("retry-after").and_then(parse_retry_after),
-                        format!("HTTP {}", resp.status),
-                        matches!(resp.status, 429 | 503),
-                    ),
-                    status => {
-                        return Err(CallError::Mail(MailError::Unusable(format!(
-                            "{} answered HTTP {status}: check the service URL",
-                            self.config.url
-                        ))));
-                    }
-                },
-                Err(HostError::Unavailable(m)) => (None, m, false),
-                Err(HostError::Invalid(m)) if m.contains("larger than") => {
-                    return Err(CallError::TooLarge(m));
-                }
-                Err(HostError::Denied(m)) => {
-                    return Err(CallError::Mail(MailError::Unusable(format!(
-                        "the ERP host does not let the component reach the Exchange server ({m})"
-                    ))));
-                }
-                Err(e) => return Err(CallError::Mail(MailError::Unavailable(e.to_string()))),
-            };
-            let wait = wait.unwrap_or_else(|| Patience::backoff(self.host, attempt));
-            if throttled {
-                self.patience.throttled_waits += 1;
-            }
-            if throttled && !self.patience.can_wait(wait) {
-                return Err(CallError::Mail(MailError::Throttled {
-                    retry_after_secs: wait.as_secs().max(1) as u32,
-                    text: format!("Exchange is busy ({why})"),
-                }));
-            }
-            if attempt >= MAX_ATTEMPTS || !self.patience.can_wait(wait) {
-                return Err(CallError::Mail(MailError::Unavailable(format!(
-                    "Exchange did not answer after {attempt} attempts ({why})"
-                ))));
-            }
-            let reason = if throttled {
-                format!("Exchange is busy ({why})")
-            } else {
-                format!("retrying after {why}")
-            };
-            Patience::wait(self.host, wait, &reason);
-        }
-    }
-
-    fn refused_sign_in(&self, headers: &[(String, String)]) -> MailError {
-        let offers_basic = headers.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case("www-authenticate")
-                && v.to_ascii_lowercase().starts_with("basic")
-        });
-        MailError::SignInLost(match &self.auth {
-            EwsAuth::Basic { .. } if !offers_basic && self.owa_host.ends_with("office365.com") => {
-                "Exchange Online refused Basic authentication (HTTP 401): it takes OAuth2 only; set the authentication to oauth2".into()
-            }
-            EwsAuth::Basic { .. } => format!(
-                "Exchange refused the user name and password of {} (HTTP 401): check them in the setup",
-                self.config.account
-            ),
-            EwsAuth::Bearer(_) => "Exchange refused the access token (HTTP 401): check the app's EWS permission (full_access_as_app) and consent".into(),
-        })
-    }
-
-    /// An operation that must answer exactly one response message.
-    fn call_one(&mut self, body: Vec<u8>) -> Result<Response, MailError> {
-        let mut messages = self.call(body).map_err(|e| self.mail_error(e))?;
-        let first = messages.drain(..).next().ok_or_else(|| {
-            MailError::Unavailable("Exchange answered no response message".into())
-        })?;
-        match first.fault() {
-            Some(f) => Err(code_error(f)),
-            None => Ok(first),
-        }
-    }
-
-    fn mail_error(&self, e: CallError) -> MailError {
-        match e {
-            CallError::Code(f) => code_error(f),
-            CallError::TooLarge(m) => MailError::Refused(m),
-            CallError::Mail(m) => m,
-        }
-    }
-
-    /// A folder under `parent` by display name (names compare case-insensitively).
-    fn find_child(
-        &mut self,
-        parent: FolderRef<'_>,
-        name: &str,
-    ) -> Result<Option<FolderInfo>, MailError> {
-        let mut offset = 0u32;
-        loop {
-            let r = self.call_one(soap::find_folder(self.header(), parent, offset))?;
-            let mut seen = 0u32;
-            for f in r.folders() {
-                seen += 1;
-                if let Some(info) = folder_info(f)
-                    && info.name.to_lowercase() == name.to_lowercase()
-                {
-                    return Ok(Some(info));
-                }
-            }
-            if r.includes_last() || seen == 0 {
-                return Ok(None);
-            }
-            offset += seen;
-        }
-    }
-
-    /// The folder at `path` under the public folder root; with `create`,
-    /// missing levels are made.
-    fn resolve(&mut self, path: &str, create: bool) -> Result<Option<FolderInfo>, MailError> {
-        let path = &self.full_path(path);
-        let key = path.trim().trim_matches('/').to_lowercase();
-        if let Some(f) = self.folders.get(&key) {
-            return Ok(Some(f.clone()));
-        }
-        let mut at: Option<FolderInfo> = None;
-        for name in path.split('/').map(str::trim).filter(|n| !n.is_empty()) {
-            let parent_id = at.as_ref().map(|f| f.id.clone());
-            let parent = match &parent_id {
-                Some(id) => FolderRef::Id(id),
-                None => FolderRef::Distinguished {
-                    id: ROOT,
-                    mailbox: None,
-                },
-            };
-            let found = match self.find_child(parent, name)? {
-                Some(f) => f,
-                None if create => {
-                    let r = self.call_one(soap::create_folder(self.header(), parent, name))?;
-                    let id = r
-                        .folders()
-                        .find_map(|f| soap::id_of(f, "FolderId"))
-                        .ok_or_else(|| {
-                            MailError::Unavailable("Exchange created a folder without an id".into())
-                        })?;
-                    FolderInfo {
-                        id,
-                        name: name.to_string(),
-                        item_count: 0,
-                    }
-                }
-                None => return Ok(None),
-            };
-            at = Some(found);
-        }
-        if let Some(f) = &at {
-            self.folders.insert(key, f.clone());
-            self.folder_names.insert(f.id.clone(), f.name.clone());
-        }
-        Ok(at)
-    }
-
-    /// A path from the public folder root: a bare name is beside the queue.
-    fn full_path(&self, path: &str) -> String {
-        let path = path.trim().trim_matches('/');
-        match self.config.queue.trim().trim_matches('/').rsplit_once('/') {
-            Some((parent, _)) if !path.contains('/') => format!("{parent}/{path}"),
-            _ => path.to_string(),
-        }
-    }
-
-    /// The queue folder, which must exist.
-    fn queue(&mut self) -> Result<FolderInfo, MailError> {
-        let path = self.config.queue.clone();
-        self.resolve(&path, false)?.ok_or_else(|| {
-            MailError::Unusable(format!(
-                "the queue folder '{path}' does not exist under the public folders: create it and mail-enable it (see the README)"
-            ))
-        })
+        self.client.header()
     }
 
     /// The items of the queue at the current position: ids from one
@@ -424,12 +134,12 @@ impl<'a> EwsStore<'a> {
                                 "the message is too large to be read: its answer is larger than the ERP host accepts ({m})"
                             )),
                         ))),
-                        Err(e) => return Err(self.mail_error(e)),
+                        Err(e) => return Err(self.client.mail_error(e)),
                     }
                 }
                 items
             }
-            Err(e) => return Err(self.mail_error(e)),
+            Err(e) => return Err(self.client.mail_error(e)),
         };
         for m in items.iter().flatten() {
             if let Some(imid) = &m.internet_message_id {
@@ -449,7 +159,9 @@ impl<'a> EwsStore<'a> {
             return Ok(Vec::new());
         }
         let refs: Vec<&str> = ids.iter().map(|i| i.id.as_str()).collect();
-        let answers = self.call(soap::get_item(self.header(), &refs))?;
+        let answers = self
+            .client
+            .call(soap::get_item(self.client.header(), &refs))?;
         let mut out = Vec::with_capacity(ids.len());
         for (i, one) in ids.iter().enumerate() {
             let Some(r) = answers.get(i) else {
@@ -502,20 +214,16 @@ impl<'a> EwsStore<'a> {
         };
         let message_id = soap::id_of(el, "ItemId").unwrap_or_else(|| id.to_string());
         let folder = soap::id_of(el, "ParentFolderId")
-            .map(|f| self.folder_names.get(&f).cloned().unwrap_or(f))
+            .map(|f| self.folders.names.get(&f).cloned().unwrap_or(f))
             .unwrap_or_default();
         Ok(Resolution::Found {
-            web_link: self.link(
+            web_link: self.client.link(
                 el.text_of(Ns::Types, "WebClientReadFormQueryString"),
                 &message_id,
             ),
             message_id,
             folder,
         })
-    }
-
-    fn link(&self, given: Option<&str>, id: &str) -> String {
-        crate::web_link::owa_link(&self.owa_host, given, id)
     }
 
     fn check_folder_root(&mut self) -> AccessCheck {
@@ -526,20 +234,11 @@ impl<'a> EwsStore<'a> {
         match self.call_one(soap::get_folder(self.header(), root)) {
             Ok(_) => AccessCheck::pass(
                 "token",
-                format!("{} signed in to {}", self.config.account, self.config.url),
+                format!("{} signed in to {}", self.client.account, self.client.url()),
             ),
-            Err(e @ MailError::SignInLost(_)) => AccessCheck::fail(
-                "token",
-                e.to_string(),
-                match self.auth {
-                    EwsAuth::Basic { .. } => {
-                        "check the user name and password in the setup; Exchange Online takes OAuth2 only"
-                    }
-                    EwsAuth::Bearer(_) => {
-                        "check the app registration: Exchange's full_access_as_app permission with admin consent"
-                    }
-                },
-            ),
+            Err(e @ MailError::SignInLost(_)) => {
+                AccessCheck::fail("token", e.to_string(), self.client.sign_in_hint())
+            }
             Err(e) => AccessCheck::fail(
                 "token",
                 e.to_string(),
@@ -567,85 +266,18 @@ impl Identity {
     }
 }
 
-/// A folder element (`t:Folder`, or any folder kind): id, name, count.
-fn folder_info(f: &Element) -> Option<FolderInfo> {
-    Some(FolderInfo {
-        id: soap::id_of(f, "FolderId")?,
-        name: f
-            .text_of(Ns::Types, "DisplayName")
-            .unwrap_or_default()
-            .to_string(),
-        item_count: f
-            .text_of(Ns::Types, "TotalCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0),
-    })
-}
-
-/// What an `ErrorServerBusy` asks: its back-off, at least a second.
-fn busy_wait(back_off_ms: Option<u64>) -> (Option<Duration>, String, bool) {
-    let wait = Duration::from_millis(back_off_ms.unwrap_or(30_000).max(1_000));
-    (
-        Some(wait),
-        format!("ErrorServerBusy, back off {} ms", wait.as_millis()),
-        true,
-    )
-}
-
-/// What an EWS response code means for the pipeline.
-fn code_error(f: Fault) -> MailError {
-    let Fault::Code {
-        code,
-        text,
-        back_off_ms,
-    } = f
-    else {
-        return MailError::Unavailable(f.to_string());
-    };
-    let said = format!("{code}: {text}");
-    match code.as_str() {
-        "ErrorServerBusy" => MailError::Throttled {
-            retry_after_secs: back_off_ms.unwrap_or(30_000).div_ceil(1000).max(1) as u32,
-            text: said,
-        },
-        "ErrorItemNotFound" => MailError::Gone(said),
-        "ErrorQuotaExceeded" | "ErrorFolderSizeLimitExceeded" => MailError::Full(said),
-        "ErrorAccessDenied"
-        | "ErrorNonExistentMailbox"
-        | "ErrorImpersonateUserDenied"
-        | "ErrorImpersonationDenied"
-        | "ErrorFolderNotFound"
-        | "ErrorNoPublicFolderReplicaAvailable"
-        | "ErrorInvalidServerVersion"
-        | "ErrorIncorrectSchemaVersion"
-        | "ErrorInvalidSchemaVersionForMailboxVersion" => MailError::Unusable(said),
-        "ErrorTimeoutExpired"
-        | "ErrorInternalServerTransientError"
-        | "ErrorMailboxStoreUnavailable"
-        | "ErrorConnectionFailed"
-        | "ErrorMailboxMoveInProgress"
-        | "ErrorInternalServerError"
-        | "ErrorBatchProcessingStopped" => MailError::Unavailable(said),
-        _ => MailError::Refused(said),
-    }
-}
-
 impl MailStore for EwsStore<'_> {
     fn mailbox(&self) -> &str {
-        &self.config.account
+        &self.client.account
     }
 
     fn connect(&mut self) -> Result<(), MailError> {
-        if let EwsAuth::Bearer(source) = &mut self.auth {
-            source.token()?;
-        }
+        self.client.sign_in()?;
         self.queue().map(|_| ())
     }
 
     fn check_access(&mut self) -> Vec<AccessCheck> {
-        if let EwsAuth::Bearer(source) = &mut self.auth {
-            source.forget();
-        }
+        self.client.forget_token();
         let signed_in = self.check_folder_root();
         if !signed_in.passed {
             return vec![signed_in];
@@ -655,7 +287,8 @@ impl MailStore for EwsStore<'_> {
                 "mailbox",
                 format!(
                     "the queue folder '{}' holds {} items",
-                    self.config.queue, q.item_count
+                    self.folders.queue_path(),
+                    q.item_count
                 ),
             ),
             Err(e) => AccessCheck::fail(
@@ -687,7 +320,10 @@ impl MailStore for EwsStore<'_> {
         for to in destinations {
             let at: Vec<usize> = (0..moves.len()).filter(|&i| moves[i].1 == to).collect();
             let ids: Vec<&str> = at.iter().map(|&i| moves[i].0.as_str()).collect();
-            match self.call(soap::move_item(self.header(), &ids, to)) {
+            match self
+                .client
+                .call(soap::move_item(self.client.header(), &ids, to))
+            {
                 Ok(answers) => {
                     for (n, &i) in at.iter().enumerate() {
                         let id = &moves[i].0;
@@ -703,7 +339,7 @@ impl MailStore for EwsStore<'_> {
                     }
                 }
                 Err(e) => {
-                    let e = self.mail_error(e);
+                    let e = self.client.mail_error(e);
                     for &i in &at {
                         out[i] = Some(Err(e.clone()));
                     }
@@ -738,23 +374,17 @@ impl MailStore for EwsStore<'_> {
     }
 
     fn ensure_child_folder(&mut self, parent: &str, name: &str) -> Result<String, MailError> {
-        if let Some(f) = self.find_child(FolderRef::Id(parent), name)? {
-            return Ok(f.id);
+        let c = &mut self.client;
+        match self.folders.find_child(c, FolderRef::Id(parent), name)? {
+            Some(f) => Ok(f.id),
+            None => Folders::create(c, FolderRef::Id(parent), name),
         }
-        let r = self.call_one(soap::create_folder(
-            self.header(),
-            FolderRef::Id(parent),
-            name,
-        ))?;
-        r.folders()
-            .find_map(|f| soap::id_of(f, "FolderId"))
-            .ok_or_else(|| MailError::Unavailable("Exchange created a folder without an id".into()))
     }
 
     fn folder_info(&mut self, path: &str) -> Result<Option<FolderInfo>, MailError> {
         // The pipeline's Inbox is the queue.
         let path = if path.eq_ignore_ascii_case("inbox") {
-            self.config.queue.clone()
+            self.folders.queue_path().to_string()
         } else {
             path.to_string()
         };
@@ -766,25 +396,11 @@ impl MailStore for EwsStore<'_> {
     }
 
     fn child_folders(&mut self, id: &str) -> Result<Vec<FolderInfo>, MailError> {
-        let mut all = Vec::new();
-        let mut offset = 0u32;
-        loop {
-            let r = self.call_one(soap::find_folder(self.header(), FolderRef::Id(id), offset))?;
-            let page: Vec<FolderInfo> = r.folders().filter_map(folder_info).collect();
-            let done = r.includes_last() || page.is_empty();
-            offset += page.len() as u32;
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
+        self.folders.children(&mut self.client, id)
     }
 
     fn folder_count(&mut self, id: &str) -> Result<u64, MailError> {
-        let r = self.call_one(soap::get_folder(self.header(), FolderRef::Id(id)))?;
-        Ok(r.folders()
-            .find_map(folder_info)
-            .map_or(0, |f| f.item_count))
+        Folders::count(&mut self.client, id)
     }
 
     fn create_probe(&mut self) -> Result<String, MailError> {
@@ -832,7 +448,7 @@ impl MailStore for EwsStore<'_> {
             return Resolution::NotFound;
         };
         let trace = Trace::InternetMessageId(imid);
-        for path in self.config.search.clone() {
+        for path in self.search.clone() {
             let folder = match self.resolve(&path, false) {
                 Ok(Some(f)) => f,
                 Ok(None) => continue,
@@ -845,7 +461,7 @@ impl MailStore for EwsStore<'_> {
                 Err(e) => return Resolution::Failed(e.to_string()),
             }
             for f in folders {
-                self.folder_names.insert(f.id.clone(), f.name.clone());
+                self.folders.names.insert(f.id.clone(), f.name.clone());
                 match self.find_in(&f.id, &trace) {
                     Ok(Some(el)) => {
                         let Some(id) = soap::id_of(&el, "ItemId") else {
@@ -874,13 +490,9 @@ impl MailStore for EwsStore<'_> {
     }
 
     fn usage(&self) -> Usage {
-        let tokens = match &self.auth {
-            EwsAuth::Bearer(source) => source.requests(),
-            EwsAuth::Basic { .. } => 0,
-        };
         Usage {
-            requests: self.requests + tokens,
-            throttled_waits: self.patience.throttled_waits,
+            requests: self.client.requests + self.client.token_requests(),
+            throttled_waits: self.client.patience.throttled_waits,
         }
     }
 }
@@ -892,7 +504,7 @@ impl EwsStore<'_> {
         let trace = self.traces.remove(id);
         if let Some(new) = r.items().find_map(|el| soap::id_of(el, "ItemId")) {
             return Ok(Moved {
-                web_link: Some(self.link(None, &new)),
+                web_link: Some(self.client.link(None, &new)),
                 id: new,
             });
         }
@@ -902,7 +514,7 @@ impl EwsStore<'_> {
         };
         match found.and_then(|el| soap::id_of(&el, "ItemId")) {
             Some(new) => Ok(Moved {
-                web_link: Some(self.link(None, &new)),
+                web_link: Some(self.client.link(None, &new)),
                 id: new,
             }),
             // Moved, but not to be found by anything it carries: the entry
@@ -918,8 +530,10 @@ impl EwsStore<'_> {
 mod tests {
     use super::*;
     use crate::ews::xml::{MESSAGES, SOAP, TYPES};
-    use crate::host::HttpResponse;
+    use crate::host::{HostError, HttpResponse};
     use crate::testing::MemHost;
+    use secrecy::SecretString;
+    use std::time::Duration;
 
     const URL: &str = "https://mail.contoso.com/EWS/Exchange.asmx";
 
@@ -1149,34 +763,5 @@ mod tests {
             matches!(&err, MailError::Unusable(m) if m.contains("'Email Logging/Queue' does not exist")),
             "{err:?}"
         );
-    }
-
-    #[test]
-    fn response_codes_mean_what_the_pipeline_needs() {
-        let code = |c: &str| {
-            code_error(Fault::Code {
-                code: c.into(),
-                text: "t".into(),
-                back_off_ms: Some(1_500),
-            })
-        };
-        assert!(matches!(
-            code("ErrorServerBusy"),
-            MailError::Throttled {
-                retry_after_secs: 2,
-                ..
-            }
-        ));
-        assert!(matches!(code("ErrorItemNotFound"), MailError::Gone(_)));
-        assert!(matches!(code("ErrorQuotaExceeded"), MailError::Full(_)));
-        assert!(matches!(code("ErrorAccessDenied"), MailError::Unusable(_)));
-        assert!(matches!(
-            code("ErrorTimeoutExpired"),
-            MailError::Unavailable(_)
-        ));
-        assert!(matches!(
-            code("ErrorInvalidIdMalformed"),
-            MailError::Refused(_)
-        ));
     }
 }
