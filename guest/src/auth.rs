@@ -22,8 +22,57 @@ pub const DELEGATED_SCOPE: &str =
 /// What an application token asks for.
 pub const APPLICATION_SCOPE: &str = "https://graph.microsoft.com/.default";
 
+/// What the delegated job asks for to read public folders over EWS.
+pub const EXCHANGE_DELEGATED_SCOPE: &str =
+    "offline_access https://outlook.office365.com/EWS.AccessAsUser.All openid profile";
+/// What an application token for EWS asks for (`full_access_as_app`).
+pub const EXCHANGE_APPLICATION_SCOPE: &str = "https://outlook.office365.com/.default";
+
 const REFRESH_TOKEN: &str = "refresh-token";
 const ACCESS_TOKEN: &str = "access-token";
+const EXCHANGE_ACCESS_TOKEN: &str = "exchange-access-token";
+
+/// What an access token is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Resource {
+    /// Microsoft Graph (the new experience).
+    #[default]
+    Graph,
+    /// Exchange Web Services in Exchange Online (the current experience).
+    Exchange,
+}
+
+impl Resource {
+    /// The resource the setup's experience signs in to.
+    pub fn of(setup: &Setup) -> Self {
+        match setup.experience {
+            crate::setup::Experience::Graph => Self::Graph,
+            crate::setup::Experience::Ews => Self::Exchange,
+        }
+    }
+
+    fn delegated_scope(self) -> &'static str {
+        match self {
+            Self::Graph => DELEGATED_SCOPE,
+            Self::Exchange => EXCHANGE_DELEGATED_SCOPE,
+        }
+    }
+
+    fn application_scope(self) -> &'static str {
+        match self {
+            Self::Graph => APPLICATION_SCOPE,
+            Self::Exchange => EXCHANGE_APPLICATION_SCOPE,
+        }
+    }
+
+    /// Where its access token is cached; the refresh token serves both.
+    fn cache(self) -> &'static str {
+        match self {
+            Self::Graph => ACCESS_TOKEN,
+            Self::Exchange => EXCHANGE_ACCESS_TOKEN,
+        }
+    }
+}
 const PENDING_SIGN_IN: &str = "pending-sign-in";
 /// Renew this long before expiry so a token never dies mid-request.
 const EXPIRY_MARGIN_S: i64 = 60;
@@ -55,6 +104,18 @@ impl From<HostError> for AuthError {
         match e {
             HostError::Unavailable(m) => AuthError::Transient(m),
             other => AuthError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// What a sign-in failure means for the pipeline.
+impl From<AuthError> for crate::mail_store::MailError {
+    fn from(a: AuthError) -> Self {
+        use crate::mail_store::MailError;
+        match a {
+            AuthError::SignInRequired(m) | AuthError::InvalidClient(m) => MailError::SignInLost(m),
+            AuthError::Incomplete(m) => MailError::Incomplete(m),
+            AuthError::Transient(m) | AuthError::Failed(m) => MailError::Unavailable(m),
         }
     }
 }
@@ -125,12 +186,21 @@ struct TokenErrorBody {
 /// Hands out access tokens for one call, renewing them when they expire.
 #[derive(Default)]
 pub struct TokenSource {
+    resource: Resource,
     cached: Option<StoredToken>,
     /// Token requests made (for the run report).
     pub requests: u32,
 }
 
 impl TokenSource {
+    /// A source of tokens for `resource`.
+    pub fn for_resource(resource: Resource) -> Self {
+        Self {
+            resource,
+            ..Self::default()
+        }
+    }
+
     /// A valid access token, from memory, from the host's secrets, or newly obtained.
     pub fn access_token(&mut self, host: &dyn Host, setup: &Setup) -> Result<String, AuthError> {
         let now = host.now().timestamp();
@@ -138,7 +208,7 @@ impl TokenSource {
         if let Some(t) = self.cached.as_ref().filter(|t| fresh(t)) {
             return Ok(t.token.clone());
         }
-        if let Some(text) = host.secret_get(ACCESS_TOKEN)?
+        if let Some(text) = host.secret_get(self.resource.cache())?
             && let Ok(t) = serde_json::from_str::<StoredToken>(&text)
             && fresh(&t)
         {
@@ -162,7 +232,7 @@ impl TokenSource {
                         ("client_id", creds.client_id.as_str()),
                         ("grant_type", "refresh_token"),
                         ("refresh_token", refresh.as_str()),
-                        ("scope", DELEGATED_SCOPE),
+                        ("scope", self.resource.delegated_scope()),
                         ("client_secret", creds.client_secret.expose_secret()),
                     ],
                 )?;
@@ -180,7 +250,7 @@ impl TokenSource {
                     &[
                         ("client_id", creds.client_id.as_str()),
                         ("grant_type", "client_credentials"),
-                        ("scope", APPLICATION_SCOPE),
+                        ("scope", self.resource.application_scope()),
                         ("client_secret", creds.client_secret.expose_secret()),
                     ],
                 )?
@@ -192,7 +262,7 @@ impl TokenSource {
     /// Forgets the current access token (after Graph answered 401).
     pub fn invalidate(&mut self, host: &dyn Host) {
         self.cached = None;
-        if let Err(e) = host.secret_remove(ACCESS_TOKEN) {
+        if let Err(e) = host.secret_remove(self.resource.cache()) {
             host.log(
                 crate::host::Level::Warn,
                 "could not drop the cached access token",
@@ -209,7 +279,7 @@ impl TokenSource {
         };
         let text = serde_json::to_string(&stored)
             .map_err(|e| HostError::Internal(format!("cannot encode a token: {e}")))?;
-        host.secret_put(ACCESS_TOKEN, &text)?;
+        host.secret_put(self.resource.cache(), &text)?;
         let token = stored.token.clone();
         self.cached = Some(stored);
         Ok(token)
@@ -348,7 +418,7 @@ pub fn begin_sign_in(
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", &redirect)
         .append_pair("response_mode", "query")
-        .append_pair("scope", DELEGATED_SCOPE)
+        .append_pair("scope", Resource::of(setup).delegated_scope())
         .append_pair("state", &state)
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
@@ -380,7 +450,7 @@ pub fn admin_consent_url(host: &dyn Host, setup: &Setup) -> Result<String, Setup
         .extend([tenant, "v2.0", "adminconsent"]);
     url.query_pairs_mut()
         .append_pair("client_id", &creds.client_id)
-        .append_pair("scope", APPLICATION_SCOPE)
+        .append_pair("scope", Resource::of(setup).application_scope())
         .append_pair("redirect_uri", &redirect)
         .append_pair("state", &random_text(host)?);
     Ok(url.into())
@@ -388,7 +458,8 @@ pub fn admin_consent_url(host: &dyn Host, setup: &Setup) -> Result<String, Setup
 
 /// Drops the cached access token so the next request obtains a new one.
 pub fn forget_access_token(host: &dyn Host) -> Result<(), HostError> {
-    host.secret_remove(ACCESS_TOKEN)
+    host.secret_remove(ACCESS_TOKEN)?;
+    host.secret_remove(EXCHANGE_ACCESS_TOKEN)
 }
 
 /// Completes a delegated sign-in from the redirect's query string: checks
@@ -431,7 +502,7 @@ pub fn complete_sign_in(host: &dyn Host, setup: &mut Setup, query: &str) -> Resu
         .ok_or_else(|| SetupError::SignInFailed("the sign-in response has no code".into()))?;
     let creds = credentials(host, setup).map_err(auth_to_setup)?;
     let redirect = creds.redirect_url.clone().unwrap_or_default();
-    let mut source = TokenSource::default();
+    let mut source = TokenSource::for_resource(Resource::of(setup));
     let resp = source
         .token_request(
             host,
@@ -442,7 +513,7 @@ pub fn complete_sign_in(host: &dyn Host, setup: &mut Setup, query: &str) -> Resu
                 ("code", code.as_str()),
                 ("redirect_uri", redirect.as_str()),
                 ("code_verifier", pending.verifier.as_str()),
-                ("scope", DELEGATED_SCOPE),
+                ("scope", source.resource.delegated_scope()),
                 ("client_secret", creds.client_secret.expose_secret()),
             ],
         )
@@ -466,7 +537,12 @@ pub fn complete_sign_in(host: &dyn Host, setup: &mut Setup, query: &str) -> Resu
 
 /// Removes every token this module keeps.
 pub fn forget_tokens(host: &dyn Host) -> Result<(), HostError> {
-    for name in [REFRESH_TOKEN, ACCESS_TOKEN, PENDING_SIGN_IN] {
+    for name in [
+        REFRESH_TOKEN,
+        ACCESS_TOKEN,
+        EXCHANGE_ACCESS_TOKEN,
+        PENDING_SIGN_IN,
+    ] {
         host.secret_remove(name)?;
     }
     Ok(())

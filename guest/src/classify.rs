@@ -61,6 +61,8 @@ pub struct Pair {
 pub enum NotLoggedReason {
     /// A draft, not a sent message.
     Draft,
+    /// Marked private or confidential by its sender.
+    Sensitive,
     /// No usable sender or from address.
     NoSender,
     /// No usable To, Cc or Bcc address.
@@ -80,6 +82,7 @@ impl NotLoggedReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",
+            Self::Sensitive => "sensitive",
             Self::NoSender => "no-sender",
             Self::NoRecipients => "no-recipients",
             Self::InternalOnly => "internal-only",
@@ -122,6 +125,9 @@ pub fn classify(msg: &InboxMessage, dir: &Directory) -> Classification {
     use NotLoggedReason::*;
     if msg.is_draft {
         return Classification::NotLogged(Draft);
+    }
+    if msg.sensitivity.keeps_it_out() {
+        return Classification::NotLogged(Sensitive);
     }
     let Some(sender) = &msg.sender else {
         return Classification::NotLogged(NoSender);

@@ -5,13 +5,12 @@
 //! access token once on a 401.
 
 pub mod pacing;
-pub mod retry;
 pub mod store;
 
-use retry::{Verdict, parse_retry_after, verdict};
+use crate::retry::{MAX_ATTEMPTS, MAX_WAIT, Patience, Verdict, parse_retry_after, verdict};
 
 use crate::auth::{AuthError, TokenSource};
-use crate::host::{Host, HostError, HttpRequest, HttpResponse, Level};
+use crate::host::{Host, HostError, HttpRequest, HttpResponse};
 use crate::setup::Setup;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -19,13 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Graph's v1.0 base URL.
 pub const GRAPH_BASE: &str = "https://graph.microsoft.com/v1.0";
-/// Attempts per request for transient failures.
-const MAX_ATTEMPTS: u32 = 4;
 /// Graph's limit of requests in one `$batch`.
 const BATCH_LIMIT: usize = 20;
-/// Longest single wait this client does by itself; longer `Retry-After`s
-/// end the run and postpone the job instead.
-const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Well-known folder names, usable directly in paths and as `destinationId`.
 pub const WELL_KNOWN_FOLDERS: &[&str] = &[
@@ -125,11 +119,10 @@ pub struct Graph<'a> {
     setup: &'a Setup,
     tokens: TokenSource,
     mailbox: String,
-    deadline: Option<Instant>,
     /// Graph requests made.
     pub requests: u32,
-    /// Waits for throttling or `Retry-After`.
-    pub throttled_waits: u32,
+    /// Waits between attempts, and how many were for throttling.
+    pub patience: Patience,
     /// Keeps the request rate under the mailbox's throttling window.
     pacer: pacing::Pacer,
 }
@@ -142,9 +135,8 @@ impl<'a> Graph<'a> {
             setup,
             tokens: TokenSource::default(),
             mailbox: mailbox.to_string(),
-            deadline: None,
             requests: 0,
-            throttled_waits: 0,
+            patience: Patience::default(),
             pacer: pacing::Pacer::new(pacing::GraphLimits::default()),
         }
     }
@@ -169,23 +161,13 @@ impl<'a> Graph<'a> {
         Ok(())
     }
 
-    /// Waits `wait` for Graph, saying so in a `progress` event first, so a
-    /// host can show why a long run is quiet.
     fn wait(&self, wait: Duration, reason: &str) {
-        self.host.log(
-            Level::Info,
-            crate::process::report::PROGRESS,
-            &[
-                ("waiting_ms", &wait.as_millis().to_string()),
-                ("reason", reason),
-            ],
-        );
-        self.host.sleep(wait);
+        Patience::wait(self.host, wait, reason);
     }
 
     /// Waits never run past this instant.
     pub fn set_deadline(&mut self, deadline: Instant) {
-        self.deadline = Some(deadline);
+        self.patience.set_deadline(deadline);
     }
 
     /// Token requests made.
@@ -217,18 +199,27 @@ impl<'a> Graph<'a> {
 
     /// The first page of a folder's messages, oldest first.
     pub fn first_page_url(&self, folder: &str, select: &str, top: u32) -> String {
-        self.page_url(folder, select, top, 0)
+        self.page_url(folder, select, None, top, 0)
     }
 
-    /// A page of a folder's messages, oldest first, after skipping `skip`.
-    pub fn page_url(&self, folder: &str, select: &str, top: u32, skip: usize) -> String {
+    /// A page of a folder's messages, oldest first, after skipping `skip`,
+    /// with the `$expand` given.
+    pub fn page_url(
+        &self,
+        folder: &str,
+        select: &str,
+        expand: Option<&str>,
+        top: u32,
+        skip: usize,
+    ) -> String {
         let skip = if skip > 0 {
             format!("&$skip={skip}")
         } else {
             String::new()
         };
+        let expand = expand.map(|e| format!("&$expand={e}")).unwrap_or_default();
         format!(
-            "{}/mailFolders/{}/messages?$select={select}&$top={top}{skip}&$orderby=receivedDateTime%20asc",
+            "{}/mailFolders/{}/messages?$select={select}{expand}&$top={top}{skip}&$orderby=receivedDateTime%20asc",
             self.mailbox_url(),
             enc(folder)
         )
@@ -372,7 +363,7 @@ impl<'a> Graph<'a> {
                 break;
             }
             if !wait.is_zero() {
-                self.throttled_waits += 1;
+                self.patience.throttled_waits += 1;
                 self.wait(wait, "Microsoft Graph throttled or failed some moves");
             }
             todo = again;
@@ -642,7 +633,7 @@ impl<'a> Graph<'a> {
                     Verdict::Retry { throttled } => {
                         let retry_after = resp.header("retry-after").and_then(parse_retry_after);
                         if throttled || retry_after.is_some() {
-                            self.throttled_waits += 1;
+                            self.patience.throttled_waits += 1;
                         }
                         (retry_after, format!("HTTP {}", resp.status), throttled)
                     }
@@ -671,20 +662,12 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// Exponential backoff with up to 50% jitter: 0.25 s, 0.5 s, 1 s, 2 s …
-    /// capped at 8 s, for faults that come without a `Retry-After`.
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = 250u64 << attempt.min(6).saturating_sub(1);
-        let mut r = [0u8; 2];
-        let jitter = match self.host.random(&mut r) {
-            Ok(()) => u64::from(u16::from_le_bytes(r)) % (base / 2 + 1),
-            Err(_) => 0,
-        };
-        Duration::from_millis((base + jitter).min(8_000))
+        Patience::backoff(self.host, attempt)
     }
 
     fn past_deadline(&self, wait: Duration) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() + wait > d)
+        self.patience.past_deadline(wait)
     }
 }
 

@@ -102,11 +102,29 @@ pub struct MessageLink {
     pub folder: Option<String>,
 }
 
+/// Whose record an address field is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A salesperson (`no` is the code).
+    Salesperson,
+    /// A contact (`no` is the number).
+    Contact,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Salesperson => "salesperson",
+            Self::Contact => "contact",
+        })
+    }
+}
+
 /// One e-mail field of a salesperson or contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressField {
-    /// `salesperson` or `contact`.
-    pub owner: String,
+    /// A salesperson's or a contact's.
+    pub owner: Owner,
     /// Code or number.
     pub no: String,
     /// Which field.
@@ -137,15 +155,50 @@ pub struct Recurrence {
     pub retry_delay_seconds: u32,
 }
 
+/// Where a job queue entry is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for its next run.
+    Ready,
+    /// Running now.
+    InProcess,
+    /// The last run failed after all its attempts.
+    Error,
+    /// Stopped by a person.
+    OnHold,
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ready => "ready",
+            Self::InProcess => "in-process",
+            Self::Error => "error",
+            Self::OnHold => "on-hold",
+        })
+    }
+}
+
 /// The job queue entry's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobStatus {
-    /// `ready`, `in-process`, `error` or `on-hold`.
-    pub status: String,
+    /// Where it is in its life.
+    pub status: JobState,
     /// Next run, RFC 3339.
     pub next_run: Option<String>,
     /// The last error.
     pub last_error: Option<String>,
+}
+
+/// How much an activity log line asks of an administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// As it should be.
+    Info,
+    /// Worth a look; the run went on.
+    Warning,
+    /// A failure that needs an administrator.
+    Error,
 }
 
 /// Log levels for host events.
@@ -188,7 +241,7 @@ pub trait Host {
     /// Adds an activity log line.
     fn log_activity(
         &self,
-        severity: &str,
+        severity: Severity,
         description: &str,
         key: Option<&str>,
     ) -> Result<(), HostError>;
@@ -218,6 +271,8 @@ pub trait Host {
     fn host_client_secret(&self) -> Option<String>;
     /// The host's redirect URL callback.
     fn host_redirect_url(&self) -> Option<String>;
+    /// The host's EWS password callback.
+    fn host_ews_password(&self) -> Option<String>;
     /// Logs an event (never a secret).
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
     /// The current time.

@@ -2,25 +2,29 @@
 //! hand, or after the setup moved on to another storage folder or mailbox
 //! (SPEC §4). Only reads; the host decides what to do with the answers.
 
-use crate::graph::store::GraphStore;
 use crate::host::Host;
 use crate::mail_store::MailStore;
 pub use crate::mail_store::{MessageRef, Resolution};
 use crate::run_error::RunError;
 use crate::setup::Setup;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Resolves every ref, in order. Fails as a whole only when signing in
 /// fails; a mailbox that cannot be read fails its own refs.
 pub fn resolve(host: &dyn Host, refs: &[MessageRef]) -> Result<Vec<Resolution>, RunError> {
     let (setup, _) = Setup::load(host)?;
-    let mut stores: HashMap<String, GraphStore<'_>> = HashMap::new();
+    let mut stores: HashMap<String, Box<dyn MailStore + '_>> = HashMap::new();
     let mut signed_in = false;
     let mut out = Vec::with_capacity(refs.len());
     for r in refs {
-        let store = stores
-            .entry(r.mailbox.to_lowercase())
-            .or_insert_with(|| GraphStore::new(host, &setup, &r.mailbox));
+        let store = match stores.entry(r.mailbox.to_lowercase()) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(
+                crate::experience::open(host, &setup, &r.mailbox, None)
+                    .map_err(|e| e.into_run_error())?,
+            ),
+        };
         if !signed_in {
             store.connect().map_err(|e| e.into_run_error())?;
             signed_in = true;

@@ -1,17 +1,31 @@
 //! The item counts of the folders the component uses, against the folder
 //! item limit (research/graph-api.md §6: 1,000,000 items per folder).
 
-use crate::graph::store::GraphStore;
 use crate::host::Host;
 use crate::mail_store::{FolderInfo, MailError, MailStore};
 use crate::run_error::RunError;
 use crate::setup::{NotLoggedPolicy, Setup};
 
+/// What the component uses a folder for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The Inbox.
+    Inbox,
+    /// The storage folder.
+    Storage,
+    /// A monthly subfolder of the storage folder.
+    StorageMonth,
+    /// The folder for messages that cannot be logged.
+    NotLogged,
+    /// The quarantine folder.
+    Quarantine,
+}
+
 /// One folder's count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderStat {
-    /// `inbox`, `storage`, `storage month`, `not-logged` or `quarantine`.
-    pub role: &'static str,
+    /// What it is for.
+    pub role: Role,
     /// Name or path as in the setup.
     pub name: String,
     /// Whether it exists.
@@ -32,9 +46,10 @@ pub fn mailbox_stats(host: &dyn Host) -> Result<Vec<FolderStat>, RunError> {
         .mailbox()
         .map_err(RunError::SetupIncomplete)?
         .to_string();
-    let mut store = GraphStore::new(host, &setup, &mailbox);
+    let mut store =
+        crate::experience::open(host, &setup, &mailbox, None).map_err(MailError::into_run_error)?;
     store.connect().map_err(MailError::into_run_error)?;
-    folder_stats(&setup, &mut store).map_err(MailError::into_run_error)
+    folder_stats(&setup, store.as_mut()).map_err(MailError::into_run_error)
 }
 
 /// The counts of the setup's folders in `store`.
@@ -50,9 +65,13 @@ pub fn folder_stats(
         item_limit: setup.folder_item_limit,
         warning: found.is_some_and(|f| setup.folder_warns(f.item_count)),
     };
-    let mut out = vec![stat("inbox", "inbox", store.folder_info("inbox")?.as_ref())];
-    let storage = store.folder_info(&setup.storage_folder)?;
-    out.push(stat("storage", &setup.storage_folder, storage.as_ref()));
+    let mut out = vec![stat(
+        Role::Inbox,
+        "inbox",
+        store.folder_info("inbox")?.as_ref(),
+    )];
+    let storage = store.folder_info(setup.storage())?;
+    out.push(stat(Role::Storage, setup.storage(), storage.as_ref()));
     if let (true, Some(folder)) = (setup.monthly_subfolders, storage) {
         let mut months: Vec<FolderInfo> = store
             .child_folders(&folder.id)?
@@ -61,16 +80,24 @@ pub fn folder_stats(
             .collect();
         months.sort_by(|a, b| a.name.cmp(&b.name));
         for month in months {
-            let path = format!("{}/{}", setup.storage_folder, month.name);
-            out.push(stat("storage month", &path, Some(&month)));
+            let path = format!("{}/{}", setup.storage(), month.name);
+            out.push(stat(Role::StorageMonth, &path, Some(&month)));
         }
     }
     if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
         let found = store.folder_info(&setup.not_logged_folder)?;
-        out.push(stat("not-logged", &setup.not_logged_folder, found.as_ref()));
+        out.push(stat(
+            Role::NotLogged,
+            &setup.not_logged_folder,
+            found.as_ref(),
+        ));
     }
     let found = store.folder_info(&setup.quarantine_folder)?;
-    out.push(stat("quarantine", &setup.quarantine_folder, found.as_ref()));
+    out.push(stat(
+        Role::Quarantine,
+        &setup.quarantine_folder,
+        found.as_ref(),
+    ));
     Ok(out)
 }
 

@@ -13,6 +13,11 @@ use sha2::{Digest as _, Sha256};
 /// The fields the job asks Graph for (`$select`).
 pub const SELECT: &str = "id,internetMessageId,subject,sender,from,toRecipients,ccRecipients,bccRecipients,sentDateTime,receivedDateTime,isDraft,webLink";
 
+/// The extended property the job asks Graph for (`$expand`): PR_SENSITIVITY,
+/// which marks a message private or confidential. Graph gives MAPI properties
+/// only when expanded by id.
+pub const EXPAND: &str = "singleValueExtendedProperties($filter=id%20eq%20'Integer%200x36')";
+
 /// Just enough of a message to move it and name it, for a message too large
 /// to be read whole.
 pub const SELECT_IDENTITY: &str = "id,internetMessageId";
@@ -54,6 +59,66 @@ pub struct InboxMessage {
     pub is_draft: bool,
     /// `webLink`, if present.
     pub web_link: Option<String>,
+    /// How the sender marked it.
+    pub sensitivity: Sensitivity,
+}
+
+/// How the sender marked a message (Outlook's Sensitivity, MAPI PR_SENSITIVITY).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sensitivity {
+    /// Not marked (also when the mark is missing or unreadable, as Exchange defaults).
+    #[default]
+    Normal,
+    /// Personal.
+    Personal,
+    /// Private: kept out of the ERP.
+    Private,
+    /// Confidential: kept out of the ERP.
+    Confidential,
+}
+
+impl Sensitivity {
+    /// Whether the message must not be logged (Business Central's EWS flow
+    /// skipped these too).
+    pub fn keeps_it_out(self) -> bool {
+        matches!(self, Self::Private | Self::Confidential)
+    }
+
+    /// From PR_SENSITIVITY's value (0 normal, 1 personal, 2 private, 3 confidential).
+    pub fn from_mapi(value: &str) -> Self {
+        match value.trim() {
+            "1" => Self::Personal,
+            "2" => Self::Private,
+            "3" => Self::Confidential,
+            _ => Self::Normal,
+        }
+    }
+
+    /// From Graph's `singleValueExtendedProperties`, where the expansion put
+    /// PR_SENSITIVITY (`Integer 0x36`, written `0x0036` by some servers).
+    fn of_graph(props: Option<&Value>) -> Self {
+        let is_sensitivity = |id: &str| {
+            id.split_once(' ').is_some_and(|(kind, tag)| {
+                kind.eq_ignore_ascii_case("integer")
+                    && tag
+                        .strip_prefix("0x")
+                        .or_else(|| tag.strip_prefix("0X"))
+                        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                        == Some(0x36)
+            })
+        };
+        props
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|p| {
+                p.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(is_sensitivity)
+            })
+            .and_then(|p| p.get("value").and_then(Value::as_str))
+            .map_or(Self::Normal, Self::from_mapi)
+    }
 }
 
 /// Why a page item could not be read as a message at all.
@@ -68,6 +133,20 @@ pub enum MessageError {
     /// The message is too large to log (recipients or bytes past the limits).
     #[error("{0}")]
     TooLarge(String),
+    /// The mail server cannot give the item (corrupt, of an unknown kind).
+    #[error("the mail server cannot give the item: {0}")]
+    Corrupt(String),
+    /// The mail server could not give the item just now.
+    #[error("the mail server could not give the item for now: {0}")]
+    Unavailable(String),
+}
+
+impl MessageError {
+    /// Whether the item can never be logged as it is (it goes to the
+    /// quarantine folder when it has an id).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::TooLarge(_) | Self::Corrupt(_))
+    }
 }
 
 /// A page item that cannot be logged as it is, with what is known of it.
@@ -145,13 +224,19 @@ impl InboxMessage {
         let value: Value =
             serde_json::from_str(text).map_err(|_| unreadable(MessageError::NotAnObject))?;
         let msg = Self::from_json(&value).map_err(&unreadable)?;
-        let recipients = msg.recipients.len() + msg.bad_addresses.len();
-        if recipients > MAX_RECIPIENTS {
-            return Err(unreadable(MessageError::TooLarge(format!(
-                "the message has {recipients} recipients, more than the {MAX_RECIPIENTS} a message may have to be logged"
-            ))));
-        }
+        msg.check_recipients().map_err(unreadable)?;
         Ok(msg)
+    }
+
+    /// Refuses a message with more recipients than [`MAX_RECIPIENTS`].
+    pub fn check_recipients(&self) -> Result<(), MessageError> {
+        let recipients = self.recipients.len() + self.bad_addresses.len();
+        if recipients > MAX_RECIPIENTS {
+            return Err(MessageError::TooLarge(format!(
+                "the message has {recipients} recipients, more than the {MAX_RECIPIENTS} a message may have to be logged"
+            )));
+        }
+        Ok(())
     }
 
     /// Reads one item of a Graph message page.
@@ -171,45 +256,54 @@ impl InboxMessage {
             received: date(obj.get("receivedDateTime")),
             is_draft: obj.get("isDraft").and_then(Value::as_bool).unwrap_or(false),
             web_link: text(obj.get("webLink")).map(str::to_string),
+            sensitivity: Sensitivity::of_graph(obj.get("singleValueExtendedProperties")),
             ..Default::default()
         };
-        // `from` is the mailbox the message was sent from, `sender` the person
-        // who sent it; they differ for delegates. `sender` wins when usable.
-        msg.sender = match party(obj.get("sender")) {
-            Some(Ok(a)) => Some(a),
-            other => {
-                if let Some(Err(bad)) = other {
-                    msg.bad_addresses.push(bad);
-                }
-                match party(obj.get("from")) {
-                    Some(Ok(a)) => Some(a),
-                    Some(Err(bad)) => {
-                        msg.bad_addresses.push(bad);
-                        None
-                    }
-                    None => None,
-                }
-            }
-        };
-        let mut known = std::collections::HashSet::new();
+        let mut recipients = Vec::new();
         for field in ["toRecipients", "ccRecipients", "bccRecipients"] {
-            let Some(list) = obj.get(field).and_then(Value::as_array) else {
-                continue;
-            };
-            for item in list {
-                msg.had_recipient_entries = true;
-                match party(Some(item)) {
-                    Some(Ok(a)) => {
-                        if known.insert(a.clone()) {
-                            msg.recipients.push(a);
-                        }
-                    }
-                    Some(Err(bad)) => msg.bad_addresses.push(bad),
-                    None => msg.bad_addresses.push("(recipient without address)".into()),
-                }
+            if let Some(list) = obj.get(field).and_then(Value::as_array) {
+                recipients.extend(
+                    list.iter()
+                        .map(|item| party(Some(item)).unwrap_or_else(|| Err(NO_ADDRESS.into()))),
+                );
             }
         }
+        msg.set_parties(party(obj.get("sender")), party(obj.get("from")), recipients);
         Ok(msg)
+    }
+
+    /// Fills the sender and the recipients from what a store read, the same
+    /// way for every store: `sender` (the person who sent it) wins over `from`
+    /// (the mailbox it was sent from; they differ for delegates) when usable;
+    /// recipients keep their order without repeats; whatever cannot be used is
+    /// kept in `bad_addresses` for the report, never matched.
+    pub fn set_parties(
+        &mut self,
+        sender: RawParty,
+        from: RawParty,
+        recipients: impl IntoIterator<Item = Result<Address, String>>,
+    ) {
+        let mut keep_bad = |p: RawParty| match p {
+            Some(Ok(a)) => Some(a),
+            Some(Err(bad)) => {
+                self.bad_addresses.push(bad);
+                None
+            }
+            None => None,
+        };
+        self.sender = keep_bad(sender).or_else(|| keep_bad(from));
+        let mut known = std::collections::HashSet::new();
+        for r in recipients {
+            self.had_recipient_entries = true;
+            match r {
+                Ok(a) => {
+                    if known.insert(a.clone()) {
+                        self.recipients.push(a);
+                    }
+                }
+                Err(bad) => self.bad_addresses.push(bad),
+            }
+        }
     }
 
     /// The key that makes logging idempotent: the `internetMessageId`, or
@@ -232,14 +326,27 @@ fn text(v: Option<&Value>) -> Option<&str> {
 /// An RFC 3339 date in UTC. A leap second (`23:59:60`) is read as the
 /// second before it: no ERP stores a 61st second.
 fn date(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    let d = text(v).and_then(|s| DateTime::parse_from_rfc3339(s).ok())?;
+    text(v).and_then(parse_date)
+}
+
+/// An RFC 3339 date (Graph's and EWS's `xs:dateTime`) in UTC, a leap second
+/// read as the second before it.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    let d = DateTime::parse_from_rfc3339(s.trim()).ok()?;
     let d = d.with_timezone(&Utc);
     d.with_nanosecond(d.nanosecond() % 1_000_000_000)
 }
 
+/// An address field as a store read it: `None` when absent, `Err` with the
+/// offending text when unusable.
+pub type RawParty = Option<Result<Address, String>>;
+
+/// What an address field without an address is reported as.
+pub const NO_ADDRESS: &str = "(recipient without address)";
+
 /// A `recipient` object (`{"emailAddress": {"address": ..}}`): `None` when
 /// absent or null, `Err` with the offending text when unusable.
-fn party(v: Option<&Value>) -> Option<Result<Address, String>> {
+fn party(v: Option<&Value>) -> RawParty {
     let v = v.filter(|v| !v.is_null())?;
     let addr = v
         .get("emailAddress")
@@ -247,7 +354,7 @@ fn party(v: Option<&Value>) -> Option<Result<Address, String>> {
         .and_then(Value::as_str);
     match addr {
         Some(a) => Some(Address::parse(a).map_err(|e| e.to_string())),
-        None => Some(Err("(recipient without address)".into())),
+        None => Some(Err(NO_ADDRESS.into())),
     }
 }
 
@@ -258,6 +365,33 @@ mod tests {
 
     fn rcpt(a: &str) -> Value {
         json!({"emailAddress": {"name": "x", "address": a}})
+    }
+
+    #[test]
+    fn private_and_confidential_marks_are_read_from_the_expanded_property() {
+        let with = |props: Value| {
+            let mut m = json!({"id": "m1", "subject": "s"});
+            m["singleValueExtendedProperties"] = props;
+            InboxMessage::from_json(&m).unwrap().sensitivity
+        };
+        let prop = |id: &str, value: Value| json!([{"id": id, "value": value}]);
+        assert_eq!(with(prop("Integer 0x36", json!("2"))), Sensitivity::Private);
+        assert_eq!(
+            with(prop("integer 0x0036", json!("3"))),
+            Sensitivity::Confidential
+        );
+        assert_eq!(
+            with(prop("Integer 0x36", json!("1"))),
+            Sensitivity::Personal
+        );
+        assert_eq!(with(prop("Integer 0x36", json!("0"))), Sensitivity::Normal);
+        // Another property, a wrong type or garbage is no mark at all.
+        assert_eq!(with(prop("Integer 0x37", json!("2"))), Sensitivity::Normal);
+        assert_eq!(with(prop("Integer 0x36", json!(2))), Sensitivity::Normal);
+        assert_eq!(with(json!("private")), Sensitivity::Normal);
+        assert_eq!(with(json!([{"value": "2"}, 7, null])), Sensitivity::Normal);
+        assert!(Sensitivity::Private.keeps_it_out() && Sensitivity::Confidential.keeps_it_out());
+        assert!(!Sensitivity::Personal.keeps_it_out());
     }
 
     #[test]

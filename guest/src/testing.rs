@@ -6,8 +6,8 @@
 
 use crate::classify::{ContactMatch, Party, Salesperson};
 use crate::host::{
-    AddressField, EntryRecord, Host, HostError, HttpRequest, HttpResponse, JobStatus, Level,
-    LogOutcome, MessageLink, Recurrence,
+    AddressField, EntryRecord, Host, HostError, HttpRequest, HttpResponse, JobState, JobStatus,
+    Level, LogOutcome, MessageLink, Recurrence, Severity,
 };
 use crate::mail_store::{
     AccessCheck, Cursor, FolderInfo, MailError, MailStore, MessageRef, Moved, Page, Resolution,
@@ -44,7 +44,7 @@ pub struct MemHost {
     parties: RefCell<HashMap<String, Party>>,
     pub template: RefCell<Option<String>>,
     pub logged: RefCell<BTreeMap<String, Logged>>,
-    pub activity: RefCell<Vec<(String, String, Option<String>)>>,
+    pub activity: RefCell<Vec<(Severity, String, Option<String>)>>,
     pub events: RefCell<Vec<Event>>,
     state: RefCell<BTreeMap<String, (String, u64)>>,
     secrets: RefCell<BTreeMap<String, String>>,
@@ -57,6 +57,12 @@ pub struct MemHost {
     /// The next `log-message` calls fail with these.
     pub log_faults: RefCell<VecDeque<HostError>>,
     pub lookups: Cell<usize>,
+    /// The answers the next HTTP requests get, in order; none left: refused.
+    pub http: RefCell<VecDeque<Result<HttpResponse, HostError>>>,
+    /// The HTTP requests sent.
+    pub sent: RefCell<Vec<HttpRequest>>,
+    /// The waits asked for.
+    pub slept: RefCell<Vec<std::time::Duration>>,
 }
 
 impl Default for MemHost {
@@ -82,6 +88,9 @@ impl MemHost {
             lookup_faults: RefCell::default(),
             log_faults: RefCell::default(),
             lookups: Cell::new(0),
+            http: RefCell::default(),
+            sent: RefCell::default(),
+            slept: RefCell::default(),
         };
         h.salesperson(JO, "JO");
         h.salesperson(LT, "LT");
@@ -138,11 +147,24 @@ impl MemHost {
             .iter()
             .any(|(_, d, _)| d.contains(text))
     }
+
+    /// The severity of the first activity line that mentions `text`.
+    pub fn severity_of(&self, text: &str) -> Option<Severity> {
+        self.activity
+            .borrow()
+            .iter()
+            .find(|(_, d, _)| d.contains(text))
+            .map(|(s, _, _)| *s)
+    }
 }
 
 impl Host for MemHost {
-    fn http_send(&self, _req: HttpRequest) -> Result<HttpResponse, HostError> {
-        Err(HostError::Denied("no network in unit tests".into()))
+    fn http_send(&self, req: HttpRequest) -> Result<HttpResponse, HostError> {
+        self.sent.borrow_mut().push(req);
+        self.http
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or_else(|| Err(HostError::Denied("no network in unit tests".into())))
     }
 
     fn lookup_parties(&self, addresses: &[String]) -> Result<Vec<(String, Party)>, HostError> {
@@ -206,15 +228,13 @@ impl Host for MemHost {
 
     fn log_activity(
         &self,
-        severity: &str,
+        severity: Severity,
         description: &str,
         key: Option<&str>,
     ) -> Result<(), HostError> {
-        self.activity.borrow_mut().push((
-            severity.into(),
-            description.into(),
-            key.map(str::to_string),
-        ));
+        self.activity
+            .borrow_mut()
+            .push((severity, description.into(), key.map(str::to_string)));
         Ok(())
     }
 
@@ -256,7 +276,7 @@ impl Host for MemHost {
 
     fn job_ensure(&self, _job: &str, _recurrence: Recurrence) -> Result<(), HostError> {
         *self.job.borrow_mut() = Some(JobStatus {
-            status: "ready".into(),
+            status: JobState::Ready,
             next_run: None,
             last_error: None,
         });
@@ -285,6 +305,10 @@ impl Host for MemHost {
         None
     }
 
+    fn host_ews_password(&self) -> Option<String> {
+        None
+    }
+
     fn host_redirect_url(&self) -> Option<String> {
         None
     }
@@ -303,7 +327,9 @@ impl Host for MemHost {
         Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
     }
 
-    fn sleep(&self, _duration: std::time::Duration) {}
+    fn sleep(&self, duration: std::time::Duration) {
+        self.slept.borrow_mut().push(duration);
+    }
 
     fn random(&self, buf: &mut [u8]) -> Result<(), HostError> {
         buf.fill(7);

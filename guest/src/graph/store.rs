@@ -108,9 +108,13 @@ impl<'a> GraphStore<'a> {
     fn read_page(&mut self, use_next_link: bool) -> Result<Page, MailError> {
         let mut url = match self.next_link.take() {
             Some(link) if use_next_link => link,
-            _ => self
-                .graph
-                .page_url("inbox", message::SELECT, self.top, self.position),
+            _ => self.graph.page_url(
+                "inbox",
+                message::SELECT,
+                Some(message::EXPAND),
+                self.top,
+                self.position,
+            ),
         };
         loop {
             match self.graph.page(&url) {
@@ -133,9 +137,13 @@ impl<'a> GraphStore<'a> {
                 Err(GraphError::Host(HostError::Invalid(m))) if m.contains("larger than") => {
                     if self.top > 1 {
                         self.top = (self.top / 2).max(1);
-                        url =
-                            self.graph
-                                .page_url("inbox", message::SELECT, self.top, self.position);
+                        url = self.graph.page_url(
+                            "inbox",
+                            message::SELECT,
+                            Some(message::EXPAND),
+                            self.top,
+                            self.position,
+                        );
                         continue;
                     }
                     return self.identity_page();
@@ -150,7 +158,7 @@ impl<'a> GraphStore<'a> {
     fn identity_page(&mut self) -> Result<Page, MailError> {
         let url = self
             .graph
-            .page_url("inbox", message::SELECT_IDENTITY, 1, self.position);
+            .page_url("inbox", message::SELECT_IDENTITY, None, 1, self.position);
         let page = self.graph.page(&url).map_err(|e| self.mail_error(e))?;
         self.last_read = page.items.len();
         self.next_link = None;
@@ -303,13 +311,8 @@ impl<'a> GraphStore<'a> {
     }
 }
 
-/// What a sign-in failure means for the pipeline.
 fn auth_error(a: AuthError) -> MailError {
-    match a {
-        AuthError::SignInRequired(m) | AuthError::InvalidClient(m) => MailError::SignInLost(m),
-        AuthError::Incomplete(m) => MailError::Incomplete(m),
-        AuthError::Transient(m) | AuthError::Failed(m) => MailError::Unavailable(m),
-    }
+    a.into()
 }
 
 /// The page size to ask for next: smaller after an answer past
@@ -492,7 +495,7 @@ impl MailStore for GraphStore<'_> {
     fn usage(&self) -> Usage {
         Usage {
             requests: self.graph.requests + self.graph.token_requests(),
-            throttled_waits: self.graph.throttled_waits,
+            throttled_waits: self.graph.patience.throttled_waits,
         }
     }
 }

@@ -103,7 +103,7 @@ impl Run<'_> {
         let why = Some(reason.as_str().to_string());
         match self.setup.not_logged_policy {
             NotLoggedPolicy::Leave => {
-                Step::Done(msg, Handled::new(Outcome::NotLogged, why, 0, false))
+                Step::Done(msg, Handled::new(Outcome::NotLogged(reason), why, 0, false))
             }
             NotLoggedPolicy::Delete => {
                 let result = self.store.delete(&msg.id);

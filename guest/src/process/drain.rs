@@ -6,9 +6,9 @@ use super::failure::Failure;
 use super::lookup::PageDirectory;
 use super::report::{self, LedgerLine, Outcome};
 use super::run::{Run, Step};
-use crate::host::Level;
+use crate::host::{Level, Severity};
 use crate::mail_store::{Cursor, MailError};
-use crate::message::{InboxMessage, MessageError, Unreadable};
+use crate::message::{InboxMessage, Unreadable};
 use crate::run_error::RunError;
 use std::collections::HashSet;
 use std::time::Instant;
@@ -101,18 +101,19 @@ impl Run<'_> {
     }
 
     /// Settles an item that cannot be logged as it is: quarantined when it has
-    /// an id and is too large, else deferred (it cannot be moved anywhere).
+    /// an id and can never be read, else deferred (it cannot be moved anywhere,
+    /// or the server may give it next time).
     /// Says whether it left the Inbox.
     fn unreadable(&mut self, u: Unreadable) -> bool {
         let reason = u.error.to_string();
         match u.identity() {
-            Some(m) if matches!(u.error, MessageError::TooLarge(_)) => {
+            Some(m) if u.error.is_permanent() => {
                 let h = self.failed(&m, Failure::Permanent(reason));
                 self.finish(&m, h)
             }
             _ => {
                 self.activity(
-                    "error",
+                    Severity::Error,
                     &format!("an Inbox item cannot be read: {reason}"),
                     None,
                 );

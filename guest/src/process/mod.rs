@@ -25,8 +25,7 @@ mod tests;
 pub use crate::run_error::RunError;
 pub use lookup::LOOKUP_CHUNK;
 
-use crate::graph::store::GraphStore;
-use crate::host::{Host, Level};
+use crate::host::{Host, Level, Severity};
 use crate::mail_store::{MailError, MailStore};
 use crate::setup::{STATUS_OK, Setup};
 use report::Report;
@@ -49,7 +48,8 @@ pub fn run(host: &dyn Host, budget_ms: u32) -> Result<Report, RunError> {
 
     // Sign in first so that a lost grant is reported as such, and recorded
     // on the setup for the administrator, before any mail is touched.
-    let signed_in = GraphStore::new(host, &setup, &mailbox).connect();
+    let signed_in =
+        crate::experience::open(host, &setup, &mailbox, None).and_then(|mut store| store.connect());
     match signed_in {
         Err(MailError::SignInLost(m)) => {
             setup.status = format!("sign-in required: {m}");
@@ -65,8 +65,9 @@ pub fn run(host: &dyn Host, budget_ms: u32) -> Result<Report, RunError> {
     }
 
     let result = {
-        let mut store = GraphStore::for_run(host, &setup, &mailbox, deadline);
-        run_on(host, &setup, &mut store, template, deadline)
+        let mut store = crate::experience::open(host, &setup, &mailbox, Some(deadline))
+            .map_err(MailError::into_run_error)?;
+        run_on(host, &setup, store.as_mut(), template, deadline)
     };
     // A grant lost mid-run is recorded on the setup like one lost at the start.
     if let Err(RunError::SignInRequired(m)) = &result {
@@ -126,7 +127,7 @@ pub(crate) fn run_on(
 /// Repairs the links earlier runs flagged; returns warnings for the report.
 /// A failure here never stops the run: the links stay flagged.
 fn repair_links(host: &dyn Host, store: &mut dyn MailStore) -> Vec<String> {
-    let activity = |severity: &str, text: &str, key: Option<&str>| {
+    let activity = |severity: Severity, text: &str, key: Option<&str>| {
         if let Err(e) = host.log_activity(severity, text, key) {
             host.log(
                 Level::Warn,
@@ -139,7 +140,7 @@ fn repair_links(host: &dyn Host, store: &mut dyn MailStore) -> Vec<String> {
         Ok(done) => {
             if done.repaired > 0 {
                 activity(
-                    "info",
+                    Severity::Info,
                     &format!(
                         "repaired the links of {} logged messages whose move was not confirmed",
                         done.repaired
@@ -150,7 +151,7 @@ fn repair_links(host: &dyn Host, store: &mut dyn MailStore) -> Vec<String> {
             let mut warnings = Vec::new();
             for key in &done.lost {
                 let text = "a logged message whose move was not confirmed cannot be found in the mailbox any more; its entries keep the old link";
-                activity("warning", text, Some(key));
+                activity(Severity::Warning, text, Some(key));
                 warnings.push(format!("{text} ({key})"));
             }
             warnings

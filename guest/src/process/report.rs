@@ -1,5 +1,6 @@
 //! The run report and its ledger: what one run did, message by message.
 
+use crate::classify::NotLoggedReason;
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::BTreeMap;
 
@@ -14,8 +15,8 @@ pub enum Outcome {
     Logged,
     /// Entries existed; message moved.
     AlreadyLogged,
-    /// Not loggable; handled by the not-logged policy.
-    NotLogged,
+    /// Not loggable for this reason; handled by the not-logged policy.
+    NotLogged(NotLoggedReason),
     /// Failed for good; moved to the quarantine folder.
     Quarantined,
     /// Failed for now; left in the Inbox.
@@ -51,7 +52,7 @@ pub struct Report {
     /// Messages logged before, moved without new entries.
     pub messages_already_logged: u32,
     /// Not logged, by reason.
-    pub not_logged: BTreeMap<String, u32>,
+    pub not_logged: BTreeMap<NotLoggedReason, u32>,
     /// Messages quarantined.
     pub messages_quarantined: u32,
     /// Messages deferred to the next run.
@@ -93,10 +94,7 @@ impl Report {
         match line.outcome {
             Outcome::Logged => self.messages_logged += 1,
             Outcome::AlreadyLogged => self.messages_already_logged += 1,
-            Outcome::NotLogged => {
-                let reason = line.reason.clone().unwrap_or_default();
-                *self.not_logged.entry(reason).or_default() += 1;
-            }
+            Outcome::NotLogged(reason) => *self.not_logged.entry(reason).or_default() += 1,
             Outcome::Quarantined => self.messages_quarantined += 1,
             Outcome::Deferred => self.messages_deferred += 1,
         }
@@ -150,7 +148,7 @@ mod tests {
         for o in [
             Outcome::Logged,
             Outcome::AlreadyLogged,
-            Outcome::NotLogged,
+            Outcome::NotLogged(NotLoggedReason::Draft),
             Outcome::Quarantined,
             Outcome::Deferred,
         ] {

@@ -3,7 +3,7 @@
 
 use super::report::{Outcome, Report};
 use crate::classify::NotLoggedReason;
-use crate::host::{Host, JOB_NAME, Level, MessageLink};
+use crate::host::{Host, JOB_NAME, Level, MessageLink, Severity};
 use crate::mail_store::{MailError, MailStore};
 use crate::message::InboxMessage;
 use crate::run_error::RunError;
@@ -38,7 +38,7 @@ impl<'a> Run<'a> {
         template: String,
     ) -> Result<Self, RunError> {
         let storage_folder = store
-            .ensure_folder(&setup.storage_folder)
+            .ensure_folder(setup.storage())
             .map_err(MailError::into_run_error)?;
         Ok(Self {
             host,
@@ -67,7 +67,7 @@ impl<'a> Run<'a> {
     }
 
     /// Writes an activity log line; a failure to write is logged, never fatal.
-    pub(super) fn activity(&self, severity: &str, description: &str, key: Option<&str>) {
+    pub(super) fn activity(&self, severity: Severity, description: &str, key: Option<&str>) {
         if let Err(e) = self.host.log_activity(severity, description, key) {
             self.host.log(
                 Level::Warn,

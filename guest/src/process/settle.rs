@@ -6,7 +6,7 @@ use super::failure::Failure;
 use super::report::{LedgerLine, Outcome};
 use super::run::{FolderRole, Handled, Pending, PendingKind, Run};
 use crate::classify::NotLoggedReason;
-use crate::host::{Level, MessageLink};
+use crate::host::{Level, MessageLink, Severity};
 use crate::mail_store::{MailError, Moved};
 use crate::message::InboxMessage;
 use chrono::{DateTime, Utc};
@@ -18,7 +18,7 @@ impl Run<'_> {
             && let Some(reason) = h.reason.as_deref()
         {
             self.activity(
-                "warning",
+                Severity::Warning,
                 &format!("deferred to the next run: {reason}"),
                 Some(&m.dedup_key()),
             );
@@ -92,7 +92,7 @@ impl Run<'_> {
                 };
                 if let Err(e) = self.host.update_link(key, &link) {
                     self.activity(
-                        "warning",
+                        Severity::Warning,
                         &format!("logged and moved, but the link could not be updated: {e}"),
                         Some(key),
                     );
@@ -112,7 +112,7 @@ impl Run<'_> {
                     msg.internet_message_id.as_deref(),
                 ) {
                     self.activity(
-                        "warning",
+                        Severity::Warning,
                         &format!("logged, but the message's link cannot be flagged for repair ({e}); run entries repair-links"),
                         Some(key),
                     );
@@ -133,7 +133,7 @@ impl Run<'_> {
         match Failure::of_mail(e) {
             Failure::Vanished => {
                 self.activity(
-                    "warning",
+                    Severity::Warning,
                     "logged, but the message left the Inbox before it could be moved; the next run repairs its link",
                     Some(key),
                 );
@@ -162,9 +162,9 @@ impl Run<'_> {
                     reason.as_str(),
                     msg.subject.chars().take(120).collect::<String>()
                 );
-                self.activity("info", &what, Some(&msg.dedup_key()));
+                self.activity(Severity::Info, &what, Some(&msg.dedup_key()));
                 Handled::new(
-                    Outcome::NotLogged,
+                    Outcome::NotLogged(reason),
                     Some(reason.as_str().to_string()),
                     0,
                     true,
@@ -209,7 +209,7 @@ impl Run<'_> {
                 match moved {
                     Ok(_) => {
                         self.activity(
-                            "error",
+                            Severity::Error,
                             &format!("quarantined: {reason}"),
                             Some(&msg.dedup_key()),
                         );
@@ -235,14 +235,14 @@ impl Run<'_> {
         if !self.setup.monthly_subfolders {
             return Ok((
                 self.storage_folder.clone(),
-                self.setup.storage_folder.clone(),
+                self.setup.storage().to_string(),
             ));
         }
         let month = datetime
             .unwrap_or_else(|| self.host.now())
             .format("%Y-%m")
             .to_string();
-        let path = format!("{}/{month}", self.setup.storage_folder);
+        let path = format!("{}/{month}", self.setup.storage());
         if let Some(id) = self.months.get(&month) {
             return Ok((id.clone(), path));
         }
@@ -265,7 +265,7 @@ impl Run<'_> {
                         n * 100 / u64::from(self.setup.folder_item_limit.max(1)),
                         self.setup.folder_item_limit
                     );
-                    self.activity("warning", &text, None);
+                    self.activity(Severity::Warning, &text, None);
                     self.report.warnings.push(text);
                 }
                 Ok(_) => {}

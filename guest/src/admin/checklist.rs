@@ -1,170 +1,11 @@
-//! The setup actions an administrator takes: change fields, validate, sign
-//! in, enable, disable, renew the token, recreate the job, clear.
+//! The validation checklist: the ERP's records, the folder settings, the
+//! mail store's sign-in and folders (with a real move of a probe into the
+//! storage folder), and the job.
 
 use crate::address::Address;
-use crate::auth::{self, AuthError};
-use crate::graph::Graph;
-use crate::graph::store::GraphStore;
-use crate::host::{Host, JOB_NAME, Recurrence};
+use crate::host::{Host, JOB_NAME, JobState};
 use crate::mail_store::{MailError, MailStore};
-use crate::setup::{CLIENT_SECRET, NotLoggedPolicy, STATUS_OK, Setup, SetupChange, SetupError};
-
-/// The recurring job (SPEC §5): every 10 minutes, first run after a minute,
-/// 3 attempts per failure a minute apart.
-pub const RECURRENCE: Recurrence = Recurrence {
-    every_seconds: 600,
-    first_run_in_seconds: 60,
-    max_attempts: 3,
-    retry_delay_seconds: 60,
-};
-
-/// The setup as shown: the record plus whether a secret is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetupView {
-    /// The record.
-    pub setup: Setup,
-    /// Whether the setup holds a client secret.
-    pub client_secret_set: bool,
-}
-
-/// Reads the setup for display.
-pub fn get(host: &dyn Host) -> Result<SetupView, SetupError> {
-    let (setup, _) = Setup::load(host)?;
-    view(host, setup)
-}
-
-fn view(host: &dyn Host, setup: Setup) -> Result<SetupView, SetupError> {
-    Ok(SetupView {
-        client_secret_set: host.secret_get(CLIENT_SECRET)?.is_some(),
-        setup,
-    })
-}
-
-/// Applies a change; every field is checked first and nothing is saved on error.
-pub fn update(host: &dyn Host, change: SetupChange) -> Result<SetupView, SetupError> {
-    let (mut setup, version) = Setup::load(host)?;
-    let before = setup.clone();
-    let secret = setup.apply(change)?;
-    if setup.enabled && setup.shared_mailbox.is_none() {
-        return Err(SetupError::Incomplete(
-            "the shared mailbox cannot be cleared while email logging is enabled; disable it first"
-                .into(),
-        ));
-    }
-    match secret.as_deref() {
-        Some("") => host.secret_remove(CLIENT_SECRET)?,
-        Some(s) => host.secret_put(CLIENT_SECRET, s)?,
-        None => {}
-    }
-    // Tokens belong to the app and tenant that issued them.
-    if !setup.consent_given && before.consent_given {
-        auth::forget_tokens(host)?;
-    }
-    setup.save(host, version)?;
-    view(host, setup)
-}
-
-/// Starts a delegated sign-in, optionally for a given account.
-pub fn begin_sign_in(host: &dyn Host, account: Option<&str>) -> Result<String, SetupError> {
-    let (setup, _) = Setup::load(host)?;
-    auth::begin_sign_in(host, &setup, account)
-}
-
-/// The admin consent URL.
-pub fn admin_consent_url(host: &dyn Host) -> Result<String, SetupError> {
-    let (setup, _) = Setup::load(host)?;
-    auth::admin_consent_url(host, &setup)
-}
-
-/// Completes a delegated sign-in.
-pub fn complete_sign_in(host: &dyn Host, query: &str) -> Result<SetupView, SetupError> {
-    let (mut setup, version) = Setup::load(host)?;
-    auth::forget_access_token(host)?;
-    auth::complete_sign_in(host, &mut setup, query)?;
-    setup.save(host, version)?;
-    view(host, setup)
-}
-
-/// Obtains fresh tokens now.
-pub fn renew_token(host: &dyn Host) -> Result<SetupView, SetupError> {
-    let (mut setup, version) = Setup::load(host)?;
-    let mailbox = setup.shared_mailbox.clone().unwrap_or_default();
-    let result = Graph::new(host, &setup, &mailbox).sign_in_fresh();
-    match result {
-        Ok(()) => {
-            setup.status = STATUS_OK.into();
-            setup.consent_given = true;
-            setup.save(host, version)?;
-            view(host, setup)
-        }
-        Err(e) => {
-            if let AuthError::SignInRequired(m) | AuthError::InvalidClient(m) = &e {
-                setup.status = format!("sign-in required: {m}");
-                setup.save(host, version)?;
-            }
-            Err(auth::auth_to_setup(e))
-        }
-    }
-}
-
-/// Runs the checklist and creates the job when nothing fails.
-pub fn enable(host: &dyn Host) -> Result<SetupView, SetupError> {
-    let checks = checklist(host, false);
-    enable_after(host, checks)
-}
-
-/// Enables when none of `checks` failed; otherwise says every failing one.
-fn enable_after(host: &dyn Host, checks: Vec<Check>) -> Result<SetupView, SetupError> {
-    let failing: Vec<String> = checks
-        .into_iter()
-        .filter(|c| c.status == CheckStatus::Fail)
-        .map(|c| format!("{}: {} ({})", c.name, c.detail, c.hint))
-        .collect();
-    if !failing.is_empty() {
-        return Err(SetupError::Incomplete(format!(
-            "email logging cannot be enabled yet: {}",
-            failing.join("; ")
-        )));
-    }
-    let (mut setup, version) = Setup::load(host)?;
-    host.job_ensure(JOB_NAME, RECURRENCE)?;
-    setup.enabled = true;
-    setup.consent_given = true;
-    setup.status = STATUS_OK.into();
-    setup.save(host, version)?;
-    view(host, setup)
-}
-
-/// Removes the job and turns logging off.
-pub fn disable(host: &dyn Host) -> Result<SetupView, SetupError> {
-    let (mut setup, version) = Setup::load(host)?;
-    host.job_remove(JOB_NAME)?;
-    setup.enabled = false;
-    setup.save(host, version)?;
-    view(host, setup)
-}
-
-/// Creates the job again (for a job removed or broken in the ERP).
-pub fn recreate_job(host: &dyn Host) -> Result<SetupView, SetupError> {
-    let (setup, _) = Setup::load(host)?;
-    if !setup.enabled {
-        return Err(SetupError::Incomplete(
-            "email logging is not enabled: enable it, which creates the job".into(),
-        ));
-    }
-    host.job_remove(JOB_NAME)?;
-    host.job_ensure(JOB_NAME, RECURRENCE)?;
-    view(host, setup)
-}
-
-/// Removes the job, the setup and every secret.
-pub fn clear(host: &dyn Host) -> Result<(), SetupError> {
-    host.job_remove(JOB_NAME)?;
-    auth::forget_tokens(host)?;
-    host.secret_remove(CLIENT_SECRET)?;
-    Setup::remove(host)?;
-    Ok(())
-}
+use crate::setup::{NotLoggedPolicy, Setup};
 
 /// One line of the validation checklist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +37,7 @@ pub fn validate(host: &dyn Host) -> Vec<Check> {
 }
 
 /// Collects checks; `with_job` adds the job queue check (not before enabling).
-struct Checks(Vec<Check>);
+pub(super) struct Checks(pub(super) Vec<Check>);
 
 impl Checks {
     fn add(&mut self, name: &str, status: CheckStatus, detail: impl Into<String>, hint: &str) {
@@ -212,7 +53,7 @@ impl Checks {
     }
 }
 
-fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
+pub(super) fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
     let setup = match Setup::load(host) {
         Ok((s, _)) => s,
         Err(e) => {
@@ -226,9 +67,20 @@ fn checklist(host: &dyn Host, with_job: bool) -> Vec<Check> {
             return c.0;
         }
     };
-    let mailbox = setup.shared_mailbox.clone().unwrap_or_default();
-    let mut store = GraphStore::new(host, &setup, &mailbox);
-    checklist_on(host, &setup, &mut store, with_job)
+    let mailbox = setup.mailbox().unwrap_or_default().to_string();
+    match crate::experience::open(host, &setup, &mailbox, None) {
+        Ok(mut store) => checklist_on(host, &setup, store.as_mut(), with_job),
+        Err(e) => {
+            let mut c = Checks(Vec::new());
+            c.add(
+                "mail store",
+                CheckStatus::Fail,
+                e.to_string(),
+                "complete the setup of the mail store the job reads",
+            );
+            c.0
+        }
+    }
 }
 
 /// The checklist against `store`: the ERP's records, the folder settings,
@@ -266,16 +118,10 @@ pub(crate) fn checklist_on(
         }
         return c.0;
     }
-    let storage = check_folder(
-        store,
-        setup,
-        "storage folder",
-        &setup.storage_folder,
-        &mut c,
-    );
-    check_move(store, &setup.storage_folder, storage, &mut c);
+    let storage = check_folder(store, setup, "storage folder", setup.storage(), &mut c);
+    check_move(store, setup.storage(), storage, &mut c);
     if setup.monthly_subfolders {
-        let month = format!("{}/{}", setup.storage_folder, host.now().format("%Y-%m"));
+        let month = format!("{}/{}", setup.storage(), host.now().format("%Y-%m"));
         check_folder(store, setup, "this month's storage folder", &month, &mut c);
     }
     if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder {
@@ -350,9 +196,9 @@ fn check_erp(host: &dyn Host, c: &mut Checks) {
 
 /// The folders the job moves messages to must not be the Inbox it reads (a
 /// setup saved before that was refused may still name it).
-fn check_folder_settings(setup: &Setup, c: &mut Checks) {
+pub(super) fn check_folder_settings(setup: &Setup, c: &mut Checks) {
     let mut inbox = vec![];
-    if crate::setup::is_inbox(&setup.storage_folder) {
+    if crate::setup::is_inbox(setup.storage()) {
         inbox.push("storage folder");
     }
     if setup.not_logged_policy == NotLoggedPolicy::MoveToFolder
@@ -478,7 +324,7 @@ fn check_folder(
 
 fn check_job(host: &dyn Host, setup: &Setup, c: &mut Checks) {
     match host.job_status(JOB_NAME) {
-        Ok(Some(j)) if j.status == "error" || j.status == "on-hold" => c.add(
+        Ok(Some(j)) if matches!(j.status, JobState::Error | JobState::OnHold) => c.add(
             "job",
             CheckStatus::Warn,
             format!(
@@ -514,120 +360,5 @@ fn check_job(host: &dyn Host, setup: &Setup, c: &mut Checks) {
             e.to_string(),
             "check the ERP's job queue",
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{MAILBOX, MemHost, MemStore};
-
-    fn configured(host: &MemHost) {
-        update(
-            host,
-            SetupChange {
-                shared_mailbox: Some(MAILBOX.into()),
-                client_id: Some("8f6c2d1e-0b5a-4c3e-9d7f-1a2b3c4d5e6f".into()),
-                client_secret: Some("s3cret".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    }
-
-    #[test]
-    fn a_change_stores_the_secret_apart_and_clear_removes_everything() {
-        let host = MemHost::new();
-        configured(&host);
-        let v = get(&host).unwrap();
-        assert!(v.client_secret_set);
-        assert_eq!(v.setup.shared_mailbox.as_deref(), Some(MAILBOX));
-        let state = host.storage_get(crate::setup::KEY).unwrap().unwrap().0;
-        assert!(
-            !state.contains("s3cret"),
-            "the secret is not in the setup record"
-        );
-        update(
-            &host,
-            SetupChange {
-                client_secret: Some(String::new()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        assert!(
-            !get(&host).unwrap().client_secret_set,
-            "an empty secret clears it"
-        );
-        clear(&host).unwrap();
-        assert_eq!(get(&host).unwrap().setup, Setup::default());
-    }
-
-    #[test]
-    fn enabling_runs_the_checklist_and_creates_the_job() {
-        let host = MemHost::new();
-        configured(&host);
-        let mut store = MemStore::new(vec![]);
-        let setup = Setup::load(&host).unwrap().0;
-        let checks = checklist_on(&host, &setup, &mut store, false);
-        let probe = checks
-            .iter()
-            .find(|c| c.name == "move to the storage folder")
-            .expect("a real move is tried");
-        assert_eq!(probe.status, CheckStatus::Pass, "{probe:?}");
-        assert_eq!(
-            store.count("drafts") + store.count("archive"),
-            0,
-            "the probe is gone"
-        );
-        let v = enable_after(&host, checks).unwrap();
-        assert!(v.setup.enabled);
-        assert!(host.job.borrow().is_some());
-        disable(&host).unwrap();
-        assert!(host.job.borrow().is_none());
-        assert!(!get(&host).unwrap().setup.enabled);
-    }
-
-    #[test]
-    fn enabling_refuses_with_every_failing_check() {
-        let host = MemHost::new();
-        configured(&host);
-        *host.template.borrow_mut() = None;
-        let mut store = MemStore::new(vec![]);
-        store.sign_in = Err(crate::mail_store::MailError::SignInLost(
-            "AADSTS700082".into(),
-        ));
-        let setup = Setup::load(&host).unwrap().0;
-        let checks = checklist_on(&host, &setup, &mut store, false);
-        let err = enable_after(&host, checks).unwrap_err().to_string();
-        assert!(
-            err.contains("AADSTS700082") && err.contains("template"),
-            "{err}"
-        );
-        assert!(host.job.borrow().is_none());
-    }
-
-    #[test]
-    fn a_saved_inbox_destination_fails_validation() {
-        let mut c = Checks(Vec::new());
-        check_folder_settings(&Setup::default(), &mut c);
-        assert!(c.0.is_empty(), "the defaults are fine");
-        // A setup saved before the Inbox was refused as a destination.
-        let setup = Setup {
-            storage_folder: "Inbox".into(),
-            quarantine_folder: "inbox".into(),
-            ..Setup::default()
-        };
-        check_folder_settings(&setup, &mut c);
-        let [line] = c.0.as_slice() else {
-            panic!("{:?}", c.0)
-        };
-        assert_eq!(line.status, CheckStatus::Fail);
-        assert!(
-            line.detail
-                .contains("storage folder and the quarantine folder"),
-            "{}",
-            line.detail
-        );
     }
 }

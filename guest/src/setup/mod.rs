@@ -4,6 +4,9 @@ use crate::address::Address;
 use crate::host::{Host, HostError};
 use serde::{Deserialize, Serialize};
 
+pub mod ews;
+pub use ews::{EWS_PASSWORD, EwsAuthMode, EwsChange, EwsSetup, Experience};
+
 /// The storage key of the setup record.
 pub(crate) const KEY: &str = "setup";
 /// The secret holding the setup's client secret.
@@ -37,6 +40,10 @@ pub enum NotLoggedPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Setup {
+    /// Which mail store the job reads: Graph (the default) or EWS.
+    pub experience: Experience,
+    /// The current experience's fields (EWS), kept while Graph is used.
+    pub ews: EwsSetup,
     /// The shared mailbox.
     pub shared_mailbox: Option<String>,
     /// Tenant id or domain.
@@ -85,6 +92,8 @@ pub const STATUS_OK: &str = "ok";
 impl Default for Setup {
     fn default() -> Self {
         Self {
+            experience: Experience::Graph,
+            ews: EwsSetup::default(),
             shared_mailbox: None,
             tenant: "common".into(),
             auth_mode: AuthMode::Delegated,
@@ -109,6 +118,10 @@ impl Default for Setup {
 /// A requested change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct SetupChange {
+    /// Graph or EWS.
+    pub experience: Option<Experience>,
+    /// The current experience's fields.
+    pub ews: EwsChange,
     /// Shared mailbox; empty clears.
     pub shared_mailbox: Option<String>,
     /// Tenant.
@@ -194,10 +207,17 @@ impl Setup {
     }
 
     /// Applies a change after checking every field; on any error nothing changes.
-    /// Returns the client secret to store (`Some("")` means remove it).
-    pub fn apply(&mut self, change: SetupChange) -> Result<Option<String>, SetupError> {
+    /// Returns the secrets to store, by name (an empty value: remove it).
+    pub fn apply(
+        &mut self,
+        change: SetupChange,
+    ) -> Result<Vec<(&'static str, String)>, SetupError> {
         let mut errors = Vec::new();
         let mut next = self.clone();
+        if let Some(v) = change.experience {
+            next.experience = v;
+        }
+        let password = next.ews.apply(change.ews, &mut errors);
         if let Some(v) = change.shared_mailbox {
             let v = v.trim();
             if v.is_empty() {
@@ -321,7 +341,10 @@ impl Setup {
             next.signed_in_account = None;
         }
         *self = next;
-        Ok(secret)
+        Ok([(CLIENT_SECRET, secret), (EWS_PASSWORD, password)]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?)))
+            .collect())
     }
 
     /// The share of the item limit past which a folder of `count` items warns.
@@ -329,11 +352,27 @@ impl Setup {
         count * 100 >= u64::from(self.folder_item_limit) * u64::from(self.folder_warning_percent)
     }
 
-    /// The mailbox, or a message saying it must be set.
+    /// The mailbox entries keep (the shared mailbox, or the EWS account),
+    /// or a message saying what must be set first.
     pub fn mailbox(&self) -> Result<&str, String> {
-        self.shared_mailbox.as_deref().ok_or_else(|| {
-            "set the shared mailbox address first (setup set --shared-mailbox ADDRESS)".to_string()
-        })
+        match self.experience {
+            Experience::Graph => self.shared_mailbox.as_deref().ok_or_else(|| {
+                "set the shared mailbox address first (setup set --shared-mailbox ADDRESS)"
+                    .to_string()
+            }),
+            Experience::Ews => match self.ews.missing() {
+                Some(m) => Err(m),
+                None => Ok(self.ews.account.as_deref().unwrap_or_default()),
+            },
+        }
+    }
+
+    /// The storage folder of the experience in use.
+    pub fn storage(&self) -> &str {
+        match self.experience {
+            Experience::Graph => &self.storage_folder,
+            Experience::Ews => &self.ews.storage_folder,
+        }
     }
 }
 
