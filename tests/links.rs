@@ -125,7 +125,7 @@ async fn a_folder_path_with_monthly_subfolders_is_created_on_demand() {
     };
     assert_eq!(stat("Sales/Email log/2026-10").item_count, 1);
     assert_eq!(stat("Sales/Email log/2026-11").item_count, 3);
-    assert_eq!(stat("Sales/Email log").role, "storage");
+    assert_eq!(stat("Sales/Email log").role.name(), "storage");
     assert_eq!(stat("inbox").item_count, 0);
     assert!(
         stats

@@ -67,6 +67,7 @@ async fn the_host_can_supply_client_id_secret_and_redirect_url() {
         client_id: Some(DEMO_CLIENT_ID.into()),
         client_secret: Some(DEMO_CLIENT_SECRET.into()),
         redirect_url: Some(DEMO_REDIRECT_URI.into()),
+        ..Default::default()
     };
     let h = Harness::start_full(inbox(), vec![], EmulatorConfig::default(), None, app).await;
     h.configure(SetupChange {

@@ -162,6 +162,8 @@ pub enum JobState {
     Ready,
     /// Running now.
     InProcess,
+    /// The last run did part of its work; it runs again soon.
+    PartlyDone,
     /// The last run failed after all its attempts.
     Error,
     /// Stopped by a person.
@@ -173,6 +175,7 @@ impl std::fmt::Display for JobState {
         f.write_str(match self {
             Self::Ready => "ready",
             Self::InProcess => "in-process",
+            Self::PartlyDone => "partly-done",
             Self::Error => "error",
             Self::OnHold => "on-hold",
         })

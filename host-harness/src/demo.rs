@@ -20,6 +20,7 @@ pub struct DemoResult {
     /// Every interaction log entry.
     pub entries: Vec<EntryView>,
     /// The runs' reports added up.
+    #[serde(serialize_with = "crate::host::names::serialize_run_report")]
     pub report: RunReport,
     /// Messages left per folder.
     pub mailbox: BTreeMap<String, usize>,

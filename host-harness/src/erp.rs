@@ -291,10 +291,14 @@ impl Erp {
             JobOutcome::Report(r) => match partly_done(r) {
                 Some(text) => (
                     "partly-done",
-                    serde_json::to_string(r).ok(),
+                    Some(crate::host::names::run_report_json(r).to_string()),
                     RunEnd::PartlyDone(text),
                 ),
-                None => ("success", serde_json::to_string(r).ok(), RunEnd::Success),
+                None => (
+                    "success",
+                    Some(crate::host::names::run_report_json(r).to_string()),
+                    RunEnd::Success,
+                ),
             },
             JobOutcome::Error(RunError::Throttled(s)) => {
                 jobs::postpone(&self.db, company, JOB, jobs::now() + i64::from(*s))?;

@@ -6,7 +6,9 @@
 
 // From the bindings, not the runtime module: the runtime builds its
 // `unchanged()` from this form.
-use crate::host::bindings::erp::plugin::types::{AuthMode, NotLoggedPolicy, SetupChange};
+use crate::host::bindings::erp::plugin::types::{
+    AuthMode, EwsAuth, Experience, NotLoggedPolicy, SetupChange,
+};
 use clap::ValueEnum;
 use std::fmt;
 use std::str::FromStr;
@@ -32,6 +34,26 @@ pub enum NotLoggedAction {
     Delete,
     /// Leave in the Inbox.
     Leave,
+}
+
+/// Which mail store the job reads, as the CLI, the web form and the wizard name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailStoreChoice {
+    /// A shared mailbox over Microsoft Graph (Exchange Online).
+    Graph,
+    /// Public folders over Exchange Web Services (Exchange on-premises).
+    Ews,
+}
+
+/// How the job signs in to Exchange Web Services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EwsSignIn {
+    /// The account's user name and password.
+    Basic,
+    /// OAuth2 with the app registration.
+    Oauth2,
 }
 
 /// A choice's one name (no variant is skipped, so every one has a name).
@@ -66,6 +88,26 @@ macro_rules! named_choice {
 }
 named_choice!(SignInMode);
 named_choice!(NotLoggedAction);
+named_choice!(MailStoreChoice);
+named_choice!(EwsSignIn);
+
+impl From<MailStoreChoice> for Experience {
+    fn from(c: MailStoreChoice) -> Self {
+        match c {
+            MailStoreChoice::Graph => Experience::Graph,
+            MailStoreChoice::Ews => Experience::Ews,
+        }
+    }
+}
+
+impl From<EwsSignIn> for EwsAuth {
+    fn from(a: EwsSignIn) -> Self {
+        match a {
+            EwsSignIn::Basic => EwsAuth::Basic,
+            EwsSignIn::Oauth2 => EwsAuth::Oauth2,
+        }
+    }
+}
 
 impl From<SignInMode> for AuthMode {
     fn from(m: SignInMode) -> Self {
@@ -101,6 +143,10 @@ impl From<NotLoggedAction> for NotLoggedPolicy {
 #[derive(Debug, Default, Clone, clap::Args, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct SetupForm {
+    /// Which mail store the job reads: graph (a shared mailbox, the default)
+    /// or ews (public folders, Exchange on-premises).
+    #[arg(long, value_enum)]
+    pub experience: Option<MailStoreChoice>,
     /// The shared mailbox that receives the BCC copies.
     #[arg(long)]
     pub shared_mailbox: Option<String>,
@@ -153,6 +199,31 @@ pub struct SetupForm {
     /// The folder for messages whose handling failed for good.
     #[arg(long)]
     pub quarantine_folder: Option<String>,
+    /// EWS: the Exchange service URL (https://…/EWS/Exchange.asmx).
+    #[arg(long)]
+    pub ews_url: Option<String>,
+    /// EWS: how the job signs in.
+    #[arg(long, value_enum)]
+    pub ews_auth: Option<EwsSignIn>,
+    /// EWS: the account the job signs in as (Basic) or acts as (OAuth2).
+    #[arg(long)]
+    pub ews_account: Option<String>,
+    /// EWS: the account's password. Never a flag (see `ews_password_stdin`).
+    #[arg(skip)]
+    pub ews_password: Option<String>,
+    /// EWS: read the account's password from standard input.
+    #[arg(long, conflicts_with_all = ["clear_ews_password", "client_secret_stdin"])]
+    #[serde(skip)]
+    pub ews_password_stdin: bool,
+    /// EWS: remove the stored password.
+    #[arg(long)]
+    pub clear_ews_password: bool,
+    /// EWS: the queue folder's path under the public folders ("Email Logging/Queue").
+    #[arg(long)]
+    pub queue_folder: Option<String>,
+    /// EWS: the storage folder's path under the public folders ("Email Logging/Storage").
+    #[arg(long)]
+    pub ews_storage_folder: Option<String>,
 }
 
 impl SetupForm {
@@ -160,12 +231,20 @@ impl SetupForm {
     /// `clear_client_secret`; clearing sends the empty secret, which the
     /// component takes as "remove the stored one".
     pub fn into_setup_change(self) -> SetupChange {
-        let client_secret = match self.client_secret {
+        let given_or_cleared = |value: Option<String>, clear: bool| match value {
             Some(s) => Some(s),
-            None if self.clear_client_secret => Some(String::new()),
+            None if clear => Some(String::new()),
             None => None,
         };
+        let client_secret = given_or_cleared(self.client_secret, self.clear_client_secret);
         SetupChange {
+            experience: self.experience.map(Into::into),
+            ews_url: self.ews_url,
+            ews_auth: self.ews_auth.map(Into::into),
+            ews_account: self.ews_account,
+            ews_password: given_or_cleared(self.ews_password, self.clear_ews_password),
+            queue_folder: self.queue_folder,
+            ews_storage_folder: self.ews_storage_folder,
             shared_mailbox: self.shared_mailbox,
             tenant: self.tenant,
             auth_mode: self.auth_mode.map(Into::into),

@@ -199,7 +199,7 @@ pub fn folder_stats(list: &[FolderStat]) -> String {
         };
         t.add_row(vec![
             text(&f.name),
-            text(&f.role),
+            text(f.role.name()),
             right(if f.exists {
                 f.item_count.to_string()
             } else {

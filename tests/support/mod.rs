@@ -252,7 +252,7 @@ pub async fn one(message: Value) -> (Vec<EntryView>, RunReport, Harness) {
 pub fn not_logged(r: &RunReport, reason: &str) -> u32 {
     r.not_logged
         .iter()
-        .find(|x| x.reason == reason)
+        .find(|x| x.reason.name() == reason)
         .map_or(0, |x| x.count)
 }
 

@@ -261,6 +261,7 @@ mod tests {
         for (state, warns) in [
             (JobState::Ready, false),
             (JobState::InProcess, false),
+            (JobState::PartlyDone, false),
             (JobState::Error, true),
             (JobState::OnHold, true),
         ] {

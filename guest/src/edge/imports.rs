@@ -218,6 +218,7 @@ impl host::Host for WitHost {
                 status: match s.status {
                     wit::scheduler::JobState::Ready => host::JobState::Ready,
                     wit::scheduler::JobState::InProcess => host::JobState::InProcess,
+                    wit::scheduler::JobState::PartlyDone => host::JobState::PartlyDone,
                     wit::scheduler::JobState::Error => host::JobState::Error,
                     wit::scheduler::JobState::OnHold => host::JobState::OnHold,
                 },

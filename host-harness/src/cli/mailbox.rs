@@ -30,7 +30,10 @@ pub(super) async fn run(
         .await?
         .map_err(|e| anyhow::anyhow!("{}", crate::erp::describe(&e)))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::host::names::folder_stats_json(&stats))?
+        );
     } else {
         println!("{}", crate::views::folder_stats(&stats));
         if stats.iter().any(|f| f.warning) {

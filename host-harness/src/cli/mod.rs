@@ -291,5 +291,6 @@ fn app_from_env() -> AppRegistration {
         client_id: var("EMAIL_LOGGING_CLIENT_ID"),
         client_secret: var("EMAIL_LOGGING_CLIENT_SECRET"),
         redirect_url: var("EMAIL_LOGGING_REDIRECT_URL"),
+        ews_password: var("EMAIL_LOGGING_EWS_PASSWORD"),
     }
 }

@@ -47,7 +47,10 @@ pub(super) async fn once(
     match run_with_progress(erp, company, Duration::from_secs(budget_seconds)).await? {
         JobOutcome::Report(r) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&crate::host::names::run_report_json(&r))?
+                );
             } else {
                 println!(
                     "{} messages seen, {} logged, {} entries created, {} quarantined, {} deferred",

@@ -136,24 +136,37 @@ pub(super) async fn run(
     Ok(())
 }
 
-/// `setup set`'s flags as a change; the client secret comes from standard
-/// input, never from the command line.
+/// `setup set`'s flags as a change; the client secret and the EWS password
+/// come from standard input, never from the command line.
 fn change_from_args(mut form: SetupForm) -> anyhow::Result<SetupChange> {
     if form.client_secret_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .context("cannot read the client secret")?;
-        let secret = line.trim();
-        // An empty line is a slip (an empty pipe, Enter pressed too
-        // soon), never a wish to lose the stored secret.
-        anyhow::ensure!(
-            !secret.is_empty(),
-            "client-secret: standard input held no secret, so nothing was changed; pipe the secret's Value in, or remove the stored one with --clear-client-secret"
-        );
-        form.client_secret = Some(secret.to_string());
+        form.client_secret = Some(secret_from_stdin(
+            "client-secret",
+            "pipe the secret's Value in, or remove the stored one with --clear-client-secret",
+        )?);
+    }
+    if form.ews_password_stdin {
+        form.ews_password = Some(secret_from_stdin(
+            "ews-password",
+            "pipe the password in, or remove the stored one with --clear-ews-password",
+        )?);
     }
     Ok(form.into_setup_change())
+}
+
+/// One line of standard input, trimmed. An empty line is a slip (an empty
+/// pipe, Enter pressed too soon), never a wish to lose the stored secret.
+fn secret_from_stdin(field: &str, what_to_do: &str) -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .with_context(|| format!("cannot read the {field}"))?;
+    let secret = line.trim();
+    anyhow::ensure!(
+        !secret.is_empty(),
+        "{field}: standard input held no secret, so nothing was changed; {what_to_do}"
+    );
+    Ok(secret.to_string())
 }
 
 /// Prints the setup record, one field a line (never the secret).

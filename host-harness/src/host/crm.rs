@@ -2,7 +2,7 @@
 
 use super::bindings::erp::host::crm::{
     Activity, AddressField, ContactMatch, Host, InformationFlow, InitiatedBy, InteractionLogEntry,
-    LogOutcome, MessageLink, Party, Salesperson,
+    LogOutcome, MessageLink, Owner, Party, Salesperson,
 };
 use super::{PluginState, WitError, internal};
 use crate::crm;
@@ -68,11 +68,14 @@ impl Host for PluginState {
         Ok(crm::address_fields(&self.ctx.db, self.company)
             .map(|rows| {
                 rows.into_iter()
-                    .map(|(owner, no, field, value)| AddressField {
-                        owner,
-                        no,
-                        field,
-                        value,
+                    .filter_map(|(owner, no, field, value)| {
+                        // The store writes only these two owners.
+                        Some(AddressField {
+                            owner: Owner::from_name(&owner)?,
+                            no,
+                            field,
+                            value,
+                        })
                     })
                     .collect()
             })
@@ -155,7 +158,7 @@ impl Host for PluginState {
             &self.ctx.db,
             self.company,
             "email-logging",
-            &a.severity,
+            a.severity.name(),
             &description,
             a.message_key.as_deref(),
         )

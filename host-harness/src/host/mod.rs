@@ -31,6 +31,8 @@ pub mod bindings {
 
 pub use bindings::erp::host::types::Error as WitError;
 
+pub mod names;
+
 /// Decides, before a request goes out, whether to simulate a host crash
 /// there (the call then traps). Tests use it to crash between two steps.
 pub type CrashHook = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
@@ -44,6 +46,8 @@ pub struct AppRegistration {
     pub client_secret: Option<String>,
     /// Redirect URL.
     pub redirect_url: Option<String>,
+    /// The EWS account's password (the current experience, Basic sign-in).
+    pub ews_password: Option<String>,
 }
 
 impl std::fmt::Debug for AppRegistration {
@@ -55,6 +59,10 @@ impl std::fmt::Debug for AppRegistration {
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
             .field("redirect_url", &self.redirect_url)
+            .field(
+                "ews_password",
+                &self.ews_password.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }

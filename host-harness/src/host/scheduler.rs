@@ -1,6 +1,6 @@
 //! `erp:host/scheduler`: the component's recurring job in the job queue.
 
-use super::bindings::erp::host::scheduler::{Host, JobStatus, Recurrence};
+use super::bindings::erp::host::scheduler::{Host, JobState, JobStatus, Recurrence};
 use super::{PluginState, WitError, internal};
 use crate::jobs;
 
@@ -35,7 +35,9 @@ impl Host for PluginState {
         Ok(jobs::get(&self.ctx.db, self.company, &job)
             .map(|o| {
                 o.map(|e| JobStatus {
-                    status: e.status,
+                    // An unknown status in the store is a job that should
+                    // not run until a person looks at it.
+                    status: JobState::from_name(&e.status).unwrap_or(JobState::OnHold),
                     next_run: chrono::DateTime::from_timestamp(e.next_run, 0)
                         .map(|d| d.to_rfc3339()),
                     last_error: e.last_error,

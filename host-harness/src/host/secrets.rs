@@ -16,4 +16,8 @@ impl Host for PluginState {
     async fn redirect_url(&mut self) -> wasmtime::Result<Option<String>> {
         Ok(self.ctx.app.redirect_url.clone())
     }
+
+    async fn ews_password(&mut self) -> wasmtime::Result<Option<String>> {
+        Ok(self.ctx.app.ews_password.clone())
+    }
 }
