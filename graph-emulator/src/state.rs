@@ -34,9 +34,19 @@ pub(crate) enum Principal {
     App,
 }
 
+/// The resource an access token was issued for: Graph tokens do not open EWS and the other way
+/// round, as with Entra's `aud` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience {
+    Graph,
+    /// `https://outlook.office365.com` (EWS).
+    Outlook,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct AccessToken {
     pub principal: Principal,
+    pub audience: Audience,
     /// The app the token was issued to (throttling is per app and mailbox).
     pub client_id: String,
     pub expires_at: Instant,
