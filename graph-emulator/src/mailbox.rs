@@ -144,6 +144,11 @@ impl Mailbox {
         }
     }
 
+    /// Id of the folder above msgfolderroot (EWS's `root`), which Graph never shows.
+    pub fn root_parent_id(&self) -> &str {
+        &self.root_parent_id
+    }
+
     /// The folder at these path levels below the root (names compare case-insensitively).
     pub fn folder_at(&self, levels: &[String]) -> Option<&Folder> {
         let mut current = self.folders.first()?;
