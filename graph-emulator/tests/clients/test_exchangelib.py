@@ -227,3 +227,21 @@ def test_oauth2_client_credentials_with_impersonation(emulator_url, app, ews, mo
     queue = walk(account, ews["queue"])
     assert queue.total_count >= 1
     assert credentials.access_token["scope"] == ["https://outlook.office365.com/.default"]
+
+
+def test_the_mailbox_tree_and_moves_within_it(account):
+    from exchangelib import Folder
+
+    assert account.root.tois.name == "Top of Information Store"
+    assert account.inbox.parent.name == "Top of Information Store"
+    processed = Folder(parent=account.inbox, name="Processed")
+    processed.save()
+    assert (account.inbox / "processed").id == processed.id
+    first = list(account.inbox.all().order_by("datetime_received").only("subject")[:1])
+    moved = account.bulk_move(ids=[(first[0].id, first[0].changekey)], to_folder=processed)
+    # Within the mailbox the move returns the item's new id.
+    assert len(moved) == 1 and moved[0][0] != first[0].id
+    assert [m.subject for m in processed.all().only("subject")] == [first[0].subject]
+    # And back, so the other tests still find four messages in the Inbox.
+    account.bulk_move(ids=moved, to_folder=account.inbox)
+    assert account.inbox.total_count == 4
