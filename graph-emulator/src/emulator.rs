@@ -368,8 +368,9 @@ impl Emulator {
         self.inner.lock().requests.clone()
     }
 
-    /// Resolves an Outlook-on-the-web link (public form, any host) to the message it opens, if
-    /// the REST id in it is still current.
+    /// Resolves an Outlook-on-the-web link (public form, any host; Graph's `webLink` or EWS's
+    /// `WebClientReadFormQueryString`, of a mailbox or a public folder item) to the message it
+    /// opens, if the REST id in it is still current.
     pub fn resolve_web_link(&self, web_link: &str) -> Option<Value> {
         let st = self.inner.lock();
         crate::owa::resolve(&st, web_link, self.inner.config.outlook_base())

@@ -108,9 +108,10 @@ async fn run_checked(
     let key = (caller.client.clone(), address_key(&mailbox));
     let admitted = {
         let mut st = inner.lock();
-        match st.throttle.limits.is_some() {
-            true => st.throttle.admit(&key, Instant::now()).map(|()| true),
-            false => Ok(false),
+        if st.throttle.limits.is_some() {
+            st.throttle.admit(&key, Instant::now()).map(|()| true)
+        } else {
+            Ok(false)
         }
     };
     let _slot = match admitted {

@@ -663,3 +663,27 @@ pub(crate) fn write_message(out: &mut Out, m: &StoredMessage, p: &ItemProps, out
     }
     out.end("t:Message");
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::sensitivity;
+
+    #[test]
+    fn sensitivity_comes_from_mapi_property_0x36() {
+        let with = |props: serde_json::Value| {
+            let mut m = serde_json::Map::new();
+            m.insert("singleValueExtendedProperties".into(), props);
+            sensitivity(&m)
+        };
+        assert_eq!(with(json!([{"id": "Integer 0x36", "value": "2"}])), 2);
+        assert_eq!(with(json!([{"id": "integer 0x0036", "value": 3}])), 3);
+        assert_eq!(with(json!([{"id": "String 0x37", "value": "2"}])), 0);
+        // Malformed or out-of-range values read as Normal, as a missing property does.
+        assert_eq!(with(json!([{"id": "Integer 0x36", "value": "9"}])), 0);
+        assert_eq!(with(json!([{"id": "Integer 0x36", "value": "x"}])), 0);
+        assert_eq!(with(json!("nonsense")), 0);
+        assert_eq!(sensitivity(&serde_json::Map::new()), 0);
+    }
+}

@@ -1,6 +1,8 @@
 //! The EWS endpoint over real HTTP: sign-in, folders, items, paging, sorting, moves, per-item
 //! errors, faults and throttling, checked on the XML Exchange would send.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -949,4 +951,52 @@ async fn the_test_api_for_public_folders() {
     assert!(env.emu.add_public_message("a//b", json!({})).is_err());
     assert!(env.emu.add_public_message("a", json!([])).is_err());
     assert_eq!(env.emu.public_folder_messages(QUEUE).len(), QUEUE_COUNT);
+}
+
+#[tokio::test]
+async fn delegated_outlook_tokens_act_on_the_users_own_mailbox() {
+    let env = common::start(seed(), EmulatorConfig::default()).await;
+    env.emu.add_mailbox(graph_emulator::DEMO_USER);
+    let (code, _) = env
+        .authorize(&[(
+            "scope",
+            "openid offline_access https://outlook.office365.com/EWS.AccessAsUser.All",
+        )])
+        .await;
+    let r = env.redeem(&code, &common::pkce().0).await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    let post = |header: String| {
+        env.http
+            .post(env.url("/EWS/Exchange.asmx"))
+            .bearer_auth(token)
+            .body(envelope(
+                &header,
+                r#"<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="inbox"/></m:FolderIds></m:GetFolder>"#,
+            ))
+            .send()
+    };
+    let r = post(String::new()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(Xml(r.text().await.unwrap()).texts("TotalCount"), ["0"]);
+    // A user may not impersonate someone else.
+    let r = post(format!(
+        "<t:ExchangeImpersonation><t:ConnectingSID><t:PrimarySmtpAddress>{AGENT}</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.text().await.unwrap().contains("ErrorImpersonationDenied"));
+    // The user's Graph token is for Graph only.
+    let graph = env.user_tokens().await;
+    let r = env
+        .http
+        .post(env.url("/EWS/Exchange.asmx"))
+        .bearer_auth(graph["access_token"].as_str().unwrap())
+        .body(envelope("", "<m:GetFolder/>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }
