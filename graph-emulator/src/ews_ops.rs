@@ -376,16 +376,19 @@ fn find_item(st: &State, acting: &Acting, req: &Element, out: &mut Out) -> Resul
                 continue;
             }
         };
-        if props.not_for_find().is_some() {
-            error(
-                out,
-                "FindItem",
-                &ItemError {
-                    code: "ErrorInvalidPropertyRequest",
-                    text: "The property can't be used in FindItem requests.",
-                },
-                None,
+        if let Some(uri) = props.not_for_find() {
+            // Exchange names the offending property in MessageXml.
+            out.start("m:FindItemResponseMessage", &[("ResponseClass", "Error")]);
+            out.leaf(
+                "m:MessageText",
+                "The property can't be used in FindItem requests.",
             );
+            out.leaf("m:ResponseCode", "ErrorInvalidPropertyRequest");
+            out.leaf("m:DescriptiveLinkKey", "0");
+            out.start("m:MessageXml", &[]);
+            out.empty("t:FieldURI", &[("FieldURI", uri)]);
+            out.end("m:MessageXml");
+            finish(out, "FindItem");
             continue;
         }
         // Restrictions are not evaluated; saying so beats returning unfiltered items.
@@ -423,7 +426,7 @@ fn find_item(st: &State, acting: &Acting, req: &Element, out: &mut Out) -> Resul
         open_root_folder(out, &p);
         out.start("t:Items", &[]);
         for m in &items[p.start..p.end] {
-            write_message(out, m, &props, &acting.outlook_base);
+            write_message(out, m, &props, &acting.outlook_base, true);
         }
         out.end("t:Items");
         out.end("m:RootFolder");
@@ -440,7 +443,13 @@ fn get_item(st: &State, acting: &Acting, req: &Element, out: &mut Out) -> Result
             Ok((s, i)) => {
                 success(out, "GetItem");
                 out.start("m:Items", &[]);
-                write_message(out, &store(st, s).messages[i], &props, &acting.outlook_base);
+                write_message(
+                    out,
+                    &store(st, s).messages[i],
+                    &props,
+                    &acting.outlook_base,
+                    false,
+                );
                 out.end("m:Items");
                 finish(out, "GetItem");
             }

@@ -512,7 +512,10 @@ fn sensitivity_name(v: u8) -> &'static str {
     }
 }
 
-fn write_mailbox(out: &mut Out, v: &Value) -> bool {
+/// One `t:Mailbox`. FindItem gives only the display name (the address when there is none):
+/// Microsoft documents that it leaves EmailAddress and RoutingType out, so a client that needs
+/// the address must use GetItem.
+fn write_mailbox(out: &mut Out, v: &Value, name_only: bool) -> bool {
     let Some(address) = v
         .get("emailAddress")
         .and_then(|e| e.get("address"))
@@ -525,6 +528,11 @@ fn write_mailbox(out: &mut Out, v: &Value) -> bool {
         .and_then(|e| e.get("name"))
         .and_then(Value::as_str);
     out.start("t:Mailbox", &[]);
+    if name_only {
+        out.leaf("t:Name", name.unwrap_or(address));
+        out.end("t:Mailbox");
+        return true;
+    }
     if let Some(name) = name {
         out.leaf("t:Name", name);
     }
@@ -535,7 +543,7 @@ fn write_mailbox(out: &mut Out, v: &Value) -> bool {
     true
 }
 
-fn write_single(out: &mut Out, tag: &str, v: Option<&Value>) {
+fn write_single(out: &mut Out, tag: &str, v: Option<&Value>, name_only: bool) {
     let Some(v) = v.filter(|v| v.get("emailAddress").is_some()) else {
         return;
     };
@@ -547,7 +555,7 @@ fn write_single(out: &mut Out, tag: &str, v: Option<&Value>) {
         return;
     }
     out.start(tag, &[]);
-    write_mailbox(out, v);
+    write_mailbox(out, v, name_only);
     out.end(tag);
 }
 
@@ -571,13 +579,20 @@ fn write_list(out: &mut Out, tag: &str, v: Option<&Value>) {
     }
     out.start(tag, &[]);
     for r in list {
-        write_mailbox(out, r);
+        write_mailbox(out, r, false);
     }
     out.end(tag);
 }
 
-/// Writes a message as `t:Message` with the requested properties, in schema order.
-pub(crate) fn write_message(out: &mut Out, m: &StoredMessage, p: &ItemProps, outlook_base: &str) {
+/// Writes a message as `t:Message` with the requested properties, in schema order; `find`
+/// writes it as FindItem does (mailboxes by name only).
+pub(crate) fn write_message(
+    out: &mut Out,
+    m: &StoredMessage,
+    p: &ItemProps,
+    outlook_base: &str,
+    find: bool,
+) {
     let d = &m.data;
     out.start("t:Message", &[]);
     write_item_id(out, m);
@@ -642,13 +657,13 @@ pub(crate) fn write_message(out: &mut Out, m: &StoredMessage, p: &ItemProps, out
             "item:WebClientReadFormQueryString" => {
                 out.leaf("t:WebClientReadFormQueryString", &m.web_link(outlook_base));
             }
-            "message:Sender" => write_single(out, "t:Sender", d.get("sender")),
+            "message:Sender" => write_single(out, "t:Sender", d.get("sender"), find),
             "message:ToRecipients" => write_list(out, "t:ToRecipients", d.get("toRecipients")),
             "message:CcRecipients" => write_list(out, "t:CcRecipients", d.get("ccRecipients")),
             "message:BccRecipients" => {
                 write_list(out, "t:BccRecipients", d.get("bccRecipients"));
             }
-            "message:From" => write_single(out, "t:From", d.get("from")),
+            "message:From" => write_single(out, "t:From", d.get("from"), find),
             "message:InternetMessageId" => {
                 if let Some(v) = text_at(d, "internetMessageId") {
                     out.leaf("t:InternetMessageId", v);

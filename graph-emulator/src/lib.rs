@@ -46,7 +46,9 @@
 //!   `t:Mailbox`, or `FolderId`), FindFolder (Shallow, or Deep in mailboxes), CreateFolder,
 //!   FindItem (Shallow, `IndexedPageItemView`, `SortOrder` on `item:DateTimeReceived`,
 //!   `item:DateTimeSent` or `item:Subject`; newest received first without one; restrictions
-//!   are answered `ErrorUnsupportedQueryFilter` rather than ignored), GetItem, MoveItem, CopyItem
+//!   are answered `ErrorUnsupportedQueryFilter` rather than ignored; as in Exchange, FindItem
+//!   gives Sender and From by name only, without the address, and refuses `item:Body` and the
+//!   recipient lists with `ErrorInvalidPropertyRequest`), GetItem, MoveItem, CopyItem
 //!   and DeleteItem (HardDelete, SoftDelete, MoveToDeletedItems). Mailbox folders are the
 //!   Graph mailboxes themselves (one state; a move over EWS is a move Graph sees); the public
 //!   folders are the seed's `public_folders` tree under `IPM_SUBTREE`. Item ids are the

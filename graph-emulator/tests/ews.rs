@@ -1000,3 +1000,94 @@ async fn delegated_outlook_tokens_act_on_the_users_own_mailbox() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn find_item_gives_names_only_and_refuses_what_only_get_item_has() {
+    let env = start(EmulatorConfig::default()).await;
+    let queue = env.public_folder_id(QUEUE).await;
+    let with = |props: &str| {
+        find_item(&queue, 2, 0, "Ascending").replace(
+            "<t:BaseShape>IdOnly</t:BaseShape>",
+            &format!("<t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>{props}</t:AdditionalProperties>"),
+        )
+    };
+    let x = env
+        .ok(&with(
+            r#"<t:FieldURI FieldURI="message:Sender"/><t:FieldURI FieldURI="item:Subject"/>"#,
+        ))
+        .await;
+    assert_eq!(x.texts("Name"), ["Andy Teal", "Andy Teal"]);
+    assert!(
+        x.texts("EmailAddress").is_empty(),
+        "FindItem leaves addresses out"
+    );
+    let x = env
+        .ok(&with(r#"<t:FieldURI FieldURI="message:ToRecipients"/>"#))
+        .await;
+    assert_eq!(x.texts("ResponseCode"), ["ErrorInvalidPropertyRequest"]);
+    assert_eq!(x.attrs("FieldURI")[0]["FieldURI"], "message:ToRecipients");
+    // The Default shape of FindItem has no recipient lists, so it is fine.
+    let x = env
+        .ok(&find_item(&queue, 2, 0, "Ascending").replace("IdOnly", "Default"))
+        .await;
+    assert_eq!(x.texts("ResponseCode"), ["NoError"]);
+    assert_eq!(x.texts("ItemClass"), ["IPM.Note", "IPM.Note"]);
+    assert!(x.texts("ToRecipients").is_empty());
+}
+
+#[tokio::test]
+async fn latency_timeouts_and_resets_after_commit() {
+    let env = start(EmulatorConfig {
+        latency: graph_emulator::Latency::parse("list=300ms").unwrap(),
+        faults: graph_emulator::Faults {
+            timeout_hold: Duration::from_millis(200),
+            ..graph_emulator::Faults::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let inbox = r#"<t:DistinguishedFolderId Id="inbox"/>"#;
+    let started = std::time::Instant::now();
+    let ids = env
+        .ok(&find_item(inbox, 50, 0, "Ascending"))
+        .await
+        .item_ids();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // GetItem is not a listing: no latency.
+    let started = std::time::Instant::now();
+    env.ok(&get_item(&[&ids[0]])).await;
+    assert!(started.elapsed() < Duration::from_millis(300));
+
+    // A timeout holds the request, then drops the connection without an answer.
+    env.emu.push_fault_script(&[Some(FaultKind::Timeout)]);
+    let started = std::time::Instant::now();
+    let held = env
+        .http
+        .post(format!("{}/EWS/Exchange.asmx", env.base))
+        .basic_auth(AGENT, Some(PASSWORD))
+        .body(envelope("", &get_item(&[&ids[0]])))
+        .send()
+        .await;
+    assert!(held.is_err());
+    assert!(started.elapsed() >= Duration::from_millis(200));
+
+    // The move happens, then the connection drops: the client never sees the new id.
+    env.emu
+        .push_fault_script(&[Some(FaultKind::ResetAfterCommit)]);
+    let sent = env
+        .http
+        .post(format!("{}/EWS/Exchange.asmx", env.base))
+        .basic_auth(AGENT, Some(PASSWORD))
+        .body(envelope(
+            "",
+            &move_item(
+                "MoveItem",
+                r#"<t:DistinguishedFolderId Id="archive"/>"#,
+                &[&ids[0]],
+            ),
+        ))
+        .send()
+        .await;
+    assert!(sent.is_err());
+    assert_eq!(env.emu.folder_counts(AGENT)["archive"], 1);
+}
