@@ -47,6 +47,12 @@ pub(crate) fn run(
     }
 }
 
+/// The emulator does not evaluate `m:Restriction`s.
+const UNSUPPORTED_FILTER: ItemError = ItemError {
+    code: "ErrorUnsupportedQueryFilter",
+    text: "The restriction or sort order is too complex for this operation.",
+};
+
 fn required<'a>(req: &'a Element, name: &str) -> Result<&'a Element, Fault> {
     req.child(MESSAGES_NS, name).ok_or_else(|| {
         Fault::schema(format!(
@@ -219,6 +225,11 @@ fn find_folder(st: &State, acting: &Acting, req: &Element, out: &mut Out) -> Res
                 continue;
             }
         };
+        // As in FindItem: saying restrictions are not evaluated beats ignoring them.
+        if req.child(MESSAGES_NS, "Restriction").is_some() {
+            error(out, "FindFolder", &UNSUPPORTED_FILTER, None);
+            continue;
+        }
         // Exchange does not walk public folders deeply.
         if deep && loc.store == Store::Public {
             error(out, "FindFolder", &ItemError::INVALID_OPERATION, None);
@@ -393,15 +404,7 @@ fn find_item(st: &State, acting: &Acting, req: &Element, out: &mut Out) -> Resul
         }
         // Restrictions are not evaluated; saying so beats returning unfiltered items.
         if req.child(MESSAGES_NS, "Restriction").is_some() {
-            error(
-                out,
-                "FindItem",
-                &ItemError {
-                    code: "ErrorUnsupportedQueryFilter",
-                    text: "The restriction or sort order is too complex for this operation.",
-                },
-                None,
-            );
+            error(out, "FindItem", &UNSUPPORTED_FILTER, None);
             continue;
         }
         let mb = store(st, loc.store);

@@ -43,7 +43,8 @@
 //!   `t:ExchangeImpersonation/t:ConnectingSID/t:PrimarySmtpAddress`; `X-AnchorMailbox` is
 //!   accepted and ignored. Operations: GetFolder (`DistinguishedFolderId` `publicfoldersroot`,
 //!   `root`, `msgfolderroot`, `inbox` and the other well-known folders, with an optional
-//!   `t:Mailbox`, or `FolderId`), FindFolder (Shallow, or Deep in mailboxes), CreateFolder,
+//!   `t:Mailbox`, or `FolderId`), FindFolder (Shallow, or Deep in mailboxes; restrictions are
+//!   answered `ErrorUnsupportedQueryFilter`), CreateFolder,
 //!   FindItem (Shallow, `IndexedPageItemView`, `SortOrder` on `item:DateTimeReceived`,
 //!   `item:DateTimeSent` or `item:Subject`; newest received first without one; restrictions
 //!   are answered `ErrorUnsupportedQueryFilter` rather than ignored; as in Exchange, FindItem

@@ -1026,6 +1026,20 @@ async fn find_item_gives_names_only_and_refuses_what_only_get_item_has() {
         .await;
     assert_eq!(x.texts("ResponseCode"), ["ErrorInvalidPropertyRequest"]);
     assert_eq!(x.attrs("FieldURI")[0]["FieldURI"], "message:ToRecipients");
+    // Restrictions are refused rather than ignored.
+    let filtered = find_item(&queue, 2, 0, "Ascending").replace(
+        "<m:SortOrder>",
+        r#"<m:Restriction><t:Exists><t:FieldURI FieldURI="item:Subject"/></t:Exists></m:Restriction><m:SortOrder>"#,
+    );
+    let x = env.ok(&filtered).await;
+    assert_eq!(x.texts("ResponseCode"), ["ErrorUnsupportedQueryFilter"]);
+    // Sensitivity asked for as MAPI property 0x36 comes back as an extended property.
+    let x = env
+        .ok(&with(
+            r#"<t:ExtendedFieldURI PropertyTag="0x36" PropertyType="Integer"/>"#,
+        ))
+        .await;
+    assert_eq!(x.texts("Value"), ["0", "2"]);
     // The Default shape of FindItem has no recipient lists, so it is fine.
     let x = env
         .ok(&find_item(&queue, 2, 0, "Ascending").replace("IdOnly", "Default"))
