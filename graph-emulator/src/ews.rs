@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::ExposeSecret as _;
 
-use crate::call::{hold, sleep};
+use crate::call::{admit, hold, sleep};
 use crate::conn::ConnMode;
 use crate::error::Ctx;
 use crate::ews_ops::OPERATIONS;
@@ -20,6 +20,7 @@ use crate::ews_soap::{Fault, begin, close_response, fault_response, open_respons
 use crate::ews_store::Acting;
 use crate::ews_xml::{Element, MESSAGES_NS, SOAP_NS, TYPES_NS, XmlError};
 use crate::faults::FaultKind;
+use crate::identity::secret_eq;
 use crate::state::{Audience, Inner, Principal, State, address_key};
 use crate::{ews_ops, ews_xml};
 
@@ -106,22 +107,10 @@ async fn run_checked(
         Err(f) => return (fault_response(&f), ConnMode::Normal),
     };
     let key = (caller.client.clone(), address_key(&mailbox));
-    let admitted = {
-        let mut st = inner.lock();
-        if st.throttle.limits.is_some() {
-            st.throttle.admit(&key, Instant::now()).map(|()| true)
-        } else {
-            Ok(false)
-        }
-    };
-    let _slot = match admitted {
-        Ok(true) => Some(Slot {
-            inner: inner.clone(),
-            key,
-        }),
-        Ok(false) => None,
-        Err(wait) => {
-            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let _slot = match admit(inner, Some(key)) {
+        Ok(slot) => slot,
+        Err(t) => {
+            let ms = u64::try_from(t.wait.as_millis()).unwrap_or(u64::MAX).max(1);
             return (fault_response(&Fault::server_busy(ms)), ConnMode::Normal);
         }
     };
@@ -166,18 +155,6 @@ async fn run_checked(
         ConnMode::Normal
     };
     (response, mode)
-}
-
-/// Gives the throttling slot back when the request is done.
-struct Slot {
-    inner: Arc<Inner>,
-    key: (String, String),
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.inner.lock().throttle.release(&self.key);
-    }
 }
 
 /// A configured fault, shaped as EWS clients meet it.
@@ -243,15 +220,6 @@ fn injected(inner: &Inner, kind: FaultKind, ctx: &Ctx) -> (Response, ConnMode) {
             (fault_response(&Fault::internal()), ConnMode::Normal)
         }
     }
-}
-
-/// Compares secrets without an early exit, so timing reveals nothing about the expected value.
-fn secret_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 fn authenticate(st: &State, headers: &HeaderMap) -> Option<Caller> {

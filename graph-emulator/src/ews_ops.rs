@@ -4,10 +4,11 @@
 
 use std::cmp::Ordering;
 
+use crate::ews_items::{ItemProps, write_message};
 use crate::ews_soap::Fault;
 use crate::ews_store::{
-    Acting, FolderLoc, FolderProps, ItemError, ItemProps, Store, folder_view, resolve_folder,
-    resolve_item, store, store_mut, write_folder, write_folder_id, write_item_id, write_message,
+    Acting, FolderLoc, FolderProps, ItemError, Store, folder_view, resolve_folder, resolve_item,
+    store, store_mut, write_folder, write_folder_id, write_item_id,
 };
 use crate::ews_xml::{Element, MESSAGES_NS, Out, TYPES_NS};
 use crate::mailbox::StoredMessage;

@@ -142,7 +142,7 @@ fn get<'a>(p: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
 }
 
 /// Compares secrets without an early exit, so timing reveals nothing about the expected value.
-fn secret_eq(a: &str, b: &str) -> bool {
+pub(crate) fn secret_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

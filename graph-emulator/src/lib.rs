@@ -109,6 +109,7 @@ mod delta_state;
 mod emulator;
 mod error;
 mod ews;
+mod ews_items;
 mod ews_ops;
 mod ews_soap;
 mod ews_store;
