@@ -4,6 +4,7 @@ job needs, bulk moves and deletes, sensitivity, throttling, and OAuth2 client cr
 impersonation as Exchange Online does it."""
 
 import threading
+import time
 
 import pytest
 from exchangelib import (
@@ -190,11 +191,14 @@ def test_throttling_is_server_busy_with_a_back_off(throttled_url, ews):
         threading.Thread(target=lambda: results.append(len(list(queue.all().only("subject")[:2]))))
         for _ in range(2)
     ]
+    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert results == [2, 2]
+    # Side by side they would take 1.5 s; the throttled one waited 2 s before its own 1.5 s.
+    assert time.monotonic() - started >= 3.4
 
 
 def test_oauth2_client_credentials_with_impersonation(emulator_url, app, ews, monkeypatch):
