@@ -133,7 +133,7 @@ fn page(view: Option<&Element>, total: usize) -> Result<Page, Fault> {
     Ok(Page {
         start,
         end,
-        offset: offset + (end - start),
+        offset: offset.saturating_add(end - start),
         total,
         last,
     })
@@ -486,11 +486,13 @@ fn transfer(
     let mut serial = st.serial;
     let target = store_mut(st, dest.store);
     let added = target.add_message(&dest.id, data, &mut serial);
-    let index = target.messages.len() - 1;
+    let index = target.messages.len().checked_sub(1);
     st.serial = serial;
     // The data came from a stored message, whose id was dropped, so adding cannot fail.
-    added.map_err(|_| ItemError::ITEM_NOT_FOUND)?;
-    Ok((dest.store, index))
+    match (added, index) {
+        (Ok(_), Some(index)) => Ok((dest.store, index)),
+        _ => Err(ItemError::ITEM_NOT_FOUND),
+    }
 }
 
 /// MoveItem and CopyItem. Into a public folder neither returns the new item's id: Microsoft

@@ -145,6 +145,17 @@ async fn find_item_pages_and_sorts_by_received_date() {
     );
     let beyond = env.ok(&find_item(&queue, 3, 50, "Ascending")).await;
     assert!(beyond.item_ids().is_empty());
+    // Extreme offsets, from either end, are empty pages rather than panics.
+    let huge = find_item(&queue, 3, usize::MAX, "Ascending");
+    assert!(env.ok(&huge).await.item_ids().is_empty());
+    let from_end = env
+        .ok(&huge.replace("BasePoint=\"Beginning\"", "BasePoint=\"End\""))
+        .await;
+    assert!(from_end.item_ids().is_empty());
+    let last_two = env
+        .ok(&find_item(&queue, 2, 0, "Ascending").replace("Beginning", "End"))
+        .await;
+    assert_eq!(last_two.item_ids(), ids[QUEUE_COUNT - 2..]);
 
     let desc = env.ok(&find_item(&queue, 50, 0, "Descending")).await;
     let mut reversed = ids.clone();

@@ -223,6 +223,14 @@ async fn bad_requests_are_soap_faults() {
         (String::new(), "ErrorSchemaValidation"),
         ("<a>&bogus;</a>".to_string(), "ErrorSchemaValidation"),
         ("<root/>".to_string(), "ErrorInvalidRequest"),
+        (
+            format!("{}{}", "<a>".repeat(100), "</a>".repeat(100)),
+            "ErrorSchemaValidation",
+        ),
+        (
+            "<s:Envelope xmlns:s=\"urn:wrong\"><s:Body/></s:Envelope>".to_string(),
+            "ErrorInvalidRequest",
+        ),
         (envelope("", "<m:ResolveNames/>"), "ErrorInvalidRequest"),
         (envelope("", "<m:GetItem/>"), "ErrorSchemaValidation"),
         (
