@@ -58,9 +58,35 @@ pub(crate) fn record(
 }
 
 /// Gives the concurrency slot back when the request is done (or its future dropped).
-struct Slot {
+pub(crate) struct Slot {
     inner: Arc<Inner>,
     key: Key,
+}
+
+/// A request the throttling refused: how long until the key may try again, and the wait the
+/// test configured (see [`retry_after_value`]).
+pub(crate) struct Throttled {
+    pub wait: Duration,
+    pub configured: Duration,
+}
+
+/// Counts a request of `key` against the throttling limits, when throttling is on: a slot to
+/// hold while the request runs, or how long the caller must wait. Graph and EWS share this.
+pub(crate) fn admit(inner: &Arc<Inner>, key: Option<Key>) -> Result<Option<Slot>, Throttled> {
+    let mut st = inner.lock();
+    let (Some(key), Some(limits)) = (key, st.throttle.limits.clone()) else {
+        return Ok(None);
+    };
+    match st.throttle.admit(&key, Instant::now()) {
+        Ok(()) => Ok(Some(Slot {
+            inner: inner.clone(),
+            key,
+        })),
+        Err(wait) => Err(Throttled {
+            wait,
+            configured: limits.retry_after,
+        }),
+    }
 }
 
 impl Drop for Slot {
@@ -199,29 +225,13 @@ pub(crate) async fn graph_call(
     ctx: &Ctx,
     in_batch: bool,
 ) -> (Response, ConnMode) {
-    let admitted = {
-        let mut st = inner.lock();
-        match graph::throttle_key(&st, headers, path) {
-            Some(key) if st.throttle.limits.is_some() => {
-                let configured = st
-                    .throttle
-                    .limits
-                    .as_ref()
-                    .map_or(Duration::ZERO, |t| t.retry_after);
-                match st.throttle.admit(&key, Instant::now()) {
-                    Ok(()) => Ok(Some(Slot {
-                        inner: inner.clone(),
-                        key,
-                    })),
-                    Err(wait) => Err(retry_after_value(wait, configured)),
-                }
-            }
-            _ => Ok(None),
-        }
-    };
-    let _slot = match admitted {
+    let key = graph::throttle_key(&inner.lock(), headers, path);
+    let _slot = match admit(inner, key) {
         Ok(slot) => slot,
-        Err(retry_after) => return (throttled(ctx, &retry_after), ConnMode::Normal),
+        Err(t) => {
+            let retry_after = retry_after_value(t.wait, t.configured);
+            return (throttled(ctx, &retry_after), ConnMode::Normal);
+        }
     };
     let delay = latency_of(&inner.lock().latency, method, path);
     sleep(delay).await;

@@ -313,13 +313,64 @@ impl Emulator {
         true
     }
 
+    /// How many messages the public folder at `path` (levels separated by `/`, names
+    /// case-insensitive) holds; `None` when there is no such folder.
+    pub fn public_folder_count(&self, path: &str) -> Option<usize> {
+        let levels = crate::seed::path_levels(path).ok()?;
+        let st = self.inner.lock();
+        let folder = st.public.folder_at(&levels)?;
+        Some(st.public.messages_in(&folder.id).count())
+    }
+
+    /// The messages of the public folder at `path` as Graph message objects (with the ids the
+    /// emulator gave them), oldest stored first; empty when there is no such folder.
+    pub fn public_folder_messages(&self, path: &str) -> Vec<Value> {
+        let Ok(levels) = crate::seed::path_levels(path) else {
+            return Vec::new();
+        };
+        let st = self.inner.lock();
+        let Some(folder) = st.public.folder_at(&levels) else {
+            return Vec::new();
+        };
+        let outlook = self.inner.config.outlook_base();
+        st.public
+            .messages_in(&folder.id)
+            .map(|m| Value::Object(m.to_json(true, outlook)))
+            .collect()
+    }
+
+    /// Delivers a message (a Graph message object) to the public folder at `path`, creating
+    /// the folder and any missing level above it, and returns the message's immutable id.
+    pub fn add_public_message(&self, path: &str, message: Value) -> Result<String, SeedError> {
+        let levels =
+            crate::seed::path_levels(path).map_err(|r| SeedError::InvalidPublicFolderPath {
+                path: path.to_string(),
+                reason: r.to_string(),
+            })?;
+        let invalid = |reason: String| SeedError::InvalidPublicMessage {
+            path: path.to_string(),
+            index: 0,
+            reason,
+        };
+        let Value::Object(data) = message else {
+            return Err(invalid("expected a JSON object".into()));
+        };
+        let mut guard = self.inner.lock();
+        let st = &mut *guard;
+        let folder_id = st.public.ensure_path(&levels, &mut st.serial);
+        st.public
+            .add_message(&folder_id, data, &mut st.serial)
+            .map_err(invalid)
+    }
+
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.inner.lock().requests.clone()
     }
 
-    /// Resolves an Outlook-on-the-web link (public form, any host) to the message it opens, if
-    /// the REST id in it is still current.
+    /// Resolves an Outlook-on-the-web link (public form, any host; Graph's `webLink` or EWS's
+    /// `WebClientReadFormQueryString`, of a mailbox or a public folder item) to the message it
+    /// opens, if the REST id in it is still current.
     pub fn resolve_web_link(&self, web_link: &str) -> Option<Value> {
         let st = self.inner.lock();
         crate::owa::resolve(&st, web_link, self.inner.config.outlook_base())

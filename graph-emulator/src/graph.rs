@@ -129,6 +129,9 @@ fn authenticate(st: &State, headers: &HeaderMap) -> Result<Principal, GraphError
     if used_up || Instant::now() >= info.expires_at {
         return Err(GraphError::unauthorized(EXPIRED));
     }
+    if info.audience != crate::state::Audience::Graph {
+        return Err(GraphError::unauthorized("Invalid audience."));
+    }
     Ok(info.principal.clone())
 }
 

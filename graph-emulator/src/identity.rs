@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::AppRegistration;
 use crate::ids::{random_token, tenant_id, uuid_like};
-use crate::state::{AccessToken, AuthCode, Inner, Principal, RefreshToken, State};
+use crate::state::{AccessToken, Audience, AuthCode, Inner, Principal, RefreshToken, State};
 
 /// How long an authorization code can be redeemed, as in Entra.
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
@@ -24,6 +24,32 @@ const GRAPH_DEFAULT_SCOPES: &[&str] = &[
     "https://graph.microsoft.com/.default",
     "00000003-0000-0000-c000-000000000000/.default",
 ];
+/// Exchange Online's resource, for EWS: app-only tokens ask for its `.default`.
+const OUTLOOK_DEFAULT_SCOPES: &[&str] = &[
+    "https://outlook.office365.com/.default",
+    "https://outlook.office.com/.default",
+    "00000002-0000-0ff1-ce00-000000000000/.default",
+];
+/// Prefixes of delegated scopes for Exchange Online (`.../EWS.AccessAsUser.All`).
+const OUTLOOK_RESOURCES: &[&str] = &[
+    "https://outlook.office365.com/",
+    "https://outlook.office.com/",
+    "00000002-0000-0ff1-ce00-000000000000/",
+];
+
+/// Which resource a token for this scope is for: Outlook when any scope names it.
+fn audience_of(scope: &str) -> Audience {
+    let outlook = scope.split_whitespace().any(|s| {
+        OUTLOOK_RESOURCES
+            .iter()
+            .any(|r| s.len() > r.len() && s[..r.len()].eq_ignore_ascii_case(r))
+    });
+    if outlook {
+        Audience::Outlook
+    } else {
+        Audience::Graph
+    }
+}
 
 /// An OAuth error as Entra reports it.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -116,7 +142,7 @@ fn get<'a>(p: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
 }
 
 /// Compares secrets without an early exit, so timing reveals nothing about the expected value.
-fn secret_eq(a: &str, b: &str) -> bool {
+pub(crate) fn secret_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -207,8 +233,17 @@ fn grant(
         "refresh_token" => refresh_grant(inner, &mut st, app, tenant, form),
         "client_credentials" => {
             let scope = get(form, "scope").ok_or_else(|| AadError::missing("scope"))?;
+            let granted = if OUTLOOK_DEFAULT_SCOPES
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(scope))
+            {
+                OUTLOOK_DEFAULT_SCOPES[0]
+            } else {
+                GRAPH_DEFAULT_SCOPES[0]
+            };
             if !GRAPH_DEFAULT_SCOPES
                 .iter()
+                .chain(OUTLOOK_DEFAULT_SCOPES)
                 .any(|s| s.eq_ignore_ascii_case(scope))
             {
                 return Err(AadError::new(
@@ -224,7 +259,7 @@ fn grant(
                 inner,
                 &mut st,
                 Principal::App,
-                GRAPH_DEFAULT_SCOPES[0],
+                granted,
                 app,
                 tenant,
                 false,
@@ -419,6 +454,7 @@ fn issue(
         access.clone(),
         AccessToken {
             principal: principal.clone(),
+            audience: audience_of(scope),
             client_id: app.client_id.clone(),
             expires_at: Instant::now() + lifetime,
             last_request: None,

@@ -79,3 +79,37 @@ pub(crate) fn tenant_id(tenant: &str) -> String {
         crate::DEMO_TENANT_ID.to_string()
     }
 }
+
+/// The (serial, generation) of a REST id in its Graph (URL-safe) spelling; `None` when the id
+/// is not one this emulator makes.
+pub(crate) fn parse_rest_id(rest: &str) -> Option<(u64, u32)> {
+    let bytes = URL_SAFE.decode(rest.strip_prefix("AAMkAG")?).ok()?;
+    if bytes.len() != 13 || bytes[12] != 0x52 {
+        return None;
+    }
+    let serial = u64::from_be_bytes(bytes[..8].try_into().ok()?);
+    let generation = u32::from_be_bytes(bytes[8..12].try_into().ok()?);
+    Some((serial, generation))
+}
+
+/// Whether a folder id (Graph spelling) is one this emulator could have made.
+pub(crate) fn is_folder_id(id: &str) -> bool {
+    id.strip_prefix("AQMkAD")
+        .and_then(|rest| URL_SAFE.decode(rest).ok())
+        .is_some_and(|b| b.len() == 9 && b[8] == 0x46)
+}
+
+/// An EWS ChangeKey: opaque, new with every version of the item (its move generation).
+pub(crate) fn change_key(serial: u64, generation: u32) -> String {
+    let mut bytes = b"CQAAABYAAAA".to_vec();
+    bytes.extend_from_slice(&serial.to_be_bytes());
+    bytes.extend_from_slice(&generation.to_be_bytes());
+    STANDARD.encode(bytes)
+}
+
+/// Folders never change version in the emulator, so their ChangeKey is fixed per folder.
+pub(crate) fn folder_change_key(id: &str) -> String {
+    let mut bytes = b"AQAAABYAAAA".to_vec();
+    bytes.extend_from_slice(&id.as_bytes()[id.len().saturating_sub(6)..]);
+    STANDARD.encode(bytes)
+}

@@ -34,7 +34,42 @@
 //!   `/{tenant}/discovery/v2.0/keys`, and MSAL's instance discovery at
 //!   `/common/discovery/instance`. id_tokens are RS256-signed with a key made per process,
 //!   which the JWKS publishes.
-//! - `/owa/?ItemID=...`: what a `webLink` opens.
+//! - `/owa/?ItemID=...`: what a `webLink` (or EWS's `WebClientReadFormQueryString`) opens.
+//! - `POST /EWS/Exchange.asmx` (path case-insensitive): Exchange Web Services, SOAP 1.1, as
+//!   Exchange Server 2016 answers it (`t:ServerVersionInfo` 15.1.2507.6 `Exchange2016` in every
+//!   answer's header; `RequestServerVersion` Exchange2010 to Exchange2016 accepted, others get
+//!   `ErrorInvalidServerVersion`). Sign-in is HTTP Basic against the seed's `accounts`, or a
+//!   Bearer token from the token endpoint for `https://outlook.office365.com/.default` (Graph
+//!   tokens are refused, and Outlook tokens on Graph); anything else is 401 with
+//!   `WWW-Authenticate: Basic realm=...`. App-only tokens must name the mailbox in
+//!   `t:ExchangeImpersonation/t:ConnectingSID/t:PrimarySmtpAddress`; `X-AnchorMailbox` is
+//!   accepted and ignored. Operations: GetFolder (`DistinguishedFolderId` `publicfoldersroot`,
+//!   `root`, `msgfolderroot`, `inbox` and the other well-known folders, with an optional
+//!   `t:Mailbox`, or `FolderId`), FindFolder (Shallow, or Deep in mailboxes; restrictions are
+//!   answered `ErrorUnsupportedQueryFilter`), CreateFolder,
+//!   FindItem (Shallow, `IndexedPageItemView`, `SortOrder` on `item:DateTimeReceived`,
+//!   `item:DateTimeSent` or `item:Subject`; newest received first without one; restrictions
+//!   are answered `ErrorUnsupportedQueryFilter` rather than ignored; as in Exchange, FindItem
+//!   gives Sender and From by name only, without the address, and refuses `item:Body` and the
+//!   recipient lists with `ErrorInvalidPropertyRequest`), GetItem, MoveItem, CopyItem
+//!   and DeleteItem (HardDelete, SoftDelete, MoveToDeletedItems). Mailbox folders are the
+//!   Graph mailboxes themselves (one state; a move over EWS is a move Graph sees); the public
+//!   folders are the seed's `public_folders` tree under `IPM_SUBTREE`. Item ids are the
+//!   messages' REST ids in EWS spelling (standard base64), so they change with every move as
+//!   Exchange's do, with a ChangeKey; a malformed id is `ErrorInvalidIdMalformed`, an id from
+//!   before a move `ErrorItemNotFound`. Every id of a call gets its own response message in
+//!   request order (`ResponseClass="Error"`, `m:MessageText`, `m:ResponseCode`,
+//!   `m:DescriptiveLinkKey`); the others are unaffected. **Moves and copies into a public
+//!   folder return no new id** (an empty `m:Items`): Microsoft documents that this can happen
+//!   for a destination in another store, and the emulator always does it so that clients cope.
+//!   Bad XML is an `ErrorSchemaValidation` fault with line and position, an unknown operation
+//!   an `ErrorInvalidRequest` fault (HTTP 500). Requests are recorded in
+//!   [`Emulator::requests`] as `EWS {operation}`. The realism switches apply as to Graph:
+//!   throttling per (app or Basic account, mailbox) is an `ErrorServerBusy` fault whose
+//!   `t:MessageXml` carries `BackOffMilliseconds`; latency is per operation (FindItem and
+//!   FindFolder as lists, GetItem and GetFolder as gets, MoveItem and CopyItem as moves); an
+//!   injected 429 is `ErrorServerBusy`, 500 an `ErrorInternalServerError` fault, 503 and 504
+//!   bare HTML answers, and the connection faults act on the stream as for Graph.
 //!
 //! Behaviour worth knowing when writing tests:
 //! - Without `$orderby`, message lists are newest first (`receivedDateTime desc`). In any
@@ -75,6 +110,12 @@ mod delta;
 mod delta_state;
 mod emulator;
 mod error;
+mod ews;
+mod ews_items;
+mod ews_ops;
+mod ews_soap;
+mod ews_store;
+mod ews_xml;
 mod faults;
 mod graph;
 mod headers;

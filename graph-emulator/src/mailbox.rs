@@ -123,6 +123,63 @@ impl Mailbox {
         }
     }
 
+    /// The public folder hierarchy: only its root (`publicfoldersroot`, named `IPM_SUBTREE` as
+    /// in Exchange); the folders below it come from the seed or from CreateFolder.
+    pub fn public_store(serial: &mut u64) -> Mailbox {
+        let root_parent_id = ids::folder_id(next(serial));
+        let root = Folder {
+            id: ids::folder_id(next(serial)),
+            display_name: "IPM_SUBTREE".to_string(),
+            parent_id: root_parent_id.clone(),
+            well_known: Some("publicfoldersroot"),
+            hidden: false,
+        };
+        Mailbox {
+            address: String::new(),
+            folders: vec![root],
+            messages: Vec::new(),
+            root_parent_id,
+            change_seq: 0,
+            delta: crate::delta_state::DeltaStore::default(),
+        }
+    }
+
+    /// Id of the folder above msgfolderroot (EWS's `root`), which Graph never shows.
+    pub fn root_parent_id(&self) -> &str {
+        &self.root_parent_id
+    }
+
+    /// The folder at these path levels below the root (names compare case-insensitively).
+    pub fn folder_at(&self, levels: &[String]) -> Option<&Folder> {
+        let mut current = self.folders.first()?;
+        for level in levels {
+            current = self
+                .children(&current.id)
+                .find(|f| f.display_name.eq_ignore_ascii_case(level))?;
+        }
+        Some(current)
+    }
+
+    /// Id of the folder at these path levels, creating missing levels on the way.
+    pub fn ensure_path(&mut self, levels: &[String], serial: &mut u64) -> String {
+        let mut current = self.root_id().to_string();
+        for level in levels {
+            let existing = self
+                .children(&current)
+                .find(|f| f.display_name.eq_ignore_ascii_case(level))
+                .map(|f| f.id.clone());
+            current = match existing {
+                Some(id) => id,
+                None => match self.create_folder(&current, level, false, serial) {
+                    Ok(f) => f.id,
+                    // Unreachable: no child of that name exists, as just checked.
+                    Err(FolderExists) => current,
+                },
+            };
+        }
+        current
+    }
+
     pub fn root_id(&self) -> &str {
         // WELL_KNOWN starts with msgfolderroot, created in `new`.
         &self.folders[0].id

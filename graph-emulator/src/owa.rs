@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::identity::escape;
 use crate::ids::ews_to_rest;
+use crate::mailbox::Mailbox;
 use crate::state::State;
 
 /// The `ItemID` of an OWA query string, as the REST id it stands for.
@@ -16,14 +17,18 @@ pub(crate) fn item_id(query: &str) -> Option<String> {
         .filter(|id| !id.is_empty())
 }
 
-/// Finds the live message whose current REST id is `rest_id`: (mailbox index, message index).
-pub(crate) fn find(st: &State, rest_id: &str) -> Option<(usize, usize)> {
-    st.mailboxes.iter().enumerate().find_map(|(mi, mb)| {
-        mb.messages
-            .iter()
-            .position(|m| m.rest_id() == rest_id)
-            .map(|i| (mi, i))
-    })
+/// Finds the live message whose current REST id is `rest_id`, in a mailbox or in the public
+/// folders (whose items EWS links to as well): its store and index there.
+pub(crate) fn find<'a>(st: &'a State, rest_id: &str) -> Option<(&'a Mailbox, usize)> {
+    st.mailboxes
+        .iter()
+        .chain(std::iter::once(&st.public))
+        .find_map(|mb| {
+            mb.messages
+                .iter()
+                .position(|m| m.rest_id() == rest_id)
+                .map(|i| (mb, i))
+        })
 }
 
 /// The message a public web link opens, as Graph would return it with immutable ids.
@@ -35,23 +40,20 @@ pub(crate) fn resolve(st: &State, web_link: &str, outlook_base: &str) -> Option<
         return None;
     }
     let id = item_id(url.query()?)?;
-    let (mi, i) = find(st, &id)?;
-    Some(Value::Object(
-        st.mailboxes[mi].messages[i].to_json(true, outlook_base),
-    ))
+    let (mb, i) = find(st, &id)?;
+    Some(Value::Object(mb.messages[i].to_json(true, outlook_base)))
 }
 
 /// `GET /owa/?ItemID=...`: a small page for a live message, 404 otherwise.
 pub(crate) fn open(st: &State, query: Option<&str>) -> Response {
     let found = item_id(query.unwrap_or("")).and_then(|id| find(st, &id));
-    let Some((mi, i)) = found else {
+    let Some((mb, i)) = found else {
         return page(
             StatusCode::NOT_FOUND,
             "Item not found",
             "<p>The item you are trying to open can't be found. It may have been moved or deleted.</p>",
         );
     };
-    let mb = &st.mailboxes[mi];
     let m = &mb.messages[i];
     let text = |path: &str| {
         crate::odata::lookup(&m.data, path)
@@ -67,7 +69,12 @@ pub(crate) fn open(st: &State, query: Option<&str>) -> Response {
         .unwrap_or_default();
     let body = format!(
         "<dl><dt>Mailbox</dt><dd id=\"mailbox\">{}</dd><dt>Subject</dt><dd id=\"subject\">{}</dd><dt>From</dt><dd id=\"from\">{}</dd><dt>Folder</dt><dd id=\"folder\">{}</dd></dl>",
-        escape(&mb.address),
+        // Public folder items belong to no mailbox.
+        escape(if mb.address.is_empty() {
+            "Public Folders"
+        } else {
+            &mb.address
+        }),
         escape(&text("subject")),
         escape(&text("from/emailAddress/address")),
         escape(&folder)

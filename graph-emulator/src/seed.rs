@@ -50,6 +50,38 @@ pub enum SeedError {
     /// [`crate::Emulator::add_message`] named a mailbox that does not exist.
     #[error("mailbox {0:?} does not exist in the emulator")]
     UnknownMailbox(String),
+    /// `public_folders` is not an object of paths to message arrays.
+    #[error("\"public_folders\" must be an object mapping folder paths to arrays of messages")]
+    InvalidPublicFolders,
+    /// A public folder path is empty, has an empty level, or repeats another path.
+    #[error("public folder {path:?}: {reason}")]
+    InvalidPublicFolderPath {
+        /// The path as written in the seed.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A public folder's message is not a JSON object or has an unusable `id`.
+    #[error("public folder {path:?}, message #{index}: {reason}")]
+    InvalidPublicMessage {
+        /// The folder path as written in the seed.
+        path: String,
+        /// Zero-based position of the message in the folder's array.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `accounts` is not an object of addresses to `{"password": "..."}`.
+    #[error("\"accounts\" must be an object mapping addresses to {{\"password\": \"...\"}}")]
+    InvalidAccounts,
+    /// One account's entry is unusable (bad address, duplicate, password not a string).
+    #[error("account {address:?}: {reason}")]
+    InvalidAccount {
+        /// The address as written in the seed.
+        address: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// One mailbox of a seed.
@@ -60,10 +92,26 @@ pub(crate) struct SeedMailbox {
     pub folders: Vec<(String, Vec<Map<String, Value>>)>,
 }
 
+/// One public folder of a seed: its path levels (intermediate folders are implied) and messages.
+#[derive(Debug, Clone)]
+pub(crate) struct SeedPublicFolder {
+    pub levels: Vec<String>,
+    pub messages: Vec<Map<String, Value>>,
+}
+
+/// An account that may sign in to EWS with Basic authentication.
+#[derive(Debug, Clone)]
+pub(crate) struct SeedAccount {
+    pub address: String,
+    pub password: secrecy::SecretString,
+}
+
 /// A parsed, validated mailbox seed.
 #[derive(Debug, Clone, Default)]
 pub struct Seed {
     pub(crate) mailboxes: Vec<SeedMailbox>,
+    pub(crate) public_folders: Vec<SeedPublicFolder>,
+    pub(crate) accounts: Vec<SeedAccount>,
 }
 
 impl Seed {
@@ -73,11 +121,19 @@ impl Seed {
     /// unchanged); only the structure around them and the optional `id` are checked.
     pub fn from_json(text: &str) -> Result<Seed, SeedError> {
         let root: Value = serde_json::from_str(text)?;
-        let mailboxes = root
-            .get("mailboxes")
-            .and_then(Value::as_object)
-            .ok_or(SeedError::MissingMailboxes)?;
-        let mut seed = Seed::default();
+        // A seed for the EWS experience alone may leave the Graph mailboxes out.
+        let ews_only = root.get("public_folders").is_some() || root.get("accounts").is_some();
+        let empty = Map::new();
+        let mailboxes = match root.get("mailboxes").and_then(Value::as_object) {
+            Some(m) => m,
+            None if ews_only && root.is_object() && root.get("mailboxes").is_none() => &empty,
+            None => return Err(SeedError::MissingMailboxes),
+        };
+        let mut seed = Seed {
+            public_folders: public_folders(root.get("public_folders"))?,
+            accounts: accounts(root.get("accounts"))?,
+            ..Seed::default()
+        };
         for (address, mailbox) in mailboxes {
             let address = address.trim();
             validate_address(address)?;
@@ -156,6 +212,140 @@ impl Seed {
     pub fn mailbox_addresses(&self) -> Vec<String> {
         self.mailboxes.iter().map(|m| m.address.clone()).collect()
     }
+
+    /// Paths of the seeded public folders (trimmed levels joined by `/`), in the order of the
+    /// seed's keys as written (JSON objects are read sorted by key).
+    pub fn public_folder_paths(&self) -> Vec<String> {
+        self.public_folders
+            .iter()
+            .map(|f| f.levels.join("/"))
+            .collect()
+    }
+
+    /// Addresses of the accounts that may sign in to EWS with Basic authentication.
+    pub fn account_addresses(&self) -> Vec<String> {
+        self.accounts.iter().map(|a| a.address.clone()).collect()
+    }
+}
+
+/// Splits a public folder path into its trimmed levels, or says why it is unusable.
+pub(crate) fn path_levels(path: &str) -> Result<Vec<String>, &'static str> {
+    if path.trim().is_empty() {
+        return Err("the path is empty");
+    }
+    let levels: Vec<String> = path.split('/').map(|l| l.trim().to_string()).collect();
+    if levels.iter().any(String::is_empty) {
+        return Err(
+            "a level of the path is empty (levels are separated by a single '/', with no '/' at either end)",
+        );
+    }
+    if levels.iter().any(|l| l.chars().any(char::is_control)) {
+        return Err("the path contains control characters");
+    }
+    Ok(levels)
+}
+
+fn public_folders(value: Option<&Value>) -> Result<Vec<SeedPublicFolder>, SeedError> {
+    let folders = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(f)) => f,
+        Some(_) => return Err(SeedError::InvalidPublicFolders),
+    };
+    let mut out: Vec<SeedPublicFolder> = Vec::new();
+    let mut seen_ids: Vec<String> = Vec::new();
+    for (path, messages) in folders {
+        let path_err = |reason: &str| SeedError::InvalidPublicFolderPath {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
+        let levels = path_levels(path).map_err(path_err)?;
+        let same = |f: &SeedPublicFolder| {
+            f.levels.len() == levels.len()
+                && f.levels
+                    .iter()
+                    .zip(&levels)
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b))
+        };
+        if out.iter().any(same) {
+            return Err(path_err(
+                "the path appears more than once (folder names are case-insensitive)",
+            ));
+        }
+        let messages = messages
+            .as_array()
+            .ok_or_else(|| path_err("expected an array of message objects"))?;
+        let mut list = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            let message_err = |reason: String| SeedError::InvalidPublicMessage {
+                path: path.clone(),
+                index,
+                reason,
+            };
+            let object = message.as_object().ok_or_else(|| {
+                message_err(format!("expected a JSON object, found {}", kind(message)))
+            })?;
+            if let Some(id) = object.get("id").filter(|v| !v.is_null()) {
+                let id = id
+                    .as_str()
+                    .ok_or_else(|| message_err("\"id\" must be a string".into()))?;
+                check_message_id(id).map_err(|r| message_err(r.to_string()))?;
+                if seen_ids.iter().any(|s| s == id) {
+                    return Err(message_err(format!(
+                        "id {id:?} is used by another public folder message"
+                    )));
+                }
+                seen_ids.push(id.to_string());
+            }
+            list.push(object.clone());
+        }
+        out.push(SeedPublicFolder {
+            levels,
+            messages: list,
+        });
+    }
+    Ok(out)
+}
+
+fn accounts(value: Option<&Value>) -> Result<Vec<SeedAccount>, SeedError> {
+    let accounts = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(a)) => a,
+        Some(_) => return Err(SeedError::InvalidAccounts),
+    };
+    let mut out: Vec<SeedAccount> = Vec::new();
+    for (address, entry) in accounts {
+        let err = |reason: &str| SeedError::InvalidAccount {
+            address: address.clone(),
+            reason: reason.to_string(),
+        };
+        let trimmed = address.trim();
+        if validate_address(trimmed).is_err() || !trimmed.contains('@') {
+            return Err(err(
+                "not a valid address (expected something like name@domain)",
+            ));
+        }
+        if out.iter().any(|a| a.address.eq_ignore_ascii_case(trimmed)) {
+            return Err(err(
+                "appears more than once (addresses are case-insensitive)",
+            ));
+        }
+        let password = match entry.get("password") {
+            Some(Value::String(p)) => p.clone(),
+            Some(other) => {
+                return Err(err(&format!(
+                    "\"password\" must be a string, found {}",
+                    kind(other)
+                )));
+            }
+            None if entry.is_object() => return Err(err("\"password\" is missing")),
+            None => return Err(err("expected an object {\"password\": \"...\"}")),
+        };
+        out.push(SeedAccount {
+            address: trimmed.to_string(),
+            password: password.into(),
+        });
+    }
+    Ok(out)
 }
 
 /// Checks that a caller-provided message id can be used in a URL path.

@@ -34,9 +34,19 @@ pub(crate) enum Principal {
     App,
 }
 
+/// The resource an access token was issued for: Graph tokens do not open EWS and the other way
+/// round, as with Entra's `aud` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Audience {
+    Graph,
+    /// `https://outlook.office365.com` (EWS).
+    Outlook,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct AccessToken {
     pub principal: Principal,
+    pub audience: Audience,
     /// The app the token was issued to (throttling is per app and mailbox).
     pub client_id: String,
     pub expires_at: Instant,
@@ -80,6 +90,10 @@ pub(crate) struct State {
     /// Source of unique numbers for ids.
     pub serial: u64,
     pub mailboxes: Vec<Mailbox>,
+    /// The public folder hierarchy EWS serves (`publicfoldersroot` and below).
+    pub public: Mailbox,
+    /// Lower-case address to the password of the accounts that may use EWS Basic sign-in.
+    pub accounts: HashMap<String, secrecy::SecretString>,
     pub access_tokens: HashMap<String, AccessToken>,
     pub codes: HashMap<String, AuthCode>,
     pub refresh_tokens: HashMap<String, RefreshToken>,
@@ -93,11 +107,15 @@ pub(crate) struct State {
 
 impl State {
     pub fn from_seed(seed: Seed, config: &EmulatorConfig) -> State {
+        let mut serial = 0;
+        let public = Mailbox::public_store(&mut serial);
         let mut state = State {
+            public,
+            accounts: HashMap::new(),
             mailbox_access: HashMap::new(),
             rest_disabled: HashSet::new(),
             folder_item_limit: config.folder_item_limit,
-            serial: 0,
+            serial,
             mailboxes: Vec::new(),
             access_tokens: HashMap::new(),
             codes: HashMap::new(),
@@ -124,6 +142,20 @@ impl State {
                 }
             }
             state.mailboxes.push(mailbox);
+        }
+        for folder in seed.public_folders {
+            let folder_id = state.public.ensure_path(&folder.levels, &mut state.serial);
+            for m in folder.messages {
+                // Ids were validated by Seed::from_json, so this cannot fail.
+                let _ = state.public.add_message(&folder_id, m, &mut state.serial);
+            }
+        }
+        for account in seed.accounts {
+            // An account signs in to its own mailbox, which exists even when the seed has none.
+            state.ensure_mailbox(&account.address);
+            state
+                .accounts
+                .insert(address_key(&account.address), account.password);
         }
         state
     }

@@ -92,3 +92,56 @@ fn sample_seed_and_crm_are_consistent() {
     assert_eq!(crm["contacts"].as_array().unwrap().len(), 5);
     assert_eq!(crm["email_template"], "EMAIL");
 }
+
+#[test]
+fn public_folders_and_accounts_are_parsed_with_clear_errors() {
+    let seed = Seed::from_json(
+        r#"{"public_folders": {"Email Logging/Queue": [{"subject": "a"}], " Email Logging / Storage ": []},
+            "accounts": {"agent@cronus.example": {"password": "secret"}}}"#,
+    )
+    .unwrap();
+    let mut paths = seed.public_folder_paths();
+    paths.sort();
+    assert_eq!(paths, ["Email Logging/Queue", "Email Logging/Storage"]);
+    assert_eq!(seed.account_addresses(), ["agent@cronus.example"]);
+    assert!(seed.mailbox_addresses().is_empty());
+    // Accounts get a mailbox; the public folders and their intermediate levels exist.
+    let emu = Emulator::new(seed, EmulatorConfig::default());
+    assert_eq!(emu.folder_counts("agent@cronus.example")["inbox"], 0);
+    assert_eq!(emu.public_folder_count("email logging/queue"), Some(1));
+    assert_eq!(emu.public_folder_count("Email Logging"), Some(0));
+
+    for (text, needle) in [
+        (r#"{"public_folders": []}"#, "public_folders"),
+        (r#"{"public_folders": {"": []}}"#, "empty"),
+        (r#"{"public_folders": {"a//b": []}}"#, "a//b"),
+        (r#"{"public_folders": {"/a": []}}"#, "level"),
+        (r#"{"public_folders": {"a": {}}}"#, "array"),
+        (
+            r#"{"public_folders": {"a": [], "A": []}}"#,
+            "more than once",
+        ),
+        (r#"{"public_folders": {"q": [{}, 3]}}"#, "#1"),
+        (r#"{"accounts": []}"#, "accounts"),
+        (
+            r#"{"accounts": {"a@b.example": {"password": 7}}}"#,
+            "must be a string",
+        ),
+        (r#"{"accounts": {"a@b.example": {}}}"#, "missing"),
+        (
+            r#"{"accounts": {"a@b.example": "pw"}}"#,
+            "expected an object",
+        ),
+        (
+            r#"{"accounts": {"no-at-sign": {"password": "x"}}}"#,
+            "not a valid address",
+        ),
+        (
+            r#"{"accounts": {"a@b.example": {"password": "x"}, "A@B.example": {"password": "y"}}}"#,
+            "more than once",
+        ),
+    ] {
+        let e = err(text);
+        assert!(e.contains(needle), "{text}: {e}");
+    }
+}

@@ -1,6 +1,6 @@
 //! The emulator held against Microsoft's own clients and other widely used ones: a pytest
-//! suite (tests/clients/) drives it with msgraph-sdk, azure-identity, MSAL, authlib and
-//! requests-oauthlib, unchanged. Where the emulator differs from Microsoft, these clients fail.
+//! suite (tests/clients/) drives it with msgraph-sdk, azure-identity, MSAL, authlib,
+//! requests-oauthlib and (for EWS) exchangelib, unchanged. Where the emulator differs from Microsoft, these clients fail.
 //!
 //! Python: `$EMAIL_LOGGING_PYTHON`, else the virtual environment `<target dir>/python` that
 //! `.ci/run` makes from tests/clients/requirements.txt. Without either the test fails: it
@@ -19,6 +19,15 @@ use serde_json::{Value, json};
 const MAILBOX: &str = "shared@contoso.example";
 const MOVE_MAILBOX: &str = "moves@contoso.example";
 const INBOX_COUNT: usize = 23;
+/// The EWS account of the exchangelib tests: Basic sign-in, and the mailbox they impersonate.
+const EWS_ACCOUNT: &str = "ews.agent@contoso.example";
+const EWS_PASSWORD: &str = "Not-A-Real-Password:1";
+const EWS_QUEUE: &str = "Email Logging/Queue";
+const EWS_STORAGE: &str = "Email Logging/Storage";
+const EWS_QUEUE_COUNT: usize = 12;
+/// Queue messages (by index) marked private and confidential (MAPI PR_SENSITIVITY 2 and 3).
+const EWS_PRIVATE: usize = 3;
+const EWS_CONFIDENTIAL: usize = 4;
 
 fn messages(n: usize) -> Vec<Value> {
     (0..n)
@@ -36,11 +45,36 @@ fn messages(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// The public queue: received newest first in seed order, so a client that sorts by date
+/// really has to sort.
+fn queue_messages() -> Vec<Value> {
+    let mut list = messages(EWS_QUEUE_COUNT);
+    for (i, m) in list.iter_mut().enumerate() {
+        m["receivedDateTime"] = json!(format!("2026-11-03T{:02}:00:00Z", 23 - i));
+        m["internetMessageId"] = json!(format!("<queue{i}@test.example>"));
+        m["sender"] = m["from"].clone();
+        let sensitivity = match i {
+            EWS_PRIVATE => Some("2"),
+            EWS_CONFIDENTIAL => Some("3"),
+            _ => None,
+        };
+        if let Some(v) = sensitivity {
+            m["singleValueExtendedProperties"] = json!([{"id": "Integer 0x36", "value": v}]);
+        }
+    }
+    list
+}
+
 fn seed() -> Seed {
-    let text = json!({"mailboxes": {
-        MAILBOX: {"folders": {"inbox": messages(INBOX_COUNT)}},
-        MOVE_MAILBOX: {"folders": {"inbox": messages(5)}},
-    }});
+    let text = json!({
+        "mailboxes": {
+            MAILBOX: {"folders": {"inbox": messages(INBOX_COUNT)}},
+            MOVE_MAILBOX: {"folders": {"inbox": messages(5)}},
+            EWS_ACCOUNT: {"folders": {"inbox": messages(4)}},
+        },
+        "public_folders": {EWS_QUEUE: queue_messages(), EWS_STORAGE: []},
+        "accounts": {EWS_ACCOUNT: {"password": EWS_PASSWORD}},
+    });
     Seed::from_json(&text.to_string()).unwrap()
 }
 
@@ -121,6 +155,13 @@ async fn microsofts_own_clients_work_against_the_emulator() {
             .env("MAILBOX", MAILBOX)
             .env("MOVE_MAILBOX", MOVE_MAILBOX)
             .env("INBOX_COUNT", INBOX_COUNT.to_string())
+            .env("EWS_ACCOUNT", EWS_ACCOUNT)
+            .env("EWS_PASSWORD", EWS_PASSWORD)
+            .env("EWS_QUEUE", EWS_QUEUE)
+            .env("EWS_STORAGE", EWS_STORAGE)
+            .env("EWS_QUEUE_COUNT", EWS_QUEUE_COUNT.to_string())
+            .env("EWS_PRIVATE", EWS_PRIVATE.to_string())
+            .env("EWS_CONFIDENTIAL", EWS_CONFIDENTIAL.to_string())
             .env("PYTHONDONTWRITEBYTECODE", "1")
             // Nothing may leave the machine, not even through a configured proxy.
             .env("NO_PROXY", "*")

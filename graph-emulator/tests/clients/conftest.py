@@ -8,12 +8,16 @@ with their addresses and the demo app's registration in environment variables:
   and mailbox, Retry-After 2 s) and 1.5 s of latency on listings.
 - CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, TENANT_ID, USER_PRINCIPAL_NAME, MAILBOX (its
   Inbox holds INBOX_COUNT messages, which no test moves), MOVE_MAILBOX (for the moves).
+- EWS_ACCOUNT and EWS_PASSWORD (an EWS account, Basic sign-in, with a mailbox of its own),
+  EWS_QUEUE and EWS_STORAGE (public folder paths; the queue holds EWS_QUEUE_COUNT messages,
+  of which the ones at EWS_PRIVATE and EWS_CONFIDENTIAL are private and confidential).
 
-Libraries whose authority must be https (MSAL, azure-identity) reach the emulator through
-their own supported transport hooks: a requests Session with a transport adapter that sends
-``https://login.microsoftonline.com/...`` and ``https://graph.microsoft.com/...`` to the
-emulator and keeps the Microsoft host name in the Host header, as a routing proxy would. No
-library is patched.
+Libraries whose authority must be https (MSAL, azure-identity, exchangelib's OAuth) reach the
+emulator through their own supported transport hooks: a requests transport adapter that sends
+``https://login.microsoftonline.com/...``, ``https://graph.microsoft.com/...`` and
+``https://outlook.office365.com/...`` to the emulator and keeps the Microsoft host name in the
+Host header, as a routing proxy would (exchangelib takes it as ``BaseProtocol.HTTP_ADAPTER_CLS``,
+its documented hook for custom adapters). No library is patched.
 """
 
 import os
@@ -23,7 +27,7 @@ import pytest
 import requests
 import requests.adapters
 
-MICROSOFT_HOSTS = ("login.microsoftonline.com", "graph.microsoft.com")
+MICROSOFT_HOSTS = ("login.microsoftonline.com", "graph.microsoft.com", "outlook.office365.com")
 
 
 def env(name):
@@ -98,6 +102,19 @@ def app():
         "mailbox": env("MAILBOX"),
         "move_mailbox": env("MOVE_MAILBOX"),
         "inbox_count": int(env("INBOX_COUNT")),
+    }
+
+
+@pytest.fixture(scope="session")
+def ews():
+    return {
+        "account": env("EWS_ACCOUNT"),
+        "password": env("EWS_PASSWORD"),
+        "queue": env("EWS_QUEUE"),
+        "storage": env("EWS_STORAGE"),
+        "queue_count": int(env("EWS_QUEUE_COUNT")),
+        "private": int(env("EWS_PRIVATE")),
+        "confidential": int(env("EWS_CONFIDENTIAL")),
     }
 
 
