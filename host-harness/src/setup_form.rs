@@ -8,6 +8,7 @@
 // `unchanged()` from this form.
 use crate::host::bindings::erp::plugin::types::{AuthMode, NotLoggedPolicy, SetupChange};
 use clap::ValueEnum;
+use secrecy::{ExposeSecret as _, SecretString};
 use std::fmt;
 use std::str::FromStr;
 
@@ -115,8 +116,9 @@ pub struct SetupForm {
     pub client_id: Option<String>,
     /// The client secret's value. Never a flag: on the command line it
     /// would be seen by every user of the machine (see `client_secret_stdin`).
+    /// Its `Debug` shows `[REDACTED]`.
     #[arg(skip)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretString>,
     /// Read the client secret from standard input (it never goes on the command line).
     #[arg(long, conflicts_with = "clear_client_secret")]
     #[serde(skip)]
@@ -161,7 +163,8 @@ impl SetupForm {
     /// component takes as "remove the stored one".
     pub fn into_setup_change(self) -> SetupChange {
         let client_secret = match self.client_secret {
-            Some(s) => Some(s),
+            // Exposed only here, where it goes to the component.
+            Some(s) => Some(s.expose_secret().to_string()),
             None if self.clear_client_secret => Some(String::new()),
             None => None,
         };
@@ -215,5 +218,23 @@ mod tests {
         }
         .into_setup_change();
         assert_eq!(c.client_secret.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn the_secret_is_never_in_debug_output() {
+        let form = SetupForm {
+            client_secret: Some("hush-hush-42".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{form:?}").contains("hush-hush-42"));
+        let app = crate::host::AppRegistration {
+            client_secret: Some("hush-hush-42".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{app:?}").contains("hush-hush-42"));
+        assert_eq!(
+            form.into_setup_change().client_secret.as_deref(),
+            Some("hush-hush-42")
+        );
     }
 }

@@ -200,7 +200,7 @@ pub async fn run(
                 .setup_update(
                     company,
                     SetupForm {
-                        client_secret: Some(a),
+                        client_secret: Some(a.into()),
                         ..Default::default()
                     }
                     .into_setup_change(),

@@ -151,7 +151,7 @@ fn change_from_args(mut form: SetupForm) -> anyhow::Result<SetupChange> {
             !secret.is_empty(),
             "client-secret: standard input held no secret, so nothing was changed; pipe the secret's Value in, or remove the stored one with --clear-client-secret"
         );
-        form.client_secret = Some(secret.to_string());
+        form.client_secret = Some(secret.into());
     }
     Ok(form.into_setup_change())
 }

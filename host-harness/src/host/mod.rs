@@ -36,27 +36,14 @@ pub use bindings::erp::host::types::Error as WitError;
 pub type CrashHook = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// The app registration the host supplies through the `secrets` callbacks.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AppRegistration {
     /// Client id.
     pub client_id: Option<String>,
-    /// Client secret.
-    pub client_secret: Option<String>,
+    /// Client secret (its `Debug` shows `[REDACTED]`).
+    pub client_secret: Option<secrecy::SecretString>,
     /// Redirect URL.
     pub redirect_url: Option<String>,
-}
-
-impl std::fmt::Debug for AppRegistration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppRegistration")
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("redirect_url", &self.redirect_url)
-            .finish()
-    }
 }
 
 /// What every store of one host shares.

@@ -452,7 +452,7 @@ fn form_from_pairs(form: &[(String, String)], s: &SetupRecord) -> Result<SetupFo
         quarantine_folder: text("quarantine-folder", &s.quarantine_folder),
         client_secret: get("client-secret")
             .filter(|v| !v.is_empty())
-            .map(str::to_string),
+            .map(Into::into),
         batch_size,
         folder_item_limit,
         folder_warning_percent,
