@@ -80,7 +80,6 @@ pub(super) fn signed_in(web: &Web, company: CompanyId, account: Option<&str>) ->
 
 fn company_name(web: &Web, company: CompanyId) -> Option<String> {
     web.erp
-        .db
         .companies()
         .ok()?
         .into_iter()
