@@ -12,21 +12,17 @@ use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
+use secrecy::{ExposeSecret as _, SecretSlice};
 use std::path::Path;
 
 /// The environment variable that may hold the key.
 pub const KEY_ENV: &str = "EMAIL_LOGGING_KEY";
 
 /// Encrypts and decrypts secrets.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct SecretBox {
-    cipher: ChaCha20Poly1305,
-}
-
-impl std::fmt::Debug for SecretBox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretBox(<key>)")
-    }
+    /// The key (its `Debug` shows `[REDACTED]`, and it is zeroed on drop).
+    key: SecretSlice<u8>,
 }
 
 /// Why a secret could not be read.
@@ -41,8 +37,13 @@ impl SecretBox {
     /// A box with this key.
     pub fn new(key: [u8; 32]) -> Self {
         Self {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            key: Vec::from(key).into(),
         }
+    }
+
+    /// The cipher for one operation (ChaCha20 has no key schedule to keep).
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(Key::from_slice(self.key.expose_secret()))
     }
 
     /// The key from the environment, else from `key_file` (created when missing).
@@ -102,7 +103,7 @@ impl SecretBox {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
-            .cipher
+            .cipher()
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -125,7 +126,7 @@ impl SecretBox {
             return Err(CryptoError::Decrypt);
         }
         let plain = self
-            .cipher
+            .cipher()
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -271,6 +272,12 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_is_never_in_debug_output() {
+        let shown = format!("{:?}", SecretBox::new([42; 32]));
+        assert!(!shown.contains("42"), "{shown}");
+    }
 
     #[test]
     fn round_trip_and_context_binding() {

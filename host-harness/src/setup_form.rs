@@ -10,6 +10,7 @@ use crate::host::bindings::erp::plugin::types::{
     AuthMode, EwsAuth, Experience, NotLoggedPolicy, SetupChange,
 };
 use clap::ValueEnum;
+use secrecy::{ExposeSecret as _, SecretString};
 use std::fmt;
 use std::str::FromStr;
 
@@ -161,8 +162,9 @@ pub struct SetupForm {
     pub client_id: Option<String>,
     /// The client secret's value. Never a flag: on the command line it
     /// would be seen by every user of the machine (see `client_secret_stdin`).
+    /// Its `Debug` shows `[REDACTED]`.
     #[arg(skip)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretString>,
     /// Read the client secret from standard input (it never goes on the command line).
     #[arg(long, conflicts_with = "clear_client_secret")]
     #[serde(skip)]
@@ -210,7 +212,7 @@ pub struct SetupForm {
     pub ews_account: Option<String>,
     /// EWS: the account's password. Never a flag (see `ews_password_stdin`).
     #[arg(skip)]
-    pub ews_password: Option<String>,
+    pub ews_password: Option<SecretString>,
     /// EWS: read the account's password from standard input.
     #[arg(long, conflicts_with_all = ["clear_ews_password", "client_secret_stdin"])]
     #[serde(skip)]
@@ -231,8 +233,9 @@ impl SetupForm {
     /// `clear_client_secret`; clearing sends the empty secret, which the
     /// component takes as "remove the stored one".
     pub fn into_setup_change(self) -> SetupChange {
-        let given_or_cleared = |value: Option<String>, clear: bool| match value {
-            Some(s) => Some(s),
+        // Exposed only here, where it goes to the component.
+        let given_or_cleared = |value: Option<SecretString>, clear: bool| match value {
+            Some(s) => Some(s.expose_secret().to_string()),
             None if clear => Some(String::new()),
             None => None,
         };
@@ -294,5 +297,23 @@ mod tests {
         }
         .into_setup_change();
         assert_eq!(c.client_secret.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn the_secret_is_never_in_debug_output() {
+        let form = SetupForm {
+            client_secret: Some("hush-hush-42".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{form:?}").contains("hush-hush-42"));
+        let app = crate::host::AppRegistration {
+            client_secret: Some("hush-hush-42".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{app:?}").contains("hush-hush-42"));
+        assert_eq!(
+            form.into_setup_change().client_secret.as_deref(),
+            Some("hush-hush-42")
+        );
     }
 }

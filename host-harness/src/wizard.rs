@@ -105,8 +105,7 @@ pub async fn run(
     input: &mut dyn BufRead,
     terminal: bool,
 ) -> anyhow::Result<()> {
-    let app = &erp.runtime.context().app;
-    let mut s = erp
+    let s = erp
         .runtime
         .setup_get(company)
         .await?
@@ -114,6 +113,37 @@ pub async fn run(
     println!("Email Logging setup. Press Enter to keep the value in brackets.");
     println!();
     println!("Step 1 of 5: the app registration in Microsoft Entra ID");
+    let (s, delegated) = app_registration(erp, company, input, s).await?;
+    let s = client_secret(erp, company, input, terminal, s).await?;
+    let s = redirect_url(erp, company, input, s).await?;
+
+    println!();
+    println!("Step 2 of 5: the shared mailbox");
+    let s = mailbox(erp, company, input, s).await?;
+
+    println!();
+    println!("Step 3 of 5: sign in");
+    let s = sign_in_step(erp, company, input, delegated, s).await?;
+
+    println!();
+    println!("Step 4 of 5: validate");
+    let failed = print_checks(&erp.runtime.validate(company).await?);
+
+    println!();
+    println!("Step 5 of 5: enable");
+    let s = enable(erp, company, input, failed, s).await?;
+    summary(&s, failed)
+}
+
+/// Step 1: the sign-in mode, the tenant and the client id; also says
+/// whether the mode is delegated (the later steps ask by it).
+async fn app_registration(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    mut s: SetupRecord,
+) -> anyhow::Result<(SetupRecord, bool)> {
+    let app = &erp.runtime.context().app;
     s = field(
         erp,
         company,
@@ -176,6 +206,19 @@ pub async fn run(
         )
         .await?;
     }
+    Ok((s, delegated))
+}
+
+/// Step 1, the client secret (unless the host supplies it): read without
+/// echo on a terminal, never empty, Enter keeps the stored one.
+async fn client_secret(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    terminal: bool,
+    mut s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
+    let app = &erp.runtime.context().app;
     if app.client_secret.is_some() {
         println!("Client secret: supplied by the host");
     } else {
@@ -200,7 +243,7 @@ pub async fn run(
                 .setup_update(
                     company,
                     SetupForm {
-                        client_secret: Some(a),
+                        client_secret: Some(a.into()),
                         ..Default::default()
                     }
                     .into_setup_change(),
@@ -218,6 +261,17 @@ pub async fn run(
             }
         }
     }
+    Ok(s)
+}
+
+/// Step 1, the redirect URL (unless the host supplies it).
+async fn redirect_url(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    mut s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
+    let app = &erp.runtime.context().app;
     // Delegated sign-in returns there; admin consent does too, in both modes.
     if app.redirect_url.is_none() {
         let default = s
@@ -240,8 +294,16 @@ pub async fn run(
         .await?;
     }
 
-    println!();
-    println!("Step 2 of 5: the shared mailbox");
+    Ok(s)
+}
+
+/// Step 2: the shared mailbox, the storage folder and the page size.
+async fn mailbox(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    mut s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
     s = field(
         erp,
         company,
@@ -290,8 +352,18 @@ pub async fn run(
     )
     .await?;
 
-    println!();
-    println!("Step 3 of 5: sign in");
+    Ok(s)
+}
+
+/// Step 3: a delegated sign-in (again, if asked), or the admin consent
+/// address in application mode.
+async fn sign_in_step(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    delegated: bool,
+    mut s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
     if delegated {
         let again = s.consent_given && {
             let a = ask(
@@ -329,12 +401,17 @@ pub async fn run(
         }
     }
 
-    println!();
-    println!("Step 4 of 5: validate");
-    let failed = print_checks(&erp.runtime.validate(company).await?);
+    Ok(s)
+}
 
-    println!();
-    println!("Step 5 of 5: enable");
+/// Step 5: enables email logging when the checks passed and the user agrees.
+async fn enable(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    failed: bool,
+    mut s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
     if failed {
         println!(
             "Email logging cannot be enabled until the failing checks above are fixed; run the wizard again then."
@@ -346,6 +423,11 @@ pub async fn run(
         }
     }
 
+    Ok(s)
+}
+
+/// What was set up; an error when the checks failed.
+fn summary(s: &SetupRecord, failed: bool) -> anyhow::Result<()> {
     println!();
     println!("Summary");
     println!(
@@ -355,7 +437,7 @@ pub async fn run(
     println!(
         "  Sign-in:         {}{}",
         SignInMode::from(s.auth_mode),
-        account(&s)
+        account(s)
     );
     println!("  Storage folder:  {}", s.storage_folder);
     println!(

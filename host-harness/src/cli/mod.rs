@@ -289,8 +289,8 @@ fn app_from_env() -> AppRegistration {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     AppRegistration {
         client_id: var("EMAIL_LOGGING_CLIENT_ID"),
-        client_secret: var("EMAIL_LOGGING_CLIENT_SECRET"),
+        client_secret: var("EMAIL_LOGGING_CLIENT_SECRET").map(Into::into),
         redirect_url: var("EMAIL_LOGGING_REDIRECT_URL"),
-        ews_password: var("EMAIL_LOGGING_EWS_PASSWORD"),
+        ews_password: var("EMAIL_LOGGING_EWS_PASSWORD").map(Into::into),
     }
 }

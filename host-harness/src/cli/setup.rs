@@ -8,6 +8,7 @@ use crate::setup_form::SetupForm;
 use crate::store::CompanyId;
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
+use secrecy::SecretString;
 use std::time::Duration;
 
 /// Setup commands.
@@ -156,7 +157,7 @@ fn change_from_args(mut form: SetupForm) -> anyhow::Result<SetupChange> {
 
 /// One line of standard input, trimmed. An empty line is a slip (an empty
 /// pipe, Enter pressed too soon), never a wish to lose the stored secret.
-fn secret_from_stdin(field: &str, what_to_do: &str) -> anyhow::Result<String> {
+fn secret_from_stdin(field: &str, what_to_do: &str) -> anyhow::Result<SecretString> {
     let mut line = String::new();
     std::io::stdin()
         .read_line(&mut line)
@@ -166,7 +167,7 @@ fn secret_from_stdin(field: &str, what_to_do: &str) -> anyhow::Result<String> {
         !secret.is_empty(),
         "{field}: standard input held no secret, so nothing was changed; {what_to_do}"
     );
-    Ok(secret.to_string())
+    Ok(secret.into())
 }
 
 /// Prints the setup record, one field a line (never the secret).

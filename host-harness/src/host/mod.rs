@@ -38,33 +38,16 @@ pub mod names;
 pub type CrashHook = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 /// The app registration the host supplies through the `secrets` callbacks.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AppRegistration {
     /// Client id.
     pub client_id: Option<String>,
-    /// Client secret.
-    pub client_secret: Option<String>,
+    /// Client secret (its `Debug` shows `[REDACTED]`).
+    pub client_secret: Option<secrecy::SecretString>,
     /// Redirect URL.
     pub redirect_url: Option<String>,
     /// The EWS account's password (the current experience, Basic sign-in).
-    pub ews_password: Option<String>,
-}
-
-impl std::fmt::Debug for AppRegistration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppRegistration")
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
-            .field("redirect_url", &self.redirect_url)
-            .field(
-                "ews_password",
-                &self.ews_password.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
+    pub ews_password: Option<secrecy::SecretString>,
 }
 
 /// What every store of one host shares.

@@ -1,8 +1,9 @@
-//! `erp:host/secrets`: the host's client id / secret / redirect URL
-//! callbacks (Business Central's `OnGetEmailLoggingClientId`/`...Secret`).
+//! `erp:host/secrets`: the host's client id / secret / redirect URL and EWS
+//! password callbacks (Business Central's `OnGetEmailLoggingClientId`/`...Secret`).
 
 use super::PluginState;
 use super::bindings::erp::host::secrets::Host;
+use secrecy::ExposeSecret as _;
 
 impl Host for PluginState {
     async fn client_id(&mut self) -> wasmtime::Result<Option<String>> {
@@ -10,7 +11,13 @@ impl Host for PluginState {
     }
 
     async fn client_secret(&mut self) -> wasmtime::Result<Option<String>> {
-        Ok(self.ctx.app.client_secret.clone())
+        // Exposed only here, where it crosses into the component.
+        Ok(self
+            .ctx
+            .app
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_string()))
     }
 
     async fn redirect_url(&mut self) -> wasmtime::Result<Option<String>> {
@@ -18,6 +25,11 @@ impl Host for PluginState {
     }
 
     async fn ews_password(&mut self) -> wasmtime::Result<Option<String>> {
-        Ok(self.ctx.app.ews_password.clone())
+        Ok(self
+            .ctx
+            .app
+            .ews_password
+            .as_ref()
+            .map(|s| s.expose_secret().to_string()))
     }
 }

@@ -4,6 +4,7 @@
 use super::bindings::erp::host::storage::{Host, Versioned};
 use super::{PluginState, WitError, internal};
 use crate::store::plugin_state;
+use secrecy::{ExposeSecret as _, SecretString};
 
 type R<T> = wasmtime::Result<Result<T, WitError>>;
 
@@ -16,14 +17,15 @@ impl PluginState {
     }
 
     /// Reads and decrypts a secret (also used by host code, never logged).
-    pub(crate) fn read_secret(&self, name: &str) -> anyhow::Result<Option<String>> {
+    pub(crate) fn read_secret(&self, name: &str) -> anyhow::Result<Option<SecretString>> {
         match plugin_state::sealed_secret(&self.ctx.db, self.company, name)? {
             None => Ok(None),
-            Some((nonce, ct)) => Ok(Some(self.ctx.secret_box.open(
-                &self.context(name),
-                &nonce,
-                &ct,
-            )?)),
+            Some((nonce, ct)) => Ok(Some(
+                self.ctx
+                    .secret_box
+                    .open(&self.context(name), &nonce, &ct)?
+                    .into(),
+            )),
         }
     }
 }
@@ -62,11 +64,15 @@ impl Host for PluginState {
     }
 
     async fn get_secret(&mut self, name: String) -> R<Option<String>> {
-        Ok(self.read_secret(&name).map_err(|e| {
-            // The error names the secret, never its value.
-            tracing::error!(secret = %name, error = %e, "cannot read a secret");
-            WitError::Internal(format!("the stored secret '{name}' cannot be read: {e}"))
-        }))
+        // Exposed only here, where it crosses into the component.
+        let secret = self.read_secret(&name);
+        Ok(secret
+            .map(|s| s.map(|s| s.expose_secret().to_string()))
+            .map_err(|e| {
+                // The error names the secret, never its value.
+                tracing::error!(secret = %name, error = %e, "cannot read a secret");
+                WitError::Internal(format!("the stored secret '{name}' cannot be read: {e}"))
+            }))
     }
 
     async fn put_secret(&mut self, name: String, value: String) -> R<()> {

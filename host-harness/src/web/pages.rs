@@ -80,7 +80,6 @@ pub(super) fn signed_in(web: &Web, company: CompanyId, account: Option<&str>) ->
 
 fn company_name(web: &Web, company: CompanyId) -> Option<String> {
     web.erp
-        .db
         .companies()
         .ok()?
         .into_iter()
@@ -452,7 +451,7 @@ fn form_from_pairs(form: &[(String, String)], s: &SetupRecord) -> Result<SetupFo
         quarantine_folder: text("quarantine-folder", &s.quarantine_folder),
         client_secret: get("client-secret")
             .filter(|v| !v.is_empty())
-            .map(str::to_string),
+            .map(Into::into),
         batch_size,
         folder_item_limit,
         folder_warning_percent,
