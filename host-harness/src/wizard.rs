@@ -67,6 +67,46 @@ async fn field(
     }
 }
 
+/// The terminal's echo turned off for as long as it lives (standard input,
+/// when it is a terminal), restored as it was when dropped.
+struct EchoOff(#[cfg(unix)] Option<libc::termios>);
+
+impl EchoOff {
+    fn now() -> Self {
+        #[cfg(unix)]
+        {
+            // SAFETY: tcgetattr/tcsetattr only read and write the termios
+            // struct given; fd 0 is ours, and a failure leaves it untouched.
+            unsafe {
+                let mut before: libc::termios = std::mem::zeroed();
+                if libc::tcgetattr(0, &mut before) != 0 {
+                    return Self(None);
+                }
+                let mut quiet = before;
+                quiet.c_lflag &= !libc::ECHO;
+                if libc::tcsetattr(0, libc::TCSANOW, &quiet) != 0 {
+                    return Self(None);
+                }
+                Self(Some(before))
+            }
+        }
+        #[cfg(not(unix))]
+        Self()
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(before) = &self.0 {
+            // SAFETY: as in `now`.
+            unsafe {
+                libc::tcsetattr(0, libc::TCSANOW, before);
+            }
+        }
+    }
+}
+
 /// Asks for a secret: on a terminal without echo, as a password prompt does
 /// (typed or pasted, it stays out of the screen and its scrollback);
 /// otherwise (a script) as one line of `input`.
@@ -79,6 +119,9 @@ fn ask_secret(
     if !terminal {
         return ask(input, question, default);
     }
+    // Echo goes off before the prompt appears: what is typed or pasted as
+    // soon as it shows (a person quick on the keys, a paste) is never echoed.
+    let _quiet = EchoOff::now();
     match default {
         Some(d) => print!("{question} (not shown as you type) [{d}]: "),
         None => print!("{question} (not shown as you type): "),

@@ -562,6 +562,80 @@ fn the_key_can_be_rotated() {
 }
 
 #[test]
+fn the_current_experience_is_set_up_with_its_password_kept_apart() {
+    const PASSWORD: &str = "Exchange~Pa55word.Never-Stored_Plain";
+    let st = Standalone::start();
+    let o = st.run(&[
+        "setup",
+        "set",
+        "--experience",
+        "ews",
+        "--ews-url",
+        "https://mail.contoso.com/EWS/Exchange.asmx",
+        "--ews-account",
+        "Logging@Contoso.com",
+        "--queue-folder",
+        "Email Logging / Queue",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = st.run_with_input(
+        &["setup", "set", "--ews-password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = text(&o);
+    for line in [
+        "Mail store:          ews (public folders over Exchange Web Services)",
+        "EWS URL:             https://mail.contoso.com/EWS/Exchange.asmx",
+        "EWS account:         logging@contoso.com",
+        "EWS password:        (stored, encrypted)",
+        "Queue folder:        Email Logging/Queue",
+        "EWS storage folder:  Email Logging/Storage",
+    ] {
+        assert!(shown.contains(line), "{line:?} in\n{shown}");
+    }
+    assert!(!shown.contains(PASSWORD));
+    assert_eq!(st.secrets(), [PASSWORD], "kept as a secret, encrypted");
+    let db = std::fs::read(st.dir.path().join("email-logging.db")).unwrap();
+    assert!(
+        !db.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()),
+        "the password is not in the database file in the clear"
+    );
+
+    // The storage folder must differ from the queue; http and no endpoint are refused.
+    for (args, says) in [
+        (
+            vec!["--ews-storage-folder", "email logging/QUEUE"],
+            "must differ from the queue folder",
+        ),
+        (
+            vec!["--ews-url", "http://mail.contoso.com/EWS/Exchange.asmx"],
+            "must use https",
+        ),
+        (
+            vec!["--ews-url", "https://mail.contoso.com/owa/"],
+            "ends in /EWS/Exchange.asmx",
+        ),
+    ] {
+        let o = st.run(&[&["setup", "set"][..], &args].concat());
+        assert!(!o.status.success(), "{args:?}");
+        assert!(text(&o).contains(says), "{args:?}: {}", text(&o));
+    }
+    let o = st.run_with_input(&["setup", "set", "--ews-password-stdin"], "\n");
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("ews-password: standard input held no secret"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        st.secrets(),
+        [PASSWORD],
+        "an empty line keeps the stored password"
+    );
+}
+
+#[test]
 fn serve_offers_the_sign_in_pages() {
     let st = Standalone::start();
     let o = st.set_up_app();

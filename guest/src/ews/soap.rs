@@ -403,26 +403,25 @@ impl Response {
 
     /// The items it carries (`m:Items/*`, or `m:RootFolder/t:Items/*` of a `FindItem`).
     pub fn items(&self) -> impl Iterator<Item = &Element> {
-        let direct = self.element.child(Ns::Messages, "Items");
-        let found = self
-            .element
-            .path(&[(Ns::Messages, "RootFolder"), (Ns::Types, "Items")]);
-        direct
-            .into_iter()
-            .chain(found)
-            .flat_map(|items| items.children.iter())
+        self.listed("Items")
     }
 
     /// The folders it carries (`m:Folders/*` or `m:RootFolder/t:Folders/*`).
     pub fn folders(&self) -> impl Iterator<Item = &Element> {
-        let direct = self.element.child(Ns::Messages, "Folders");
+        self.listed("Folders")
+    }
+
+    /// The children of the list `name`: straight in the response message
+    /// (`GetItem`, `MoveItem`...) or in the root folder of a `Find...`.
+    fn listed<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+        let direct = self.element.child(Ns::Messages, name);
         let found = self
             .element
-            .path(&[(Ns::Messages, "RootFolder"), (Ns::Types, "Folders")]);
+            .path(&[(Ns::Messages, "RootFolder"), (Ns::Types, name)]);
         direct
             .into_iter()
             .chain(found)
-            .flat_map(|folders| folders.children.iter())
+            .flat_map(|list| list.children.iter())
     }
 
     /// `FindItem`/`FindFolder` paging: whether the last item is in this page.

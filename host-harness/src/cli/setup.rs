@@ -3,6 +3,7 @@
 
 use crate::console::{print_checks, sign_in};
 use crate::erp::{Erp, setup_failed};
+use crate::host::bindings::erp::plugin::types::{EwsAuth, Experience};
 use crate::runtime::{AuthMode, NotLoggedPolicy, SetupChange, SetupRecord};
 use crate::setup_form::SetupForm;
 use crate::store::CompanyId;
@@ -17,7 +18,7 @@ pub enum SetupCommand {
     /// Show the setup (never the secret).
     Show,
     /// Change setup fields; only the fields given change.
-    Set(SetupForm),
+    Set(Box<SetupForm>),
     /// Sign in with the job account (delegated mode): prints the address to
     /// open, then receives the redirect on the redirect URL when it points at
     /// this machine (else asks for the address the browser ended on).
@@ -62,7 +63,7 @@ pub(super) async fn run(
             print_setup(&rt.setup_get(company).await?.map_err(setup_failed)?);
         }
         SetupCommand::Set(args) => {
-            let change = change_from_args(args)?;
+            let change = change_from_args(*args)?;
             print_setup(
                 &rt.setup_update(company, change)
                     .await?
@@ -178,6 +179,40 @@ fn print_setup(s: &SetupRecord) {
             |v| crate::terminal::plain(v).into_owned(),
         )
     };
+    println!(
+        "Mail store:          {}",
+        match s.experience {
+            Experience::Graph => "graph (a shared mailbox over Microsoft Graph)",
+            Experience::Ews => "ews (public folders over Exchange Web Services)",
+        }
+    );
+    if s.experience == Experience::Ews {
+        println!("EWS URL:             {}", show(&s.ews_url));
+        println!(
+            "EWS sign-in:         {}",
+            match s.ews_auth {
+                EwsAuth::Basic => "basic (user name and password)",
+                EwsAuth::Oauth2 => "oauth2 (the app registration)",
+            }
+        );
+        println!("EWS account:         {}", show(&s.ews_account));
+        println!(
+            "EWS password:        {}",
+            if s.ews_password_set {
+                "(stored, encrypted)"
+            } else {
+                "(not set)"
+            }
+        );
+        println!(
+            "Queue folder:        {}",
+            crate::terminal::plain(&s.queue_folder)
+        );
+        println!(
+            "EWS storage folder:  {}",
+            crate::terminal::plain(&s.ews_storage_folder)
+        );
+    }
     println!("Shared mailbox:      {}", show(&s.shared_mailbox));
     println!("Tenant:              {}", s.tenant);
     println!(
