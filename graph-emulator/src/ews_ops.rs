@@ -1,5 +1,5 @@
 //! The EWS operations on the shared state: GetFolder, FindFolder, CreateFolder, FindItem,
-//! GetItem, MoveItem, CopyItem and DeleteItem. Each writes one response message per folder or
+//! GetItem, CreateItem, MoveItem, CopyItem and DeleteItem. Each writes one response message per folder or
 //! item id it was given, in request order; a bad id fails only its own message.
 
 use std::cmp::Ordering;
@@ -21,6 +21,7 @@ pub(crate) const OPERATIONS: &[&str] = &[
     "CreateFolder",
     "FindItem",
     "GetItem",
+    "CreateItem",
     "MoveItem",
     "CopyItem",
     "DeleteItem",
@@ -41,6 +42,7 @@ pub(crate) fn run(
         "CreateFolder" => create_folder(st, acting, req, out),
         "FindItem" => find_item(st, acting, req, out),
         "GetItem" => get_item(st, acting, req, out),
+        "CreateItem" => create_item(st, acting, req, out),
         "MoveItem" => move_or_copy(st, acting, req, out, false),
         "CopyItem" => move_or_copy(st, acting, req, out, true),
         "DeleteItem" => delete_item(st, acting, req, out),
@@ -48,7 +50,8 @@ pub(crate) fn run(
     }
 }
 
-/// The emulator does not evaluate `m:Restriction`s.
+/// The one restriction the emulator evaluates is equality on a message's Message-ID or
+/// subject (what finding a moved item again needs); any other is refused.
 const UNSUPPORTED_FILTER: ItemError = ItemError {
     code: "ErrorUnsupportedQueryFilter",
     text: "The restriction or sort order is too complex for this operation.",
@@ -379,6 +382,7 @@ fn find_item(st: &State, acting: &Acting, req: &Element, out: &mut Out) -> Resul
     }
     page(view, 0)?;
     let order = sort_order(req)?;
+    let matching = req.child(MESSAGES_NS, "Restriction").map(equality);
     let parents = required(req, "ParentFolderIds")?;
     for parent in &parents.children {
         let loc = match resolve_folder(st, acting, parent) {
@@ -403,14 +407,24 @@ fn find_item(st: &State, acting: &Acting, req: &Element, out: &mut Out) -> Resul
             finish(out, "FindItem");
             continue;
         }
-        // Restrictions are not evaluated; saying so beats returning unfiltered items.
-        if req.child(MESSAGES_NS, "Restriction").is_some() {
-            error(out, "FindItem", &UNSUPPORTED_FILTER, None);
-            continue;
-        }
+        // An unevaluated restriction is refused: saying so beats returning unfiltered items.
+        let wanted = match &matching {
+            Some(None) => {
+                error(out, "FindItem", &UNSUPPORTED_FILTER, None);
+                continue;
+            }
+            Some(Some(eq)) => Some(eq),
+            None => None,
+        };
         let mb = store(st, loc.store);
         let mut items: Vec<&StoredMessage> = if traversal == Some("Shallow") {
-            mb.messages_in(&loc.id).collect()
+            mb.messages_in(&loc.id)
+                .filter(|m| {
+                    wanted.is_none_or(|(key, value)| {
+                        m.data.get(*key).and_then(serde_json::Value::as_str) == Some(value.as_str())
+                    })
+                })
+                .collect()
         } else {
             Vec::new()
         };
@@ -435,6 +449,85 @@ fn find_item(st: &State, acting: &Acting, req: &Element, out: &mut Out) -> Resul
         out.end("t:Items");
         out.end("m:RootFolder");
         finish(out, "FindItem");
+    }
+    Ok(())
+}
+
+/// `t:IsEqualTo` of `message:InternetMessageId` or `item:Subject` and a constant: the
+/// message field and the value; `None` for any other restriction.
+fn equality(restriction: &Element) -> Option<(&'static str, String)> {
+    let eq = restriction.child(TYPES_NS, "IsEqualTo")?;
+    if restriction.children.len() != 1 {
+        return None;
+    }
+    let key = match eq.child(TYPES_NS, "FieldURI")?.attr("FieldURI")? {
+        "message:InternetMessageId" => "internetMessageId",
+        "item:Subject" => "subject",
+        _ => return None,
+    };
+    let value = eq
+        .path(TYPES_NS, &["FieldURIOrConstant", "Constant"])?
+        .attr("Value")?;
+    Some((key, value.to_string()))
+}
+
+/// `CreateItem` with `MessageDisposition="SaveOnly"`: messages saved, unsent, in the
+/// folder named (Exchange marks them drafts).
+fn create_item(st: &mut State, acting: &Acting, req: &Element, out: &mut Out) -> Result<(), Fault> {
+    if req.attr("MessageDisposition").map(str::trim) != Some("SaveOnly") {
+        return Err(Fault::invalid_request());
+    }
+    let folder = required(req, "SavedItemFolderId")?
+        .children
+        .first()
+        .ok_or_else(|| Fault::schema("SavedItemFolderId names no folder."))?;
+    let items = required(req, "Items")?;
+    let loc = resolve_folder(st, acting, folder);
+    for item in &items.children {
+        let loc = match &loc {
+            Ok(loc) => loc.clone(),
+            Err(e) => {
+                error(out, "CreateItem", e, Some("m:Items"));
+                continue;
+            }
+        };
+        let mut data = serde_json::Map::new();
+        if let Some(subject) = item.child(TYPES_NS, "Subject") {
+            data.insert("subject".into(), subject.text().into());
+        }
+        if let Some(body) = item.child(TYPES_NS, "Body") {
+            let kind = if body.attr("BodyType") == Some("HTML") {
+                "html"
+            } else {
+                "text"
+            };
+            data.insert(
+                "body".into(),
+                serde_json::json!({"contentType": kind, "content": body.text()}),
+            );
+        }
+        data.insert("isDraft".into(), true.into());
+        let mut serial = st.serial;
+        let created = store_mut(st, loc.store).add_message(&loc.id, data, &mut serial);
+        st.serial = serial;
+        let mb = store(st, loc.store);
+        match created.ok().and_then(|id| mb.find_message(&id)) {
+            Some(i) => {
+                success(out, "CreateItem");
+                out.start("m:Items", &[]);
+                out.start("t:Message", &[]);
+                write_item_id(out, &mb.messages[i]);
+                out.end("t:Message");
+                out.end("m:Items");
+                finish(out, "CreateItem");
+            }
+            None => error(
+                out,
+                "CreateItem",
+                &ItemError::INVALID_OPERATION,
+                Some("m:Items"),
+            ),
+        }
     }
     Ok(())
 }

@@ -48,10 +48,12 @@
 //!   `t:Mailbox`, or `FolderId`), FindFolder (Shallow, or Deep in mailboxes; restrictions are
 //!   answered `ErrorUnsupportedQueryFilter`), CreateFolder,
 //!   FindItem (Shallow, `IndexedPageItemView`, `SortOrder` on `item:DateTimeReceived`,
-//!   `item:DateTimeSent` or `item:Subject`; newest received first without one; restrictions
-//!   are answered `ErrorUnsupportedQueryFilter` rather than ignored; as in Exchange, FindItem
-//!   gives Sender and From by name only, without the address, and refuses `item:Body` and the
-//!   recipient lists with `ErrorInvalidPropertyRequest`), GetItem, MoveItem, CopyItem
+//!   `item:DateTimeSent` or `item:Subject`; newest received first without one; of
+//!   restrictions only `IsEqualTo` on `message:InternetMessageId` or `item:Subject` is
+//!   evaluated, any other is answered `ErrorUnsupportedQueryFilter` rather than ignored; as in
+//!   Exchange, FindItem gives Sender and From by name only, without the address, and refuses
+//!   `item:Body` and the recipient lists with `ErrorInvalidPropertyRequest`), GetItem,
+//!   CreateItem (`SaveOnly`: a draft saved in the folder named), MoveItem, CopyItem
 //!   and DeleteItem (HardDelete, SoftDelete, MoveToDeletedItems). Mailbox folders are the
 //!   Graph mailboxes themselves (one state; a move over EWS is a move Graph sees); the public
 //!   folders are the seed's `public_folders` tree under `IPM_SUBTREE`. Item ids are the

@@ -441,3 +441,75 @@ async fn find_item_gives_names_only_and_refuses_what_only_get_item_has() {
     assert_eq!(x.texts("ItemClass"), ["IPM.Note", "IPM.Note"]);
     assert!(x.texts("ToRecipients").is_empty());
 }
+
+/// What finding a moved item again needs: equality on the Message-ID (or the
+/// subject) is evaluated; any other restriction is still refused.
+#[tokio::test]
+async fn find_item_finds_a_moved_item_by_its_message_id_and_create_item_saves() {
+    let env = start(EmulatorConfig::default()).await;
+    let queue = env.public_folder_id(QUEUE).await;
+    let storage = env.public_folder_id(STORAGE).await;
+    let ids = env
+        .ok(&find_item(&queue, 50, 0, "Ascending"))
+        .await
+        .item_ids();
+    let moved = env.ok(&move_item("MoveItem", &storage, &[&ids[0]])).await;
+    assert!(
+        moved.item_ids().is_empty(),
+        "no new id into a public folder"
+    );
+
+    let restricted = |field: &str, value: &str| {
+        let value = value
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        find_item(&storage, 10, 0, "Ascending").replace(
+            "<m:SortOrder>",
+            &format!(
+                r#"<m:Restriction><t:IsEqualTo><t:FieldURI FieldURI="{field}"/><t:FieldURIOrConstant><t:Constant Value="{value}"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction><m:SortOrder>"#
+            ),
+        )
+    };
+    let found = env
+        .ok(&restricted(
+            "message:InternetMessageId",
+            "<q0@test.example>",
+        ))
+        .await;
+    assert_eq!(found.classes(), ["Success"]);
+    assert_eq!(found.item_ids().len(), 1, "{}", found.0);
+    let link = env.emu.public_folder_messages(STORAGE)[0]["webLink"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id_in_link: String =
+        url::form_urlencoded::byte_serialize(found.item_ids()[0].as_bytes()).collect();
+    assert!(
+        link.contains(&id_in_link),
+        "{link} for {:?}",
+        found.item_ids()
+    );
+    let none = env
+        .ok(&restricted(
+            "message:InternetMessageId",
+            "<q1@test.example>",
+        ))
+        .await;
+    assert_eq!(none.item_ids().len(), 0, "q1 is still in the queue");
+    let other = env.ok(&restricted("item:Importance", "High")).await;
+    assert_eq!(other.texts("ResponseCode"), ["ErrorUnsupportedQueryFilter"]);
+
+    let create = format!(
+        r#"<m:CreateItem MessageDisposition="SaveOnly"><m:SavedItemFolderId>{queue}</m:SavedItemFolderId><m:Items><t:Message><t:Subject>Probe &lt;1&gt;</t:Subject><t:Body BodyType="Text">safe to delete</t:Body></t:Message></m:Items></m:CreateItem>"#
+    );
+    let created = env.ok(&create).await;
+    assert_eq!(created.classes(), ["Success"]);
+    assert_eq!(created.item_ids().len(), 1);
+    assert_eq!(env.emu.public_folder_count(QUEUE), Some(QUEUE_COUNT));
+    let by_subject = find_item(&queue, 10, 0, "Ascending").replace(
+        "<m:SortOrder>",
+        r#"<m:Restriction><t:IsEqualTo><t:FieldURI FieldURI="item:Subject"/><t:FieldURIOrConstant><t:Constant Value="Probe &lt;1&gt;"/></t:FieldURIOrConstant></t:IsEqualTo></m:Restriction><m:SortOrder>"#,
+    );
+    assert_eq!(env.ok(&by_subject).await.item_ids(), created.item_ids());
+}
