@@ -240,7 +240,12 @@ pub trait Host {
         link: &MessageLink,
     ) -> Result<LogOutcome, HostError>;
     /// Replaces a logged message's link.
-    fn update_link(&self, key: &str, link: &MessageLink) -> Result<(), HostError>;
+    fn update_link(
+        &self,
+        key: &str,
+        previous_id: &str,
+        link: &MessageLink,
+    ) -> Result<(), HostError>;
     /// Adds an activity log line.
     fn log_activity(
         &self,

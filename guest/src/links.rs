@@ -178,7 +178,7 @@ pub fn repair_flagged(host: &dyn Host, store: &mut dyn MailStore) -> Result<Repa
                     web_link,
                     folder: Some(folder),
                 };
-                match host.update_link(&f.key, &link) {
+                match host.update_link(&f.key, &f.message_id, &link) {
                     Ok(()) => {
                         done.repaired += 1;
                         settled.push(f.key.clone());

@@ -37,8 +37,8 @@ pub struct Page {
 pub struct Moved {
     /// Its id now.
     pub id: String,
-    /// Its Outlook on the web link now, if the store said.
-    pub web_link: Option<String>,
+    /// Its Outlook on the web link now (safe, as [`MailStore::web_link`] makes them).
+    pub web_link: String,
 }
 
 /// A logged message to find again.
@@ -206,6 +206,11 @@ pub trait MailStore {
     fn delete_for_good(&mut self, id: &str) -> Result<(), MailError>;
     /// Finds a logged message again: by immutable id, else by `internetMessageId`.
     fn find_again(&mut self, r: &MessageRef) -> Resolution;
+    /// The link that opens message `id` in Outlook on the web: the link the
+    /// server gave when it is a safe one to this store's Outlook, else the
+    /// one Outlook opens for the id. Links end up as `href`s in the ERP, so a
+    /// store never hands out another.
+    fn web_link(&self, id: &str, given: Option<&str>) -> String;
     /// What the calls so far cost.
     fn usage(&self) -> Usage;
 }

@@ -217,9 +217,14 @@ impl Host for MemHost {
         Ok(LogOutcome::Inserted)
     }
 
-    fn update_link(&self, key: &str, link: &MessageLink) -> Result<(), HostError> {
+    fn update_link(
+        &self,
+        key: &str,
+        previous_id: &str,
+        link: &MessageLink,
+    ) -> Result<(), HostError> {
         if let Some(l) = self.logged.borrow_mut().get_mut(key)
-            && l.link.message_id == link.message_id
+            && l.link.message_id == previous_id
         {
             l.link = link.clone();
         }
@@ -452,9 +457,9 @@ impl MemStore {
         }
         Ok(Moved {
             id: id.to_string(),
-            web_link: Some(format!(
+            web_link: format!(
                 "https://outlook.office365.com/owa/?ItemID={id}&exvsurl=1&viewmodel=ReadMessageItem"
-            )),
+            ),
         })
     }
 }
@@ -585,6 +590,10 @@ impl MailStore for MemStore {
             }
             None => Resolution::NotFound,
         }
+    }
+
+    fn web_link(&self, id: &str, given: Option<&str>) -> String {
+        crate::web_link::outlook_link(given, id)
     }
 
     fn usage(&self) -> Usage {

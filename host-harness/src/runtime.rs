@@ -16,9 +16,9 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder};
 
 pub use crate::host::bindings::erp::plugin::types::{
-    AuthMode, Check, CheckStatus, FieldError, FolderStat, LedgerLine, MessageLocation, MessageRef,
-    NotLoggedPolicy, Outcome, Resolution, RunError, RunReport, SetupChange, SetupError,
-    SetupRecord,
+    AuthMode, Check, CheckStatus, EwsAuth, Experience, FieldError, FolderStat, LedgerLine,
+    MessageLocation, MessageRef, NotLoggedPolicy, Outcome, Resolution, RunError, RunReport,
+    SetupChange, SetupError, SetupRecord,
 };
 
 /// A setup change that changes nothing; set the fields to change on it

@@ -98,7 +98,17 @@ impl Harness {
         hook: Option<CrashHook>,
         app: AppRegistration,
     ) -> Self {
-        let seed = json!({ "mailboxes": mailboxes });
+        Self::start_document(json!({ "mailboxes": mailboxes }), config, hook, app).await
+    }
+
+    /// Starts with a whole mailbox seed document (with `public_folders` and
+    /// `accounts` for the current experience).
+    pub async fn start_document(
+        seed: Value,
+        config: EmulatorConfig,
+        hook: Option<CrashHook>,
+        app: AppRegistration,
+    ) -> Self {
         let seed = Seed::from_json(&seed.to_string()).expect("the test seed is valid");
         let emulator = Emulator::new(seed, config);
         let addr = emulator

@@ -137,8 +137,13 @@ impl host::Host for WitHost {
         }
     }
 
-    fn update_link(&self, key: &str, link: &host::MessageLink) -> Result<(), host::HostError> {
-        wit::crm::update_link(key, &wit_link(link)).map_err(host_error)
+    fn update_link(
+        &self,
+        key: &str,
+        previous_id: &str,
+        link: &host::MessageLink,
+    ) -> Result<(), host::HostError> {
+        wit::crm::update_link(key, previous_id, &wit_link(link)).map_err(host_error)
     }
 
     fn log_activity(

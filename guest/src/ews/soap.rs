@@ -57,6 +57,7 @@ pub const ITEM_FIELDS: &[&str] = &[
     "item:Sensitivity",
     "item:IsDraft",
     "item:WebClientReadFormQueryString",
+    "item:ParentFolderId",
     "message:InternetMessageId",
     "message:Sender",
     "message:From",

@@ -489,6 +489,10 @@ impl MailStore for EwsStore<'_> {
         Resolution::NotFound
     }
 
+    fn web_link(&self, id: &str, given: Option<&str>) -> String {
+        self.client.link(given, id)
+    }
+
     fn usage(&self) -> Usage {
         Usage {
             requests: self.client.requests + self.client.token_requests(),
@@ -504,7 +508,7 @@ impl EwsStore<'_> {
         let trace = self.traces.remove(id);
         if let Some(new) = r.items().find_map(|el| soap::id_of(el, "ItemId")) {
             return Ok(Moved {
-                web_link: Some(self.client.link(None, &new)),
+                web_link: self.client.link(None, &new),
                 id: new,
             });
         }
@@ -514,7 +518,7 @@ impl EwsStore<'_> {
         };
         match found.and_then(|el| soap::id_of(&el, "ItemId")) {
             Some(new) => Ok(Moved {
-                web_link: Some(self.client.link(None, &new)),
+                web_link: self.client.link(None, &new),
                 id: new,
             }),
             // Moved, but not to be found by anything it carries: the entry
@@ -684,8 +688,8 @@ mod tests {
         let moved = moved.into_iter().next().unwrap().unwrap();
         assert_eq!(moved.id, "S1");
         assert_eq!(
-            moved.web_link.as_deref(),
-            Some("https://mail.contoso.com/owa/?ItemID=S1&exvsurl=1&viewmodel=ReadMessageItem")
+            moved.web_link,
+            "https://mail.contoso.com/owa/?ItemID=S1&exvsurl=1&viewmodel=ReadMessageItem"
         );
         let find =
             String::from_utf8_lossy(host.sent.borrow()[5].body.as_deref().unwrap()).into_owned();

@@ -389,15 +389,17 @@ impl MailStore for GraphStore<'_> {
             .iter()
             .zip(results)
             .map(|((id, _), r)| match r {
-                Ok(v) => Ok(Moved {
-                    id: v
+                Ok(v) => {
+                    let id = v
                         .get("id")
                         .and_then(Value::as_str)
                         .filter(|i| !i.trim().is_empty())
-                        .unwrap_or(id)
-                        .to_string(),
-                    web_link: v.get("webLink").and_then(Value::as_str).map(str::to_string),
-                }),
+                        .unwrap_or(id);
+                    Ok(Moved {
+                        web_link: self.web_link(id, v.get("webLink").and_then(Value::as_str)),
+                        id: id.to_string(),
+                    })
+                }
                 Err(e) => Err(self.mail_error(e)),
             })
             .collect()
@@ -490,6 +492,10 @@ impl MailStore for GraphStore<'_> {
             },
             Err(e) => Resolution::Failed(e.to_string()),
         }
+    }
+
+    fn web_link(&self, id: &str, given: Option<&str>) -> String {
+        crate::web_link::outlook_link(given, id)
     }
 
     fn usage(&self) -> Usage {

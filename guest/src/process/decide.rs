@@ -45,7 +45,7 @@ impl Run<'_> {
             mailbox: self.store.mailbox().to_string(),
             message_id: msg.id.clone(),
             internet_message_id: msg.internet_message_id.clone(),
-            web_link: crate::web_link::outlook_link(msg.web_link.as_deref(), &msg.id),
+            web_link: self.store.web_link(&msg.id, msg.web_link.as_deref()),
             folder: Some("Inbox".into()),
         };
         let already = match self.host.is_logged(&key) {

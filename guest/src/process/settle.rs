@@ -81,16 +81,13 @@ impl Run<'_> {
     ) -> Handled {
         match moved {
             Ok(moved) => {
-                let web_link = match moved.web_link.as_deref() {
-                    Some(l) => crate::web_link::outlook_link(Some(l), &moved.id),
-                    None => link.web_link.clone(),
-                };
+                let previous = link.message_id.clone();
                 let link = MessageLink {
                     message_id: moved.id,
-                    web_link,
+                    web_link: moved.web_link,
                     ..link
                 };
-                if let Err(e) = self.host.update_link(key, &link) {
+                if let Err(e) = self.host.update_link(key, &previous, &link) {
                     self.activity(
                         Severity::Warning,
                         &format!("logged and moved, but the link could not be updated: {e}"),

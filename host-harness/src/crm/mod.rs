@@ -86,11 +86,22 @@ mod tests {
         let other = Link {
             message_id: "M2".into(),
             web_link: "other".into(),
-            ..link
+            ..link.clone()
         };
         assert!(
-            !update_link(&db, c, "<1@x>", &other).unwrap(),
+            !update_link(&db, c, "<1@x>", "M2", &other).unwrap(),
             "another copy must not take the link"
+        );
+        // A move that gave the message a new id (EWS) takes the link whole.
+        assert!(update_link(&db, c, "<1@x>", "M1", &other).unwrap());
+        let all = entries(&db, c, &EntryFilter::default()).unwrap();
+        assert_eq!(
+            (all[0].message_id.as_str(), all[0].web_link.as_str()),
+            ("M2", "other")
+        );
+        assert!(
+            !update_link(&db, c, "<1@x>", "M1", &link).unwrap(),
+            "M1 is gone"
         );
     }
 

@@ -146,10 +146,12 @@ impl Host for PluginState {
         )
     }
 
-    async fn update_link(&mut self, key: String, l: MessageLink) -> R<()> {
-        Ok(crm::update_link(&self.ctx.db, self.company, &key, &link(l))
-            .map(|_| ())
-            .map_err(|e| internal("cannot update the message link", e)))
+    async fn update_link(&mut self, key: String, previous_id: String, l: MessageLink) -> R<()> {
+        Ok(
+            crm::update_link(&self.ctx.db, self.company, &key, &previous_id, &link(l))
+                .map(|_| ())
+                .map_err(|e| internal("cannot update the message link", e)),
+        )
     }
 
     async fn log_activity(&mut self, a: Activity) -> R<()> {

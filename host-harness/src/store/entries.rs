@@ -104,6 +104,7 @@ pub struct NewEntry {
 }
 
 /// A message link.
+#[derive(Debug, Clone)]
 pub struct Link {
     /// The mailbox that holds the message.
     pub mailbox: String,
@@ -171,12 +172,18 @@ pub fn log_message(
 
 /// Replaces the link of a logged message, if it is the same message (same
 /// immutable id): a duplicate copy never takes over the original's link.
-pub fn update_link(db: &Store, company: CompanyId, key: &str, link: &Link) -> Result<bool> {
+pub fn update_link(
+    db: &Store,
+    company: CompanyId,
+    key: &str,
+    previous_id: &str,
+    link: &Link,
+) -> Result<bool> {
     let n = db.lock().execute(
         "UPDATE attachment SET web_link = ?3, internet_message_id = COALESCE(?4, internet_message_id),
-           folder = COALESCE(?6, folder), mailbox = ?7, link_status = 'ok'
-         WHERE company_id = ?1 AND message_key = ?2 AND message_id = ?5",
-        params![company, key, link.web_link, link.internet_message_id, link.message_id, link.folder, link.mailbox],
+           folder = COALESCE(?6, folder), mailbox = ?7, link_status = 'ok', message_id = ?5
+         WHERE company_id = ?1 AND message_key = ?2 AND message_id = ?8",
+        params![company, key, link.web_link, link.internet_message_id, link.message_id, link.folder, link.mailbox, previous_id],
     )?;
     Ok(n > 0)
 }
