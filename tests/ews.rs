@@ -14,8 +14,9 @@ const ACCOUNT: &str = "email-logging@cronus.example";
 const PASSWORD: &str = "Ews~Pa55word.Never-Shown";
 const QUEUE: &str = "Email Logging/Queue";
 const STORAGE: &str = "Email Logging/Storage";
-/// Exchange Online's EWS, which the host routes to the emulator.
-const EWS_URL: &str = "https://outlook.office365.com/EWS/Exchange.asmx";
+/// An on-premises Exchange server: the host admits it for this company (and
+/// routes it to the emulator, as it routes Microsoft's hosts).
+const EWS_URL: &str = "https://mail.contoso.example/EWS/Exchange.asmx";
 
 async fn start(queue: Vec<Value>) -> Harness {
     let seed = json!({
@@ -97,16 +98,19 @@ async fn public_folder_mail_is_logged_and_moved_to_storage() {
     // and its link opens it where it is now.
     let stored = h.emulator.public_folder_messages(STORAGE);
     for e in &entries {
+        // Outlook on the web of the server the mail is on, not Exchange Online's.
+        let on_prem = |m: &Value| {
+            m["webLink"].as_str().unwrap_or_default().replace(
+                "https://outlook.office365.com/",
+                "https://mail.contoso.example/",
+            )
+        };
         assert!(
-            e.web_link
-                .starts_with("https://outlook.office365.com/owa/?ItemID="),
-            "{e:?}"
-        );
-        assert!(
-            stored.iter().any(|m| m["webLink"] == e.web_link.as_str()),
+            stored.iter().any(|m| on_prem(m) == e.web_link),
             "{} opens a stored item: {stored:#?}",
             e.web_link
         );
+        assert_eq!(e.folder.as_deref(), Some(STORAGE), "{e:?}");
     }
 
     // Idempotent: a copy of a logged message gets no new entries.
@@ -116,6 +120,40 @@ async fn public_folder_mail_is_logged_and_moved_to_storage() {
     let again = h.run().await;
     assert_eq!(again.messages_already_logged, 1, "{again:?}");
     assert_eq!(h.entries().len(), entries.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_configured_exchange_server_is_reached() {
+    let h = start(vec![message("<in@x>", "Question", ANDY, &[JO], &[])]).await;
+    h.configure(SetupChange {
+        ews_url: Some("https://evil.example/EWS/Exchange.asmx".into()),
+        ..ews(PASSWORD)
+    })
+    .await;
+    h.configure(SetupChange {
+        experience: Some(Experience::Graph),
+        ..no_change()
+    })
+    .await;
+    // Back on Graph, the EWS URL kept in the setup opens nothing.
+    assert_eq!(h.erp.db.exchange_host(h.company).unwrap(), None);
+    h.configure(SetupChange {
+        experience: Some(Experience::Ews),
+        ..no_change()
+    })
+    .await;
+    assert_eq!(
+        h.erp.db.exchange_host(h.company).unwrap().as_deref(),
+        Some("evil.example")
+    );
+    h.configure(ews(PASSWORD)).await;
+    assert_eq!(
+        h.erp.db.exchange_host(h.company).unwrap().as_deref(),
+        Some("mail.contoso.example"),
+        "the new server replaces the old one"
+    );
+    h.erp.runtime.clear(h.company).await.unwrap().unwrap();
+    assert_eq!(h.erp.db.exchange_host(h.company).unwrap(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -369,9 +369,30 @@ impl Runtime {
         company: CompanyId,
         change: SetupChange,
     ) -> Result<Result<SetupRecord, SetupError>, CallError> {
-        call!(self, company, self.limits.setup_timeout, |p, s| p
+        let result = call!(self, company, self.limits.setup_timeout, |p, s| p
             .erp_plugin_setup()
-            .call_update(&mut s, &change))
+            .call_update(&mut s, &change));
+        if let Ok(Ok(record)) = &result {
+            self.admit_exchange_host(company, record);
+        }
+        result
+    }
+
+    /// Lets the company's component reach the Exchange server its setup names,
+    /// while it reads public folders over EWS (and no server otherwise).
+    fn admit_exchange_host(&self, company: CompanyId, record: &SetupRecord) {
+        let host = (record.experience == Experience::Ews)
+            .then(|| {
+                record
+                    .ews_url
+                    .as_deref()
+                    .and_then(|u| url::Url::parse(u).ok())
+            })
+            .flatten()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+        if let Err(e) = self.ctx.db.set_exchange_host(company, host.as_deref()) {
+            tracing::error!(error = %format!("{e:#}"), "cannot record the company's Exchange server");
+        }
     }
 
     /// Runs the validation checklist.
@@ -455,9 +476,15 @@ impl Runtime {
 
     /// Clears the setup and its secrets.
     pub async fn clear(&self, company: CompanyId) -> Result<Result<(), SetupError>, CallError> {
-        call!(self, company, self.limits.setup_timeout, |p, s| p
+        let result = call!(self, company, self.limits.setup_timeout, |p, s| p
             .erp_plugin_setup()
-            .call_clear(&mut s))
+            .call_clear(&mut s));
+        if let Ok(Ok(())) = &result
+            && let Err(e) = self.ctx.db.set_exchange_host(company, None)
+        {
+            tracing::error!(error = %format!("{e:#}"), "cannot forget the company's Exchange server");
+        }
+        result
     }
 }
 

@@ -41,15 +41,19 @@ impl HttpPolicy {
         })
     }
 
-    /// Checks a request against the allow-list and routes it.
-    pub fn target(&self, url: &str) -> Result<Url, WitError> {
+    /// Checks a request against the allow-list (Microsoft's hosts, and the
+    /// company's Exchange server when it has one) and routes it.
+    pub fn target(&self, url: &str, exchange_host: Option<&str>) -> Result<Url, WitError> {
         let parsed = Url::parse(url).map_err(|e| WitError::Invalid(format!("not a URL: {e}")))?;
         let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-        if parsed.scheme() != "https" || !self.allowed_hosts.contains(&host) {
+        let allowed = self.allowed_hosts.contains(&host)
+            || exchange_host.is_some_and(|h| h.eq_ignore_ascii_case(&host));
+        if parsed.scheme() != "https" || !allowed {
             return Err(WitError::Denied(format!(
-                "{}://{host} is not an allowed host (allowed: https to {})",
+                "{}://{host} is not an allowed host (allowed: https to {}{})",
                 parsed.scheme(),
-                self.allowed_hosts.join(", ")
+                self.allowed_hosts.join(", "),
+                exchange_host.map(|h| format!(", {h}")).unwrap_or_default()
             )));
         }
         let Some(base) = &self.route_to else {
@@ -62,8 +66,12 @@ impl HttpPolicy {
     }
 
     /// Sends one request.
-    pub async fn send(&self, req: Request) -> Result<Response, WitError> {
-        let url = self.target(&req.url)?;
+    pub async fn send(
+        &self,
+        req: Request,
+        exchange_host: Option<&str>,
+    ) -> Result<Response, WitError> {
+        let url = self.target(&req.url, exchange_host)?;
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| WitError::Invalid(format!("'{}' is not an HTTP method", req.method)))?;
         let timeout = req
@@ -154,7 +162,7 @@ impl Host for PluginState {
         {
             wasmtime::bail!("simulated host crash before {} {}", req.method, req.url);
         }
-        Ok(self.ctx.http.send(req).await)
+        Ok(self.ctx.http.send(req, self.exchange_host.as_deref()).await)
     }
 }
 
@@ -166,28 +174,63 @@ mod tests {
     fn allow_list_and_routing() {
         let p = HttpPolicy::new(Some(Url::parse("http://127.0.0.1:9/").unwrap())).unwrap();
         let u = p
-            .target("https://graph.microsoft.com/v1.0/users/a%40b/messages?$top=5")
+            .target(
+                "https://graph.microsoft.com/v1.0/users/a%40b/messages?$top=5",
+                None,
+            )
             .unwrap();
         assert_eq!(
             u.as_str(),
             "http://127.0.0.1:9/v1.0/users/a%40b/messages?$top=5"
         );
         assert!(matches!(
-            p.target("https://evil.example/x"),
+            p.target("https://evil.example/x", None),
             Err(WitError::Denied(_))
         ));
         assert!(matches!(
-            p.target("http://graph.microsoft.com/x"),
+            p.target("http://graph.microsoft.com/x", None),
             Err(WitError::Denied(_))
         ));
-        assert!(matches!(p.target("not a url"), Err(WitError::Invalid(_))));
+        assert!(matches!(
+            p.target("not a url", None),
+            Err(WitError::Invalid(_))
+        ));
         let direct = HttpPolicy::new(None).unwrap();
         assert_eq!(
             direct
-                .target("https://login.microsoftonline.com/t/oauth2/v2.0/token")
+                .target(
+                    "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+                    None
+                )
                 .unwrap()
                 .host_str(),
             Some("login.microsoftonline.com")
         );
+    }
+
+    #[test]
+    fn a_companys_exchange_server_is_admitted_for_that_company_only() {
+        let p = HttpPolicy::new(Some(Url::parse("http://127.0.0.1:9/").unwrap())).unwrap();
+        let ews = "https://Mail.Contoso.com/EWS/Exchange.asmx";
+        assert!(matches!(p.target(ews, None), Err(WitError::Denied(_))));
+        assert_eq!(
+            p.target(ews, Some("mail.contoso.com")).unwrap().as_str(),
+            "http://127.0.0.1:9/EWS/Exchange.asmx",
+            "routed to the emulator like Microsoft's hosts"
+        );
+        assert!(matches!(
+            p.target(
+                "https://other.contoso.com/EWS/Exchange.asmx",
+                Some("mail.contoso.com")
+            ),
+            Err(WitError::Denied(_))
+        ));
+        assert!(matches!(
+            p.target(
+                "http://mail.contoso.com/EWS/Exchange.asmx",
+                Some("mail.contoso.com")
+            ),
+            Err(WitError::Denied(_))
+        ));
     }
 }

@@ -74,6 +74,8 @@ pub struct PluginState {
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub(crate) stderr: MemoryOutputPipe,
+    /// The company's Exchange server, which `http` admits besides Microsoft's hosts.
+    pub(crate) exchange_host: Option<String>,
 }
 
 impl PluginState {
@@ -83,7 +85,10 @@ impl PluginState {
         // Deny-all WASI: no files, no environment, no sockets; stderr is kept
         // so a guest panic message reaches the host's log.
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
+        // Unreadable, it is no host at all: the component then meets a denial.
+        let exchange_host = ctx.db.exchange_host(company).ok().flatten();
         Self {
+            exchange_host,
             ctx,
             company,
             wasi,

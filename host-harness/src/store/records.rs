@@ -6,6 +6,25 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 impl Store {
+    /// The Exchange server the company's component may reach, if it reads
+    /// public folders over EWS.
+    pub fn exchange_host(&self, company: CompanyId) -> anyhow::Result<Option<String>> {
+        Ok(self.lock().query_row(
+            "SELECT exchange_host FROM company WHERE id = ?1",
+            params![company],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records (or clears) the company's Exchange server.
+    pub fn set_exchange_host(&self, company: CompanyId, host: Option<&str>) -> anyhow::Result<()> {
+        self.lock().execute(
+            "UPDATE company SET exchange_host = ?2 WHERE id = ?1",
+            params![company, host],
+        )?;
+        Ok(())
+    }
+
     /// The company's id, creating the company when it does not exist.
     pub fn company(&self, name: &str) -> anyhow::Result<CompanyId> {
         let conn = self.lock();

@@ -175,6 +175,11 @@ CREATE INDEX entry_datetime ON interaction_log_entry(company_id, datetime);
     r#"
 ALTER TABLE job_queue_entry ADD COLUMN run_owner TEXT;
 "#,
+    // The Exchange server a company's current experience reads (its EWS URL's
+    // host), which the http import admits for that company and no other.
+    r#"
+ALTER TABLE company ADD COLUMN exchange_host TEXT;
+"#,
 ];
 
 /// Brings the schema up to date, one transaction per migration, refusing a
