@@ -170,31 +170,17 @@ impl Seed {
                 let messages = messages
                     .as_array()
                     .ok_or_else(|| folder_err("expected an array of message objects"))?;
-                let mut list = Vec::with_capacity(messages.len());
-                for (index, message) in messages.iter().enumerate() {
-                    let message_err = |reason: String| SeedError::InvalidMessage {
+                let list = message_list(
+                    messages,
+                    &mut seen_ids,
+                    "another message of this mailbox",
+                    |index, reason| SeedError::InvalidMessage {
                         mailbox: address.to_string(),
                         folder: folder.clone(),
                         index,
                         reason,
-                    };
-                    let object = message.as_object().ok_or_else(|| {
-                        message_err(format!("expected a JSON object, found {}", kind(message)))
-                    })?;
-                    if let Some(id) = object.get("id").filter(|v| !v.is_null()) {
-                        let id = id
-                            .as_str()
-                            .ok_or_else(|| message_err("\"id\" must be a string".into()))?;
-                        check_message_id(id).map_err(|r| message_err(r.to_string()))?;
-                        if seen_ids.iter().any(|s| s == id) {
-                            return Err(message_err(format!(
-                                "id {id:?} is used by another message of this mailbox"
-                            )));
-                        }
-                        seen_ids.push(id.to_string());
-                    }
-                    list.push(object.clone());
-                }
+                    },
+                )?;
                 parsed.folders.push((folder.trim().to_string(), list));
             }
             seed.mailboxes.push(parsed);
@@ -245,6 +231,35 @@ pub(crate) fn path_levels(path: &str) -> Result<Vec<String>, &'static str> {
     Ok(levels)
 }
 
+/// A folder's messages: JSON objects, each `id` (when given) usable and not used
+/// by another message seen so far (`ids`, shared across one store's folders).
+fn message_list(
+    messages: &[Value],
+    ids: &mut Vec<String>,
+    other: &str,
+    error: impl Fn(usize, String) -> SeedError,
+) -> Result<Vec<Map<String, Value>>, SeedError> {
+    let mut list = Vec::with_capacity(messages.len());
+    for (index, message) in messages.iter().enumerate() {
+        let message_err = |reason: String| error(index, reason);
+        let object = message.as_object().ok_or_else(|| {
+            message_err(format!("expected a JSON object, found {}", kind(message)))
+        })?;
+        if let Some(id) = object.get("id").filter(|v| !v.is_null()) {
+            let id = id
+                .as_str()
+                .ok_or_else(|| message_err("\"id\" must be a string".into()))?;
+            check_message_id(id).map_err(|r| message_err(r.to_string()))?;
+            if ids.iter().any(|s| s == id) {
+                return Err(message_err(format!("id {id:?} is used by {other}")));
+            }
+            ids.push(id.to_string());
+        }
+        list.push(object.clone());
+    }
+    Ok(list)
+}
+
 fn public_folders(value: Option<&Value>) -> Result<Vec<SeedPublicFolder>, SeedError> {
     let folders = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
@@ -274,30 +289,16 @@ fn public_folders(value: Option<&Value>) -> Result<Vec<SeedPublicFolder>, SeedEr
         let messages = messages
             .as_array()
             .ok_or_else(|| path_err("expected an array of message objects"))?;
-        let mut list = Vec::with_capacity(messages.len());
-        for (index, message) in messages.iter().enumerate() {
-            let message_err = |reason: String| SeedError::InvalidPublicMessage {
+        let list = message_list(
+            messages,
+            &mut seen_ids,
+            "another public folder message",
+            |index, reason| SeedError::InvalidPublicMessage {
                 path: path.clone(),
                 index,
                 reason,
-            };
-            let object = message.as_object().ok_or_else(|| {
-                message_err(format!("expected a JSON object, found {}", kind(message)))
-            })?;
-            if let Some(id) = object.get("id").filter(|v| !v.is_null()) {
-                let id = id
-                    .as_str()
-                    .ok_or_else(|| message_err("\"id\" must be a string".into()))?;
-                check_message_id(id).map_err(|r| message_err(r.to_string()))?;
-                if seen_ids.iter().any(|s| s == id) {
-                    return Err(message_err(format!(
-                        "id {id:?} is used by another public folder message"
-                    )));
-                }
-                seen_ids.push(id.to_string());
-            }
-            list.push(object.clone());
-        }
+            },
+        )?;
         out.push(SeedPublicFolder {
             levels,
             messages: list,

@@ -158,14 +158,19 @@ fn item_ids(w: &mut Out, ids: &[&str]) -> io::Result<()> {
     Ok(())
 }
 
-fn folder_shape(w: &mut Out) -> io::Result<()> {
-    w.create_element("m:FolderShape").write_inner_content(|w| {
+/// `<m:FolderShape>` or `<m:ItemShape>`: ids only, plus these fields.
+fn shape(w: &mut Out, element: &str, fields: &[&str]) -> io::Result<()> {
+    w.create_element(element).write_inner_content(|w| {
         xml::text_element(w, "t:BaseShape", "IdOnly")?;
         w.create_element("t:AdditionalProperties")
-            .write_inner_content(|w| field_uris(w, FOLDER_FIELDS))?;
+            .write_inner_content(|w| field_uris(w, fields))?;
         Ok(())
     })?;
     Ok(())
+}
+
+fn folder_shape(w: &mut Out) -> io::Result<()> {
+    shape(w, "m:FolderShape", FOLDER_FIELDS)
 }
 
 /// `GetFolder` with the display name and counts.
@@ -237,12 +242,7 @@ pub fn find_item(
         w.create_element("m:FindItem")
             .with_attribute(("Traversal", "Shallow"))
             .write_inner_content(|w| {
-                w.create_element("m:ItemShape").write_inner_content(|w| {
-                    xml::text_element(w, "t:BaseShape", "IdOnly")?;
-                    w.create_element("t:AdditionalProperties")
-                        .write_inner_content(|w| field_uris(w, &["message:InternetMessageId"]))?;
-                    Ok(())
-                })?;
+                shape(w, "m:ItemShape", &["message:InternetMessageId"])?;
                 w.create_element("m:IndexedPageItemView")
                     .with_attributes([
                         ("MaxEntriesReturned", max.to_string().as_str()),
@@ -284,12 +284,7 @@ pub fn find_item(
 pub fn get_item(h: Header<'_>, ids: &[&str]) -> Vec<u8> {
     envelope(h, |w| {
         w.create_element("m:GetItem").write_inner_content(|w| {
-            w.create_element("m:ItemShape").write_inner_content(|w| {
-                xml::text_element(w, "t:BaseShape", "IdOnly")?;
-                w.create_element("t:AdditionalProperties")
-                    .write_inner_content(|w| field_uris(w, ITEM_FIELDS))?;
-                Ok(())
-            })?;
+            shape(w, "m:ItemShape", ITEM_FIELDS)?;
             item_ids(w, ids)
         })?;
         Ok(())
