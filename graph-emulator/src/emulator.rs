@@ -322,6 +322,35 @@ impl Emulator {
         Some(st.public.messages_in(&folder.id).count())
     }
 
+    /// How many messages each public folder holds, by path (`Email Logging/Queue`).
+    pub fn public_folder_counts(&self) -> BTreeMap<String, usize> {
+        let st = self.inner.lock();
+        let public = &st.public;
+        let root = public.root_id();
+        let path_of = |id: &str| {
+            let mut names = Vec::new();
+            let mut at = id;
+            // The tree is the emulator's own; the bound only guards against a cycle.
+            for _ in 0..64 {
+                match public.folders.iter().find(|f| f.id == at) {
+                    Some(f) if f.id != root => {
+                        names.push(f.display_name.as_str());
+                        at = &f.parent_id;
+                    }
+                    _ => break,
+                }
+            }
+            names.reverse();
+            names.join("/")
+        };
+        public
+            .folders
+            .iter()
+            .filter(|f| f.id != root)
+            .map(|f| (path_of(&f.id), public.messages_in(&f.id).count()))
+            .collect()
+    }
+
     /// The messages of the public folder at `path` as Graph message objects (with the ids the
     /// emulator gave them), oldest stored first; empty when there is no such folder.
     pub fn public_folder_messages(&self, path: &str) -> Vec<Value> {

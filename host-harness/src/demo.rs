@@ -7,7 +7,7 @@
 use crate::crm::{self, EntryView};
 use crate::erp::{Erp, ErpOptions, JobOutcome, follow_authorize_url};
 use crate::runtime::{Outcome, RunError, RunReport};
-use crate::setup_form::SetupForm;
+use crate::setup_form::{MailStoreChoice, SetupForm};
 use anyhow::{Context as _, bail};
 use graph_emulator::{Emulator, EmulatorConfig, Seed};
 use serde::Serialize;
@@ -29,13 +29,88 @@ pub struct DemoResult {
 /// The company the demo plays.
 pub const DEMO_COMPANY: &str = "CRONUS";
 
-/// Runs the demo on the given seed texts.
+/// The Exchange server the demo's current experience reads (the emulator, routed).
+const DEMO_EWS_URL: &str = "https://exchange.cronus.example/EWS/Exchange.asmx";
+/// The demo account's password, when the seed names no account of its own.
+const DEMO_EWS_PASSWORD: &str = "Demo~Exchange.Password-1";
+/// The queue folder the demo fills from the first mailbox's Inbox.
+const DEMO_QUEUE: &str = "Email Logging/Queue";
+
+/// What the current experience's demo reads: the seed with its queue folder,
+/// the account that signs in and its password.
+struct EwsDemo {
+    seed: String,
+    queue: String,
+    account: String,
+    password: String,
+}
+
+/// The seed as the current experience reads it: the file's `public_folders`
+/// (the first path is the queue), or, when it has none, the first mailbox's
+/// Inbox moved into the queue folder; the file's first account, or the first
+/// mailbox as an account with the demo password.
+fn ews_demo(mailbox_seed: &str) -> anyhow::Result<EwsDemo> {
+    use serde_json::{Value, json};
+    let mut v: Value =
+        serde_json::from_str(mailbox_seed).context("the mailbox seed is not JSON")?;
+    let first_mailbox = v
+        .get("mailboxes")
+        .and_then(Value::as_object)
+        .and_then(|m| m.keys().next().cloned());
+    let queue = match v
+        .get("public_folders")
+        .and_then(Value::as_object)
+        .and_then(|p| p.keys().next().cloned())
+    {
+        Some(path) => path,
+        None => {
+            let inbox = first_mailbox
+                .as_ref()
+                .and_then(|m| v["mailboxes"][m]["folders"].as_object_mut())
+                .and_then(|f| f.remove("inbox"))
+                .unwrap_or_else(|| json!([]));
+            v["public_folders"] = json!({ DEMO_QUEUE: inbox });
+            DEMO_QUEUE.to_string()
+        }
+    };
+    let given = v.get("accounts").and_then(Value::as_object).and_then(|a| {
+        a.iter().next().map(|(name, acc)| {
+            (
+                name.clone(),
+                acc["password"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+    });
+    let (account, password) = match given {
+        Some(a) => a,
+        None => {
+            let account =
+                first_mailbox.context("the mailbox seed names no mailbox and no account")?;
+            v["accounts"] = json!({ &account: {"password": DEMO_EWS_PASSWORD} });
+            (account, DEMO_EWS_PASSWORD.to_string())
+        }
+    };
+    Ok(EwsDemo {
+        seed: v.to_string(),
+        queue,
+        account,
+        password,
+    })
+}
+
+/// Runs the demo on the given seed texts, over the mail store chosen.
 pub async fn run(
     mailbox_seed: &str,
     crm_seed: &str,
     realism: &crate::realism::Realism,
+    store: MailStoreChoice,
 ) -> anyhow::Result<DemoResult> {
-    let seed = Seed::from_json(mailbox_seed).context("the mailbox seed is not valid")?;
+    let ews = match store {
+        MailStoreChoice::Graph => None,
+        MailStoreChoice::Ews => Some(ews_demo(mailbox_seed)?),
+    };
+    let seed_text = ews.as_ref().map_or(mailbox_seed, |e| e.seed.as_str());
+    let seed = Seed::from_json(seed_text).context("the mailbox seed is not valid")?;
     let crm_seed = crm::parse_seed(crm_seed)?;
     let Sandbox {
         emulator,
@@ -45,10 +120,19 @@ pub async fn run(
     } = Sandbox::start(seed).await?;
     let company = erp.company(DEMO_COMPANY)?;
     erp.import_seed(company, &crm_seed)?;
-    let mailbox = mailbox_of(mailbox_seed)?;
 
     // The setup's defaults, as a real installation has them.
-    connect(&erp, company, &base, &mailbox, None).await?;
+    let mailbox = match &ews {
+        None => {
+            let mailbox = mailbox_of(mailbox_seed)?;
+            connect(&erp, company, &base, &mailbox, None).await?;
+            mailbox
+        }
+        Some(e) => {
+            connect_ews(&erp, company, e).await?;
+            e.account.clone()
+        }
+    };
     // The faulty day, if asked for, starts once the setup is done.
     realism.apply(&emulator);
 
@@ -81,7 +165,10 @@ pub async fn run(
     progress.finish();
     let report = total.context("no run finished")?;
     let entries = erp.entries(company, &crm::EntryFilter::default())?;
-    let counts = emulator.folder_counts(&mailbox);
+    let counts = match ews {
+        None => emulator.folder_counts(&mailbox),
+        Some(_) => emulator.public_folder_counts(),
+    };
     emulator.shutdown();
     Ok(DemoResult {
         entries,
@@ -161,6 +248,35 @@ pub async fn connect(
     rt.complete_sign_in(company, &query)
         .await?
         .map_err(crate::erp::setup_failed)?;
+    rt.enable(company)
+        .await?
+        .map_err(crate::erp::setup_failed)?;
+    Ok(())
+}
+
+/// Sets up and enables the current experience for the demo's account, with
+/// the queue folder the seed fills and the default storage folder beside it.
+async fn connect_ews(erp: &Erp, company: i64, demo: &EwsDemo) -> anyhow::Result<()> {
+    let rt = &erp.runtime;
+    let storage = match demo.queue.rsplit_once('/') {
+        Some((parent, _)) => format!("{parent}/Storage"),
+        None => "Storage".to_string(),
+    };
+    rt.setup_update(
+        company,
+        SetupForm {
+            experience: Some(MailStoreChoice::Ews),
+            ews_url: Some(DEMO_EWS_URL.into()),
+            ews_account: Some(demo.account.clone()),
+            ews_password: Some(demo.password.clone().into()),
+            queue_folder: Some(demo.queue.clone()),
+            ews_storage_folder: Some(storage),
+            ..Default::default()
+        }
+        .into_setup_change(),
+    )
+    .await?
+    .map_err(crate::erp::setup_failed)?;
     rt.enable(company)
         .await?
         .map_err(crate::erp::setup_failed)?;

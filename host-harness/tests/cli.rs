@@ -51,6 +51,63 @@ fn demo_json_prints_entries_report_and_mailbox() {
     assert_eq!(v["mailbox"]["Not logged"], 5);
 }
 
+/// What an entry says of the interaction, whatever store the mail came from
+/// (ids and links are the store's own).
+fn interaction(e: &Value) -> String {
+    [
+        "internet_message_id",
+        "contact_no",
+        "contact_company_no",
+        "contact_alt_address_code",
+        "salesperson_code",
+        "interaction_template_code",
+        "information_flow",
+        "initiated_by",
+        "subject",
+        "datetime",
+    ]
+    .map(|k| e[k].to_string())
+    .join("|")
+}
+
+#[test]
+fn demo_over_public_folders_gives_the_same_entries_as_over_graph() {
+    let demo = |args: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = host(args, dir.path());
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice::<Value>(&out.stdout).expect("one JSON object on stdout")
+    };
+    let graph = demo(&["demo", "--json"]);
+    let ews = demo(&["demo", "--experience", "ews", "--json"]);
+    let entries = |v: &Value| {
+        let mut list: Vec<String> = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(interaction)
+            .collect();
+        list.sort();
+        list
+    };
+    assert_eq!(entries(&ews), entries(&graph));
+    assert_eq!(
+        ews["report"]["messages_seen"],
+        graph["report"]["messages_seen"]
+    );
+    assert_eq!(ews["report"]["not_logged"], graph["report"]["not_logged"]);
+    assert_eq!(ews["mailbox"]["Email Logging/Queue"], 0);
+    assert_eq!(ews["mailbox"]["Email Logging/Storage"], 8);
+    assert_eq!(ews["mailbox"]["Email Logging/Not logged"], 5);
+    for e in ews["entries"].as_array().unwrap() {
+        let link = e["web_link"].as_str().unwrap();
+        assert!(
+            link.starts_with("https://exchange.cronus.example/owa/?ItemID="),
+            "{link}"
+        );
+    }
+}
+
 #[test]
 fn demo_human_output_lists_entries() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ pub(super) async fn demo(
     mailbox: Option<PathBuf>,
     crm: Option<PathBuf>,
     json: bool,
+    experience: crate::setup_form::MailStoreChoice,
     realism: &Realism,
 ) -> anyhow::Result<()> {
     let read = |p: Option<PathBuf>, default: &str| -> anyhow::Result<String> {
@@ -24,6 +25,7 @@ pub(super) async fn demo(
         &read(mailbox, graph_emulator::SAMPLE_SEED)?,
         &read(crm, graph_emulator::SAMPLE_CRM)?,
         realism,
+        experience,
     )
     .await?;
     if json {

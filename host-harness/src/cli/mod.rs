@@ -90,6 +90,11 @@ pub enum Command {
         /// Print one JSON object {"entries", "report", "mailbox"} instead of tables.
         #[arg(long)]
         json: bool,
+        /// Which experience to run: graph (a shared mailbox) or ews (public
+        /// folders over Exchange Web Services: the queue folder is filled from
+        /// the seed's public_folders, or else from the first mailbox's Inbox).
+        #[arg(long, value_enum, default_value_t = crate::setup_form::MailStoreChoice::Graph)]
+        experience: crate::setup_form::MailStoreChoice,
         /// A faulty day at Microsoft: throttling, latency, faults.
         #[command(flatten)]
         realism: crate::realism::Realism,
@@ -227,8 +232,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             mailbox,
             crm,
             json,
+            experience,
             realism,
-        } => emulator::demo(mailbox, crm, json, &realism).await,
+        } => emulator::demo(mailbox, crm, json, experience, &realism).await,
         Command::Bench(args) => crate::bench::main(args).await,
         Command::Emulator {
             seed,
