@@ -156,6 +156,16 @@ impl From<NotLoggedAction> for NotLoggedPolicy {
     }
 }
 
+impl From<NotLoggedPolicy> for NotLoggedAction {
+    fn from(p: NotLoggedPolicy) -> Self {
+        match p {
+            NotLoggedPolicy::MoveToFolder => NotLoggedAction::Move,
+            NotLoggedPolicy::Delete => NotLoggedAction::Delete,
+            NotLoggedPolicy::Leave => NotLoggedAction::Leave,
+        }
+    }
+}
+
 /// A change to the setup: every field that is `None` (or `false`) stays as
 /// it is. The web form posts these names (kebab-case); `setup set` takes
 /// them as flags.
