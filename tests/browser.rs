@@ -389,3 +389,175 @@ async fn the_page_needs_its_token_and_refuses_forged_forms() {
     assert_eq!(r.status().as_u16(), 404);
     assert!(r.text().await.unwrap().contains("There is no company NOPE"));
 }
+
+/// The current experience on the setup page in a real browser: the mail
+/// store is switched to public folders over EWS with Basic authentication.
+/// A URL the component refuses is shown at its field, nothing is saved and
+/// what was typed comes back escaped (never the password); once saved, the
+/// checklist passes against the emulator's Exchange server, the password is
+/// in no page, and switching the mail store keeps the other one's values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_page_sets_up_public_folders_over_ews() {
+    use email_logging_e2e::{ANDY, JO, message};
+    use email_logging_host::runtime::Experience;
+    const ACCOUNT: &str = "email-logging@cronus.example";
+    const PASSWORD: &str = "Page~Ews.Pa55word-Never-Shown";
+    const URL: &str = "https://mail.contoso.example/EWS/Exchange.asmx";
+    const INJECTED: &str = "x\"><b id=\"injected\">bold</b>";
+    let web_port = free_port();
+    let mut seed: serde_json::Value = serde_json::from_str(graph_emulator::SAMPLE_SEED).unwrap();
+    seed["public_folders"] = serde_json::json!({
+        "Email Logging/Queue": [message("<q@x>", "Question", ANDY, &[JO], &[])],
+        "Email Logging/Storage": [],
+    });
+    seed["accounts"] = serde_json::json!({ACCOUNT: {"password": PASSWORD}});
+    let h = Harness::start_document(
+        seed,
+        EmulatorConfig::default(),
+        None,
+        AppRegistration::default(),
+    )
+    .await;
+    let token = email_logging_host::web::new_token();
+    serve_web(h.dir.path(), &h.base, web_port, &token).await;
+    let web = format!("http://127.0.0.1:{web_port}");
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let c = driver.browser(profile.path()).await;
+    // Tall enough for the whole setup page in the screenshots.
+    c.set_window_size(1280, 3200).await.unwrap();
+    let setup = || async { h.erp.runtime.setup_get(h.company).await.unwrap().unwrap() };
+    let no_password = |page: &str| {
+        assert!(
+            !page.contains(PASSWORD),
+            "the password is never in the page"
+        );
+    };
+    c.goto(&format!("{web}/?token={token}")).await.unwrap();
+    see(&c, "Interaction log entries").await;
+
+    // A Graph setting first, to see it kept across the switch.
+    c.goto(&format!("{web}/c/CRONUS/setup")).await.unwrap();
+    fill(&c, "shared-mailbox", MAILBOX).await;
+    click(&c, "#save").await;
+    see(&c, "The setup was saved").await;
+
+    // Public folders, with a URL and an account the component refuses.
+    element(&c, Locator::Id("experience"))
+        .await
+        .select_by_value("ews")
+        .await
+        .unwrap();
+    fill(
+        &c,
+        "ews-url",
+        "http://mail.contoso.example/EWS/Exchange.asmx",
+    )
+    .await;
+    fill(&c, "ews-account", INJECTED).await;
+    fill(&c, "ews-password", PASSWORD).await;
+    click(&c, "#save").await;
+    see(&c, "Nothing was saved").await;
+    let error = element(&c, Locator::Id("ews-url-error")).await;
+    assert!(
+        error.text().await.unwrap().contains("must use https"),
+        "the component's message, at its field"
+    );
+    assert!(c.find(Locator::Id("ews-account-error")).await.is_ok());
+    assert!(
+        c.find(Locator::Id("injected")).await.is_err(),
+        "what was typed is escaped, never markup"
+    );
+    let kept = |id: &'static str| {
+        let c = &c;
+        async move {
+            element(c, Locator::Id(id))
+                .await
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(kept("ews-account").await, INJECTED, "nothing typed is lost");
+    assert_eq!(kept("experience").await, "ews");
+    assert_eq!(
+        kept("ews-password").await,
+        "",
+        "but the password is not kept"
+    );
+    no_password(&c.source().await.unwrap());
+    shot(&c, "ews-1-refused").await;
+    let s = setup().await;
+    assert_eq!(s.experience, Experience::Graph, "nothing was saved");
+    assert!(s.ews_url.is_none() && !s.ews_password_set);
+
+    fill(&c, "ews-url", URL).await;
+    fill(&c, "ews-account", ACCOUNT).await;
+    fill(&c, "ews-password", PASSWORD).await;
+    click(&c, "#save").await;
+    let text = see(&c, "The setup was saved").await;
+    assert!(
+        text.contains("public folders over Exchange Web Services"),
+        "{text}"
+    );
+    assert!(
+        element(&c, Locator::Id("ews-password-stored"))
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("One is stored"),
+        "the page says a password is stored"
+    );
+    assert_eq!(kept("ews-password").await, "");
+    no_password(&c.source().await.unwrap());
+    let s = setup().await;
+    assert_eq!(s.experience, Experience::Ews);
+    assert_eq!(s.ews_url.as_deref(), Some(URL));
+    assert_eq!(s.ews_account.as_deref(), Some(ACCOUNT));
+    assert!(s.ews_password_set);
+    assert_eq!(
+        (s.queue_folder.as_str(), s.ews_storage_folder.as_str()),
+        ("Email Logging/Queue", "Email Logging/Storage")
+    );
+    assert_eq!(s.shared_mailbox.as_deref(), Some(MAILBOX), "kept");
+
+    // The stored password signs in: the checklist passes, with a real move.
+    click(&c, "#validate").await;
+    let text = see(&c, "Validation").await;
+    assert!(
+        c.find_all(Locator::Css("#checklist .fail"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "{text}"
+    );
+    assert!(text.contains("move to the storage folder"), "{text}");
+    no_password(&c.source().await.unwrap());
+    shot(&c, "ews-2-validated").await;
+
+    // Back to Graph: the EWS values stay, for a switch back.
+    c.goto(&format!("{web}/c/CRONUS/setup")).await.unwrap();
+    element(&c, Locator::Id("experience"))
+        .await
+        .select_by_value("graph")
+        .await
+        .unwrap();
+    click(&c, "#save").await;
+    see(&c, "The setup was saved").await;
+    assert_eq!(kept("ews-url").await, URL);
+    let s = setup().await;
+    assert_eq!(s.experience, Experience::Graph);
+    assert_eq!(s.ews_url.as_deref(), Some(URL));
+    assert!(s.ews_password_set);
+    assert_eq!(s.shared_mailbox.as_deref(), Some(MAILBOX));
+
+    // The stored password can be removed.
+    click(&c, "#clear-ews-password").await;
+    click(&c, "#save").await;
+    see(&c, "The setup was saved").await;
+    assert!(!setup().await.ews_password_set);
+    assert!(c.find(Locator::Id("clear-ews-password")).await.is_err());
+    c.close().await.unwrap();
+}

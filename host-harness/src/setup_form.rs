@@ -101,11 +101,29 @@ impl From<MailStoreChoice> for Experience {
     }
 }
 
+impl From<Experience> for MailStoreChoice {
+    fn from(e: Experience) -> Self {
+        match e {
+            Experience::Graph => MailStoreChoice::Graph,
+            Experience::Ews => MailStoreChoice::Ews,
+        }
+    }
+}
+
 impl From<EwsSignIn> for EwsAuth {
     fn from(a: EwsSignIn) -> Self {
         match a {
             EwsSignIn::Basic => EwsAuth::Basic,
             EwsSignIn::Oauth2 => EwsAuth::Oauth2,
+        }
+    }
+}
+
+impl From<EwsAuth> for EwsSignIn {
+    fn from(a: EwsAuth) -> Self {
+        match a {
+            EwsAuth::Basic => EwsSignIn::Basic,
+            EwsAuth::Oauth2 => EwsSignIn::Oauth2,
         }
     }
 }
@@ -134,6 +152,16 @@ impl From<NotLoggedAction> for NotLoggedPolicy {
             NotLoggedAction::Move => NotLoggedPolicy::MoveToFolder,
             NotLoggedAction::Delete => NotLoggedPolicy::Delete,
             NotLoggedAction::Leave => NotLoggedPolicy::Leave,
+        }
+    }
+}
+
+impl From<NotLoggedPolicy> for NotLoggedAction {
+    fn from(p: NotLoggedPolicy) -> Self {
+        match p {
+            NotLoggedPolicy::MoveToFolder => NotLoggedAction::Move,
+            NotLoggedPolicy::Delete => NotLoggedAction::Delete,
+            NotLoggedPolicy::Leave => NotLoggedAction::Leave,
         }
     }
 }

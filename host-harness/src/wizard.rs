@@ -1,17 +1,29 @@
-//! `setup wizard`: the assisted setup, one step at a time in the order the
-//! seeds describe (app registration, sign-in, mailbox, validate, enable),
-//! with defaults and a new question after every wrong answer.
+//! `setup wizard`: the assisted setup, one step at a time, with defaults
+//! and a new question after every wrong answer. The first question picks
+//! the mail store; the new experience (a shared mailbox over Microsoft
+//! Graph) then follows the order the seeds describe (app registration,
+//! sign-in, mailbox, validate, enable), the current one (public folders over
+//! Exchange Web Services) asks for the Exchange server, its sign-in and the
+//! public folders before the same validation and enabling.
 
 use crate::console::{print_checks, sign_in};
 use crate::erp::{Erp, setup_failed};
-use crate::runtime::{AuthMode, SetupError, SetupRecord};
-use crate::setup_form::{SetupForm, SignInMode};
+use crate::runtime::{AuthMode, EwsAuth, Experience, SetupError, SetupRecord};
+use crate::setup_form::{EwsSignIn, MailStoreChoice, SetupForm, SignInMode};
+use crate::terminal::plain;
 use anyhow::bail;
+use secrecy::SecretString;
 use std::io::{BufRead, Write};
 use std::time::Duration;
 
 /// The redirect URL suggested when none is set: the host receives it itself.
 pub const DEFAULT_REDIRECT: &str = "http://localhost:8471/email-logging/callback";
+
+/// The Exchange service URL suggested when none is set: Exchange Online's.
+pub const DEFAULT_EWS_URL: &str = "https://outlook.office365.com/EWS/Exchange.asmx";
+
+/// What a secret prompt offers when one is stored: Enter keeps it.
+const KEEP_STORED: &str = "keep the stored one";
 
 /// Asks one question; an empty answer takes the default.
 fn ask(input: &mut dyn BufRead, question: &str, default: Option<&str>) -> anyhow::Result<String> {
@@ -155,6 +167,56 @@ pub async fn run(
         .map_err(setup_failed)?;
     println!("Email Logging setup. Press Enter to keep the value in brackets.");
     println!();
+    let s = mail_store(erp, company, input, s).await?;
+    match s.experience {
+        Experience::Graph => graph_steps(erp, company, input, terminal, s).await,
+        Experience::Ews => ews_steps(erp, company, input, terminal, s).await,
+    }
+}
+
+/// The first question: which mail store the job reads (the stored choice
+/// by default, Microsoft Graph when none was made).
+async fn mail_store(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
+    let current = MailStoreChoice::from(s.experience);
+    field(
+        erp,
+        company,
+        input,
+        "Exchange Online (Microsoft Graph) or public folders / Exchange on-premises (EWS)? (graph or ews)",
+        Some(&current.to_string()),
+        |a| {
+            // The abbreviations are the wizard's own; the names are the form's.
+            let a = a.to_lowercase();
+            let name = match a.as_str() {
+                "g" | "microsoft graph" | "exchange online" => "graph",
+                "e" | "public folders" | "exchange on-premises" | "on-premises" => "ews",
+                other => other,
+            };
+            let choice: MailStoreChoice = name
+                .parse()
+                .map_err(|_| "answer graph or ews".to_string())?;
+            Ok(SetupForm {
+                experience: Some(choice),
+                ..Default::default()
+            })
+        },
+    )
+    .await
+}
+
+/// The new experience: a shared mailbox over Microsoft Graph.
+async fn graph_steps(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    terminal: bool,
+    s: SetupRecord,
+) -> anyhow::Result<()> {
     println!("Step 1 of 5: the app registration in Microsoft Entra ID");
     let (s, delegated) = app_registration(erp, company, input, s).await?;
     let s = client_secret(erp, company, input, terminal, s).await?;
@@ -168,6 +230,44 @@ pub async fn run(
     println!("Step 3 of 5: sign in");
     let s = sign_in_step(erp, company, input, delegated, s).await?;
 
+    let (s, failed) = validate_and_enable(erp, company, input, s).await?;
+    summary(&s, failed)
+}
+
+/// The current experience: public folders over Exchange Web Services.
+async fn ews_steps(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    terminal: bool,
+    s: SetupRecord,
+) -> anyhow::Result<()> {
+    println!("Step 1 of 5: the Exchange server");
+    let s = exchange_server(erp, company, input, s).await?;
+
+    println!();
+    println!("Step 2 of 5: signing in to Exchange");
+    let s = match s.ews_auth {
+        EwsAuth::Basic => ews_password(erp, company, input, terminal, s).await?,
+        EwsAuth::Oauth2 => ews_oauth2(erp, company, input, terminal, s).await?,
+    };
+
+    println!();
+    println!("Step 3 of 5: the public folders");
+    let s = public_folders(erp, company, input, s).await?;
+
+    let (s, failed) = validate_and_enable(erp, company, input, s).await?;
+    summary(&s, failed)
+}
+
+/// Steps 4 and 5 of either mail store: the checklist, then enabling when
+/// it passed; also says whether it failed.
+async fn validate_and_enable(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    s: SetupRecord,
+) -> anyhow::Result<(SetupRecord, bool)> {
     println!();
     println!("Step 4 of 5: validate");
     let failed = print_checks(&erp.runtime.validate(company).await?);
@@ -175,7 +275,7 @@ pub async fn run(
     println!();
     println!("Step 5 of 5: enable");
     let s = enable(erp, company, input, failed, s).await?;
-    summary(&s, failed)
+    Ok((s, failed))
 }
 
 /// Step 1: the sign-in mode, the tenant and the client id; also says
@@ -259,52 +359,68 @@ async fn client_secret(
     company: i64,
     input: &mut dyn BufRead,
     terminal: bool,
-    mut s: SetupRecord,
+    s: SetupRecord,
 ) -> anyhow::Result<SetupRecord> {
     let app = &erp.runtime.context().app;
     if app.client_secret.is_some() {
         println!("Client secret: supplied by the host");
-    } else {
-        let keep = if s.client_secret_set {
-            Some("keep the stored one")
-        } else {
-            None
-        };
-        loop {
-            let a = ask_secret(input, "Client secret value (not its ID)", keep, terminal)?;
-            if a == "keep the stored one" {
-                break;
+        return Ok(s);
+    }
+    let asked = Secret {
+        question: "Client secret value (not its ID)",
+        stored: s.client_secret_set,
+        needed: "the client secret is needed: create one under Certificates & secrets and copy its Value",
+    };
+    let changed = secret(erp, company, input, terminal, asked, |v| SetupForm {
+        client_secret: Some(v),
+        ..Default::default()
+    })
+    .await?;
+    Ok(changed.unwrap_or(s))
+}
+
+/// A secret the wizard asks for.
+struct Secret<'a> {
+    /// The prompt.
+    question: &'a str,
+    /// Whether one is stored already (then Enter keeps it).
+    stored: bool,
+    /// What to say when the answer is empty and none is stored.
+    needed: &'a str,
+}
+
+/// Asks for a secret until the component takes it: read without echo on a
+/// terminal, never printed, never empty; Enter keeps a stored one (`None`).
+async fn secret(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    terminal: bool,
+    asked: Secret<'_>,
+    change: impl Fn(SecretString) -> SetupForm,
+) -> anyhow::Result<Option<SetupRecord>> {
+    let keep = asked.stored.then_some(KEEP_STORED);
+    loop {
+        let a = ask_secret(input, asked.question, keep, terminal)?;
+        if asked.stored && a == KEEP_STORED {
+            return Ok(None);
+        }
+        if a.is_empty() {
+            println!("  {}", asked.needed);
+            continue;
+        }
+        match erp
+            .runtime
+            .setup_update(company, change(a.into()).into_setup_change())
+            .await?
+        {
+            Ok(r) => return Ok(Some(r)),
+            Err(SetupError::InvalidFields(list)) => {
+                list.iter().for_each(|f| println!("  {}", f.message))
             }
-            if a.is_empty() {
-                println!(
-                    "  the client secret is needed: create one under Certificates & secrets and copy its Value"
-                );
-                continue;
-            }
-            match erp
-                .runtime
-                .setup_update(
-                    company,
-                    SetupForm {
-                        client_secret: Some(a.into()),
-                        ..Default::default()
-                    }
-                    .into_setup_change(),
-                )
-                .await?
-            {
-                Ok(r) => {
-                    s = r;
-                    break;
-                }
-                Err(SetupError::InvalidFields(list)) => {
-                    list.iter().for_each(|f| println!("  {}", f.message))
-                }
-                Err(e) => return Err(setup_failed(e)),
-            }
+            Err(e) => return Err(setup_failed(e)),
         }
     }
-    Ok(s)
 }
 
 /// Step 1, the redirect URL (unless the host supplies it).
@@ -378,7 +494,17 @@ async fn mailbox(
         },
     )
     .await?;
-    s = field(
+    batch_size(erp, company, input, s).await
+}
+
+/// Steps 2 (Graph) and 3 (EWS), the page size.
+async fn batch_size(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
+    field(
         erp,
         company,
         input,
@@ -393,9 +519,158 @@ async fn mailbox(
                 .map_err(|_| format!("'{a}' is not a number from 1 to 1000"))
         },
     )
-    .await?;
+    .await
+}
 
-    Ok(s)
+/// EWS step 1: the Exchange service URL, how the job signs in there and
+/// the account it signs in as (or acts as, with OAuth2).
+async fn exchange_server(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    mut s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
+    s = field(
+        erp,
+        company,
+        input,
+        "Exchange service URL",
+        Some(s.ews_url.clone().as_deref().unwrap_or(DEFAULT_EWS_URL)),
+        |a| {
+            Ok(SetupForm {
+                ews_url: Some(a),
+                ..Default::default()
+            })
+        },
+    )
+    .await?;
+    s = field(
+        erp,
+        company,
+        input,
+        "Authentication (basic or oauth2)",
+        Some(&ews_auth_default(&s).to_string()),
+        |a| {
+            let auth: EwsSignIn = a
+                .to_lowercase()
+                .parse()
+                .map_err(|_| "answer basic or oauth2".to_string())?;
+            Ok(SetupForm {
+                ews_auth: Some(auth),
+                ..Default::default()
+            })
+        },
+    )
+    .await?;
+    field(
+        erp,
+        company,
+        input,
+        "Account the job signs in as (e-mail address)",
+        s.ews_account.clone().as_deref(),
+        |a| {
+            if a.is_empty() {
+                return Err("the account's e-mail address is needed".into());
+            }
+            Ok(SetupForm {
+                ews_account: Some(a),
+                ..Default::default()
+            })
+        },
+    )
+    .await
+}
+
+/// Exchange Online takes OAuth2 only; any other server, the stored choice
+/// (Basic unless OAuth2 was chosen).
+fn ews_auth_default(s: &SetupRecord) -> EwsSignIn {
+    let online = s
+        .ews_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok())
+        .is_some_and(|u| u.host_str() == Some("outlook.office365.com"));
+    if online {
+        EwsSignIn::Oauth2
+    } else {
+        s.ews_auth.into()
+    }
+}
+
+/// EWS step 2 with Basic authentication: the account's password, read
+/// without echo on a terminal, never printed; Enter keeps the stored one.
+async fn ews_password(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    terminal: bool,
+    s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
+    let asked = Secret {
+        question: "Password of the account",
+        stored: s.ews_password_set,
+        needed: "the account's password is needed: Basic authentication sends it with every request",
+    };
+    let changed = secret(erp, company, input, terminal, asked, |v| SetupForm {
+        ews_password: Some(v),
+        ..Default::default()
+    })
+    .await?;
+    Ok(changed.unwrap_or(s))
+}
+
+/// EWS step 2 with OAuth2: the app registration's steps, then the
+/// delegated sign-in or the admin consent address.
+async fn ews_oauth2(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    terminal: bool,
+    s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
+    println!("OAuth2 signs in with an app registration in Microsoft Entra ID.");
+    let (s, delegated) = app_registration(erp, company, input, s).await?;
+    let s = client_secret(erp, company, input, terminal, s).await?;
+    let s = redirect_url(erp, company, input, s).await?;
+    sign_in_step(erp, company, input, delegated, s).await
+}
+
+/// EWS step 3: the queue folder the mail flow rules BCC into, the storage
+/// folder logged messages move to, and the page size.
+async fn public_folders(
+    erp: &Erp,
+    company: i64,
+    input: &mut dyn BufRead,
+    mut s: SetupRecord,
+) -> anyhow::Result<SetupRecord> {
+    s = field(
+        erp,
+        company,
+        input,
+        "Queue folder (public folder path)",
+        Some(&s.queue_folder.clone()),
+        |a| {
+            Ok(SetupForm {
+                queue_folder: Some(a),
+                ..Default::default()
+            })
+        },
+    )
+    .await?;
+    s = field(
+        erp,
+        company,
+        input,
+        "Storage folder for logged e-mail (public folder path)",
+        Some(&s.ews_storage_folder.clone()),
+        |a| {
+            Ok(SetupForm {
+                ews_storage_folder: Some(a),
+                ..Default::default()
+            })
+        },
+    )
+    .await?;
+    batch_size(erp, company, input, s).await
 }
 
 /// Step 3: a delegated sign-in (again, if asked), or the admin consent
@@ -469,20 +744,14 @@ async fn enable(
     Ok(s)
 }
 
-/// What was set up; an error when the checks failed.
+/// What was set up (never a secret); an error when the checks failed.
 fn summary(s: &SetupRecord, failed: bool) -> anyhow::Result<()> {
     println!();
     println!("Summary");
-    println!(
-        "  Shared mailbox:  {}",
-        s.shared_mailbox.clone().unwrap_or_default()
-    );
-    println!(
-        "  Sign-in:         {}{}",
-        SignInMode::from(s.auth_mode),
-        account(s)
-    );
-    println!("  Storage folder:  {}", s.storage_folder);
+    match s.experience {
+        Experience::Graph => graph_summary(s),
+        Experience::Ews => ews_summary(s),
+    }
     println!(
         "  Enabled:         {}",
         if s.enabled {
@@ -495,6 +764,34 @@ fn summary(s: &SetupRecord, failed: bool) -> anyhow::Result<()> {
         bail!("the setup is saved but not valid yet");
     }
     Ok(())
+}
+
+fn graph_summary(s: &SetupRecord) {
+    println!(
+        "  Shared mailbox:  {}",
+        s.shared_mailbox.clone().unwrap_or_default()
+    );
+    println!(
+        "  Sign-in:         {}{}",
+        SignInMode::from(s.auth_mode),
+        account(s)
+    );
+    println!("  Storage folder:  {}", s.storage_folder);
+}
+
+fn ews_summary(s: &SetupRecord) {
+    let show = |v: &Option<String>| plain(v.as_deref().unwrap_or_default()).into_owned();
+    println!("  Mail store:      public folders over Exchange Web Services");
+    println!("  Exchange URL:    {}", show(&s.ews_url));
+    println!("  Account:         {}", show(&s.ews_account));
+    let sign_in = match s.ews_auth {
+        EwsAuth::Basic if s.ews_password_set => "basic, the password stored encrypted".to_string(),
+        EwsAuth::Basic => "basic, no password stored".to_string(),
+        EwsAuth::Oauth2 => format!("oauth2, {}{}", SignInMode::from(s.auth_mode), account(s)),
+    };
+    println!("  Sign-in:         {sign_in}");
+    println!("  Queue folder:    {}", plain(&s.queue_folder));
+    println!("  Storage folder:  {}", plain(&s.ews_storage_folder));
 }
 
 fn account(s: &SetupRecord) -> String {

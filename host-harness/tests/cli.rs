@@ -232,13 +232,23 @@ impl Drop for Standalone {
 
 impl Standalone {
     fn start() -> Self {
+        Self::start_seeded(None)
+    }
+
+    /// Starts the emulator on `seed` (a whole seed document), or on the
+    /// built-in sample.
+    fn start_seeded(seed: Option<&Value>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
         let listen = format!("127.0.0.1:{}", free_port());
         let callback = format!("http://127.0.0.1:{}/email-logging/callback", free_port());
-        let emulator = Command::new(env!("CARGO_BIN_EXE_email-logging-host"))
-            .args(["emulator", "--listen", &listen, "--redirect-uri", &callback])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_email-logging-host"));
+        command.args(["emulator", "--listen", &listen, "--redirect-uri", &callback]);
+        if let Some(seed) = seed {
+            let path = dir.path().join("seed.json");
+            std::fs::write(&path, seed.to_string()).unwrap();
+            command.arg("--seed").arg(path);
+        }
+        let emulator = command.stderr(std::process::Stdio::null()).spawn().unwrap();
         let up = (0..200).any(|_| {
             std::thread::sleep(std::time::Duration::from_millis(50));
             std::net::TcpStream::connect(&listen).is_ok()
@@ -248,7 +258,7 @@ impl Standalone {
             emulator,
             base: format!("http://{listen}"),
             callback,
-            dir: tempfile::tempdir().unwrap(),
+            dir,
         }
     }
 
@@ -498,6 +508,8 @@ fn the_wizard_walks_through_the_setup_with_re_prompts() {
             .success()
     );
     let script = [
+        "imap",        // not a mail store: asked again
+        "",            // the mail store: Microsoft Graph, the default
         "robot",       // not a mode: asked again
         "application", // mode
         "common",      // refused for application mode? accepted here, checked at validation
@@ -517,6 +529,11 @@ fn the_wizard_walks_through_the_setup_with_re_prompts() {
     let o = st.run_with_input(&["setup", "wizard"], &format!("{script}\n"));
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("answer graph or ews"), "{out}");
+    assert!(
+        out.contains("Exchange Online (Microsoft Graph) or public folders / Exchange on-premises (EWS)? (graph or ews) [graph]: "),
+        "the first question, Graph by default: {out}"
+    );
     assert!(out.contains("answer delegated or application"), "{out}");
     assert!(out.contains("a GUID like"), "{out}");
     assert!(out.contains("is not an e-mail address"), "{out}");
@@ -533,6 +550,7 @@ fn the_wizard_walks_through_the_setup_with_re_prompts() {
 
     // Again, with the tenant put right: everything else keeps its answer.
     let script = [
+        "",
         "",
         graph_emulator::DEMO_TENANT_ID,
         "",
@@ -567,6 +585,7 @@ fn the_wizard_signs_in_for_delegated_mode_and_stops_cleanly_on_end_of_input() {
             .success()
     );
     let script = [
+        "graph",
         "delegated",
         "",
         graph_emulator::DEMO_CLIENT_ID,
@@ -588,7 +607,7 @@ fn the_wizard_signs_in_for_delegated_mode_and_stops_cleanly_on_end_of_input() {
     );
     assert!(out.contains("Enabled:         yes"), "{out}");
 
-    let o = st.run_with_input(&["setup", "wizard"], "delegated\n");
+    let o = st.run_with_input(&["setup", "wizard"], "\ndelegated\n");
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("the setup wizard was cancelled"),
@@ -690,6 +709,133 @@ fn the_current_experience_is_set_up_with_its_password_kept_apart() {
         [PASSWORD],
         "an empty line keeps the stored password"
     );
+}
+
+/// The wizard's other mail store: public folders on the company's own
+/// Exchange server (the standalone emulator's, routed) with Basic
+/// authentication, each wrong answer refused with the component's message;
+/// the checklist passes, logging is enabled and the job logs the queue. The
+/// password is printed nowhere, even with debug logging, and the database
+/// file holds it only encrypted.
+#[test]
+fn the_wizard_sets_up_public_folders_over_ews_with_basic_authentication() {
+    const ACCOUNT: &str = "email-logging@cronus.example";
+    const PASSWORD: &str = "Wizard~Ews.Pa55word-Never-Shown";
+    const QUEUE: &str = "Email Logging/Queue";
+    const URL: &str = "https://mail.contoso.example/EWS/Exchange.asmx";
+    // The sample Inbox, delivered to the public queue folder instead.
+    let mut seed: Value = serde_json::from_str(graph_emulator::SAMPLE_SEED).unwrap();
+    let inbox = std::mem::replace(
+        &mut seed["mailboxes"][graph_emulator::SAMPLE_MAILBOX]["folders"]["inbox"],
+        serde_json::json!([]),
+    );
+    seed["public_folders"] = serde_json::json!({QUEUE: inbox, "Email Logging/Storage": []});
+    seed["accounts"] = serde_json::json!({ACCOUNT: {"password": PASSWORD}});
+    let st = Standalone::start_seeded(Some(&seed));
+    let crm = st.dir.path().join("crm.json");
+    std::fs::write(&crm, graph_emulator::SAMPLE_CRM).unwrap();
+    assert!(
+        st.run(&["crm", "import", crm.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let wizard = |script: &[&str]| {
+        let mut command = st.command(&["setup", "wizard"]);
+        command.env("EMAIL_LOGGING_LOG", "debug");
+        let o = Standalone::spawn_with_input(command, &format!("{}\n", script.join("\n")))
+            .wait_with_output()
+            .unwrap();
+        (o.status.success(), text(&o))
+    };
+    let (ok, out) = wizard(&[
+        "ews",
+        "http://mail.contoso.example/EWS/Exchange.asmx", // refused: not https
+        "https://mail.contoso.example/owa/",             // refused: not the endpoint
+        URL,
+        "",               // authentication: basic, the default for one's own server
+        "not-an-address", // the account: asked again
+        ACCOUNT,
+        "", // the password: none is stored, so asked again
+        PASSWORD,
+        "",                    // the queue folder: the default
+        "email logging/QUEUE", // the storage folder: the queue itself, refused
+        "",                    // the storage folder: the default
+        "",                    // messages per page: the default
+        "yes",                 // enable
+    ]);
+    assert!(ok, "{out}");
+    for says in [
+        "(graph or ews) [graph]: ",
+        &format!(
+            "Exchange service URL [{}]: ",
+            "https://outlook.office365.com/EWS/Exchange.asmx"
+        ),
+        "must use https",
+        "ends in /EWS/Exchange.asmx",
+        "Authentication (basic or oauth2) [basic]: ",
+        "is not an e-mail address",
+        "the account's password is needed",
+        "Queue folder (public folder path) [Email Logging/Queue]: ",
+        "must differ from the queue folder",
+        "[pass] move to the storage folder",
+        "Exchange URL:    https://mail.contoso.example/EWS/Exchange.asmx",
+        "Account:         email-logging@cronus.example",
+        "Sign-in:         basic, the password stored encrypted",
+        "Queue folder:    Email Logging/Queue",
+        "Storage folder:  Email Logging/Storage",
+        "Enabled:         yes",
+    ] {
+        assert!(out.contains(says), "{says:?} in\n{out}");
+    }
+    assert!(!out.contains("[FAIL]"), "{out}");
+    assert!(
+        !out.contains("Sign in again") && !out.contains("login.microsoftonline.com"),
+        "no interactive sign-in: {out}"
+    );
+    assert!(out.contains("DEBUG"), "debug logging was on: {out}");
+    let mut printed = out;
+
+    // Again, Enter all the way: the stored choices, the password kept.
+    let (ok, out) = wizard(&["", "", "", "", "", "", "", "", "yes"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("(graph or ews) [ews]: "), "{out}");
+    assert!(
+        out.contains("Password of the account [keep the stored one]: "),
+        "{out}"
+    );
+    assert!(out.contains("Enabled:         yes"), "{out}");
+    printed += &out;
+    assert_eq!(st.secrets(), [PASSWORD], "one secret: the password");
+
+    let o = st
+        .command(&["run", "--json"])
+        .env("EMAIL_LOGGING_LOG", "debug")
+        .output()
+        .unwrap();
+    // Exit 3, partly done: the sample's one message without a Message-ID
+    // cannot be found again after its move into a public folder.
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (&report["messages_logged"], &report["entries_created"]),
+        (&6.into(), &10.into()),
+        "{report}"
+    );
+    printed += &text(&o);
+    let o = st.run(&["setup", "show"]);
+    printed += &text(&o);
+
+    assert!(!printed.contains(PASSWORD), "the password was printed");
+    // The database file and its write-ahead log, if it has one.
+    for file in ["email-logging.db", "email-logging.db-wal"] {
+        let bytes = std::fs::read(st.dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes()),
+            "the password is not in {file} in the clear"
+        );
+    }
 }
 
 #[test]

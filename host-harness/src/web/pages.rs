@@ -8,9 +8,10 @@ use crate::crm::{ActivityView, ContactView, EntryFilter, EntryView};
 use crate::erp::{JobOutcome, RUN_BUDGET, describe, setup_failed};
 use crate::jobs::{JobLogLine, JobQueueEntry};
 use crate::runtime::{
-    AuthMode, Check, CheckStatus, FieldError, NotLoggedPolicy, SetupChange, SetupError, SetupRecord,
+    AuthMode, Check, CheckStatus, EwsAuth, Experience, FieldError, NotLoggedPolicy, SetupChange,
+    SetupError, SetupRecord,
 };
-use crate::setup_form::{NotLoggedAction, SetupForm, SignInMode};
+use crate::setup_form::{EwsSignIn, MailStoreChoice, NotLoggedAction, SetupForm, SignInMode};
 use crate::store::CompanyId;
 use crate::views::{direction, short_time, unix_time};
 use askama::Template;
@@ -215,6 +216,28 @@ pub(super) async fn company(State(web): State<Arc<Web>>, Path(name): Path<String
 
 // ---------------------------------------------------------------- setup
 
+/// How a setup field is entered.
+enum Input {
+    /// A line of text, filled with the value.
+    Text,
+    /// A secret: never filled in, whatever is stored; says whether one is
+    /// stored, and names the checkbox that removes it, when there is one.
+    Secret {
+        stored: bool,
+        clear: Option<&'static str>,
+    },
+    /// One of several choices, the value's selected.
+    Choice(Vec<Choice>),
+    /// A checkbox, ticked when the value is `on`.
+    Flag,
+}
+
+/// One option of a choice: the value the form posts, and what it says.
+struct Choice {
+    value: String,
+    label: &'static str,
+}
+
 /// One line of the setup form.
 struct Field {
     name: &'static str,
@@ -222,6 +245,15 @@ struct Field {
     value: String,
     hint: &'static str,
     error: Option<String>,
+    input: Input,
+}
+
+/// A part of the setup form, with a note when it is not in use.
+struct Section {
+    id: &'static str,
+    title: &'static str,
+    note: Option<&'static str>,
+    fields: Vec<Field>,
 }
 
 #[derive(Template)]
@@ -233,7 +265,7 @@ struct SetupPage {
     notice: Option<String>,
     error: Option<String>,
     setup: SetupRecord,
-    fields: Vec<Field>,
+    sections: Vec<Section>,
     checks: Vec<Check>,
 }
 
@@ -247,70 +279,263 @@ impl SetupPage {
     }
 }
 
-fn fields(s: &SetupRecord) -> Vec<Field> {
-    let f = |name, label, value: String, hint| Field {
+fn text_field(name: &'static str, label: &'static str, value: String, hint: &'static str) -> Field {
+    Field {
         name,
         label,
         value,
         hint,
         error: None,
-    };
+        input: Input::Text,
+    }
+}
+
+/// A choice among `options` (value, label), `current` selected.
+fn choice_field(
+    name: &'static str,
+    label: &'static str,
+    current: String,
+    options: &[(String, &'static str)],
+) -> Field {
+    Field {
+        input: Input::Choice(
+            options
+                .iter()
+                .map(|(value, label)| Choice {
+                    value: value.clone(),
+                    label,
+                })
+                .collect(),
+        ),
+        ..text_field(name, label, current, "")
+    }
+}
+
+fn secret_field(
+    name: &'static str,
+    label: &'static str,
+    stored: bool,
+    clear: Option<&'static str>,
+) -> Field {
+    Field {
+        input: Input::Secret { stored, clear },
+        ..text_field(name, label, String::new(), "")
+    }
+}
+
+fn flag_field(name: &'static str, label: &'static str, on: bool) -> Field {
+    Field {
+        input: Input::Flag,
+        ..text_field(name, label, if on { "on" } else { "" }.into(), "")
+    }
+}
+
+/// The setup form's sections, filled from the record; the mail store not
+/// in use keeps its values, for a switch back.
+fn sections(s: &SetupRecord) -> Vec<Section> {
+    let ews = s.experience == Experience::Ews;
     vec![
-        f(
+        Section {
+            id: "mail-store",
+            title: "Mail store",
+            note: None,
+            fields: vec![choice_field(
+                "experience",
+                "The job reads",
+                MailStoreChoice::from(s.experience).to_string(),
+                &[
+                    (
+                        MailStoreChoice::Graph.to_string(),
+                        "Exchange Online: a shared mailbox (Microsoft Graph)",
+                    ),
+                    (
+                        MailStoreChoice::Ews.to_string(),
+                        "Public folders / Exchange on-premises (EWS)",
+                    ),
+                ],
+            )],
+        },
+        Section {
+            id: "graph",
+            title: "Shared mailbox (Microsoft Graph)",
+            note: ews
+                .then_some("Not used while the job reads public folders; kept for a switch back."),
+            fields: graph_fields(s),
+        },
+        Section {
+            id: "ews",
+            title: "Public folders (Exchange Web Services)",
+            note: (!ews)
+                .then_some("Not used while the job reads a shared mailbox; kept for a switch."),
+            fields: ews_fields(s),
+        },
+        Section {
+            id: "app",
+            title: "App registration (Microsoft Entra ID)",
+            note: (ews && s.ews_auth == EwsAuth::Basic)
+                .then_some("Not used while EWS signs in with a user name and password."),
+            fields: app_fields(s),
+        },
+        Section {
+            id: "processing",
+            title: "Processing",
+            note: None,
+            fields: processing_fields(s),
+        },
+    ]
+}
+
+fn graph_fields(s: &SetupRecord) -> Vec<Field> {
+    vec![
+        text_field(
             "shared-mailbox",
             "Shared mailbox",
             s.shared_mailbox.clone().unwrap_or_default(),
             "The mailbox the mail flow rules send BCC copies to.",
         ),
-        f(
-            "tenant",
-            "Tenant",
-            s.tenant.clone(),
-            "Tenant id or domain; common for delegated sign-in.",
-        ),
-        f(
-            "client-id",
-            "Client id",
-            s.client_id.clone().unwrap_or_default(),
-            "The app registration's Application (client) ID.",
-        ),
-        f(
-            "redirect-url",
-            "Redirect URL",
-            s.redirect_url.clone().unwrap_or_default(),
-            "As registered for the app; this page's callback when signing in here.",
-        ),
-        f(
-            "batch-size",
-            "Messages per page",
-            s.batch_size.to_string(),
-            "1 to 1000.",
-        ),
-        f(
+        text_field(
             "storage-folder",
             "Storage folder",
             s.storage_folder.clone(),
             "archive, or a folder path such as Sales/Email log.",
         ),
-        f(
+    ]
+}
+
+fn ews_fields(s: &SetupRecord) -> Vec<Field> {
+    vec![
+        text_field(
+            "ews-url",
+            "Exchange service URL",
+            s.ews_url.clone().unwrap_or_default(),
+            "https://…/EWS/Exchange.asmx; Exchange Online: https://outlook.office365.com/EWS/Exchange.asmx.",
+        ),
+        choice_field(
+            "ews-auth",
+            "Authentication",
+            EwsSignIn::from(s.ews_auth).to_string(),
+            &[
+                (
+                    EwsSignIn::Basic.to_string(),
+                    "Basic: user name and password (on-premises)",
+                ),
+                (
+                    EwsSignIn::Oauth2.to_string(),
+                    "OAuth2: the app registration below (Exchange Online)",
+                ),
+            ],
+        ),
+        text_field(
+            "ews-account",
+            "Account",
+            s.ews_account.clone().unwrap_or_default(),
+            "The e-mail address the job signs in as (Basic) or acts as (OAuth2).",
+        ),
+        secret_field(
+            "ews-password",
+            "Password",
+            s.ews_password_set,
+            Some("clear-ews-password"),
+        ),
+        text_field(
+            "queue-folder",
+            "Queue folder",
+            s.queue_folder.clone(),
+            "The public folder the mail flow rules BCC into, such as Email Logging/Queue.",
+        ),
+        text_field(
+            "ews-storage-folder",
+            "Storage folder",
+            s.ews_storage_folder.clone(),
+            "The public folder logged messages move to; not the queue folder.",
+        ),
+    ]
+}
+
+fn app_fields(s: &SetupRecord) -> Vec<Field> {
+    vec![
+        choice_field(
+            "auth-mode",
+            "Sign-in",
+            SignInMode::from(s.auth_mode).to_string(),
+            &[
+                (
+                    SignInMode::Delegated.to_string(),
+                    "Delegated: a job account signs in",
+                ),
+                (
+                    SignInMode::Application.to_string(),
+                    "Application: client credentials",
+                ),
+            ],
+        ),
+        text_field(
+            "tenant",
+            "Tenant",
+            s.tenant.clone(),
+            "Tenant id or domain; common for delegated sign-in.",
+        ),
+        text_field(
+            "client-id",
+            "Client id",
+            s.client_id.clone().unwrap_or_default(),
+            "The app registration's Application (client) ID.",
+        ),
+        secret_field("client-secret", "Client secret", s.client_secret_set, None),
+        text_field(
+            "redirect-url",
+            "Redirect URL",
+            s.redirect_url.clone().unwrap_or_default(),
+            "As registered for the app; this page's callback when signing in here.",
+        ),
+    ]
+}
+
+fn processing_fields(s: &SetupRecord) -> Vec<Field> {
+    vec![
+        text_field(
+            "batch-size",
+            "Messages per page",
+            s.batch_size.to_string(),
+            "1 to 1000.",
+        ),
+        flag_field(
+            "monthly-subfolders",
+            "One subfolder per month in the storage folder",
+            s.monthly_subfolders,
+        ),
+        text_field(
             "folder-item-limit",
             "Folder item limit",
             s.folder_item_limit.to_string(),
             "Exchange Online allows 1000000 items per folder.",
         ),
-        f(
+        text_field(
             "folder-warning-percent",
             "Warn from (%)",
             s.folder_warning_percent.to_string(),
             "Validation and runs warn past this share of the limit.",
         ),
-        f(
+        choice_field(
+            "not-logged-policy",
+            "Messages that cannot be logged",
+            NotLoggedAction::from(s.not_logged_policy).to_string(),
+            &[
+                (
+                    NotLoggedAction::Move.to_string(),
+                    "Move to the not-logged folder",
+                ),
+                (NotLoggedAction::Leave.to_string(), "Leave in the Inbox"),
+                (NotLoggedAction::Delete.to_string(), "Delete"),
+            ],
+        ),
+        text_field(
             "not-logged-folder",
             "Not-logged folder",
             s.not_logged_folder.clone(),
             "Where messages that cannot be logged go.",
         ),
-        f(
+        text_field(
             "quarantine-folder",
             "Quarantine folder",
             s.quarantine_folder.clone(),
@@ -342,16 +567,9 @@ async fn setup_page(
         Ok(Err(e)) => return failed(setup_failed(e)),
         Err(e) => return failed(e),
     };
-    let mut fields = fields(&setup);
-    for f in &mut fields {
-        if let Some((_, v)) = shown.form.iter().rev().find(|(k, _)| k == f.name) {
-            f.value = v.clone();
-        }
-        f.error = shown
-            .field_errors
-            .iter()
-            .find(|e| e.field == f.name)
-            .map(|e| e.message.clone());
+    let mut sections = sections(&setup);
+    for f in sections.iter_mut().flat_map(|s| s.fields.iter_mut()) {
+        refill(f, &shown);
     }
     render(
         status,
@@ -361,11 +579,29 @@ async fn setup_page(
             company: Some(name),
             notice: shown.notice,
             error: shown.error,
-            fields,
+            sections,
             setup,
             checks: shown.checks,
         },
     )
+}
+
+/// A field as a refused form had it (never a secret: those are not kept),
+/// with the component's message for it.
+fn refill(f: &mut Field, shown: &Shown) {
+    let posted = shown.form.iter().rev().find(|(k, _)| k == f.name);
+    match (&f.input, posted) {
+        (Input::Secret { .. }, _) => {}
+        (_, Some((_, v))) => f.value = v.clone(),
+        // An unticked checkbox is not posted at all.
+        (Input::Flag, None) if !shown.form.is_empty() => f.value.clear(),
+        _ => {}
+    }
+    f.error = shown
+        .field_errors
+        .iter()
+        .find(|e| e.field == f.name)
+        .map(|e| e.message.clone());
 }
 
 pub(super) async fn setup(
@@ -442,6 +678,20 @@ fn form_from_pairs(form: &[(String, String)], s: &SetupRecord) -> Result<SetupFo
     )?
     .map(|n| n as u8);
     Ok(SetupForm {
+        experience: get("experience")
+            .and_then(|v| v.parse::<MailStoreChoice>().ok())
+            .filter(|e| Experience::from(*e) != s.experience),
+        ews_url: text("ews-url", s.ews_url.as_deref().unwrap_or("")),
+        ews_auth: get("ews-auth")
+            .and_then(|v| v.parse::<EwsSignIn>().ok())
+            .filter(|a| EwsAuth::from(*a) != s.ews_auth),
+        ews_account: text("ews-account", s.ews_account.as_deref().unwrap_or("")),
+        ews_password: get("ews-password")
+            .filter(|v| !v.is_empty())
+            .map(Into::into),
+        clear_ews_password: get("clear-ews-password") == Some("on"),
+        queue_folder: text("queue-folder", &s.queue_folder),
+        ews_storage_folder: text("ews-storage-folder", &s.ews_storage_folder),
         shared_mailbox: text("shared-mailbox", s.shared_mailbox.as_deref().unwrap_or("")),
         tenant: text("tenant", &s.tenant),
         client_id: text("client-id", s.client_id.as_deref().unwrap_or("")),
@@ -466,6 +716,10 @@ fn form_from_pairs(form: &[(String, String)], s: &SetupRecord) -> Result<SetupFo
     })
 }
 
+/// The form's fields that hold secrets: never shown again, not even after
+/// a refused save.
+const SECRETS: [&str; 2] = ["client-secret", "ews-password"];
+
 pub(super) async fn save_setup(
     State(web): State<Arc<Web>>,
     Path(name): Path<String>,
@@ -485,7 +739,7 @@ pub(super) async fn save_setup(
         error: Some(format!("Nothing was saved. {error}")),
         form: form
             .iter()
-            .filter(|(k, _)| k != "client-secret")
+            .filter(|(k, _)| !SECRETS.contains(&k.as_str()))
             .cloned()
             .collect(),
         field_errors,
