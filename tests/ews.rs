@@ -5,42 +5,11 @@
 
 use email_logging_e2e::*;
 use email_logging_host::JobOutcome;
-use email_logging_host::host::AppRegistration;
-use email_logging_host::runtime::{Experience, RunError, SetupChange};
-use graph_emulator::EmulatorConfig;
+use email_logging_host::runtime::{RunError, SetupChange};
 use serde_json::{Value, json};
 
-const ACCOUNT: &str = "email-logging@cronus.example";
-const PASSWORD: &str = "Ews~Pa55word.Never-Shown";
-const QUEUE: &str = "Email Logging/Queue";
-const STORAGE: &str = "Email Logging/Storage";
-/// An on-premises Exchange server: the host admits it for this company (and
-/// routes it to the emulator, as it routes Microsoft's hosts).
-const EWS_URL: &str = "https://mail.contoso.example/EWS/Exchange.asmx";
-
 async fn start(queue: Vec<Value>) -> Harness {
-    let seed = json!({
-        "mailboxes": {},
-        "public_folders": {QUEUE: queue, STORAGE: []},
-        "accounts": {ACCOUNT: {"password": PASSWORD}},
-    });
-    Harness::start_document(
-        seed,
-        EmulatorConfig::default(),
-        None,
-        AppRegistration::default(),
-    )
-    .await
-}
-
-fn ews(password: &str) -> SetupChange {
-    SetupChange {
-        experience: Some(Experience::Ews),
-        ews_url: Some(EWS_URL.into()),
-        ews_account: Some(ACCOUNT.into()),
-        ews_password: Some(password.into()),
-        ..no_change()
-    }
+    Harness::start_in(Experience::Ews, queue, vec![]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +23,7 @@ async fn public_folder_mail_is_logged_and_moved_to_storage() {
         private,
     ])
     .await;
-    h.configure(ews(PASSWORD)).await;
+    h.configure(ews_setup(EWS_PASSWORD)).await;
     let rt = &h.erp.runtime;
     let checks = rt.validate(h.company).await.unwrap();
     let failing: Vec<_> = checks
@@ -127,7 +96,7 @@ async fn only_the_configured_exchange_server_is_reached() {
     let h = start(vec![message("<in@x>", "Question", ANDY, &[JO], &[])]).await;
     h.configure(SetupChange {
         ews_url: Some("https://evil.example/EWS/Exchange.asmx".into()),
-        ..ews(PASSWORD)
+        ..ews_setup(EWS_PASSWORD)
     })
     .await;
     h.configure(SetupChange {
@@ -146,7 +115,7 @@ async fn only_the_configured_exchange_server_is_reached() {
         h.erp.db.exchange_host(h.company).unwrap().as_deref(),
         Some("evil.example")
     );
-    h.configure(ews(PASSWORD)).await;
+    h.configure(ews_setup(EWS_PASSWORD)).await;
     assert_eq!(
         h.erp.db.exchange_host(h.company).unwrap().as_deref(),
         Some("mail.contoso.example"),
@@ -159,7 +128,7 @@ async fn only_the_configured_exchange_server_is_reached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_a_sign_in_to_fix_and_no_mail_is_touched() {
     let h = start(vec![message("<in@x>", "Question", ANDY, &[JO], &[])]).await;
-    h.configure(ews("not the password")).await;
+    h.configure(ews_setup("not the password")).await;
     let checks = h.erp.runtime.validate(h.company).await.unwrap();
     let token = checks
         .iter()
@@ -169,7 +138,7 @@ async fn a_wrong_password_is_a_sign_in_to_fix_and_no_mail_is_touched() {
     assert!(!format!("{checks:?}").contains("not the password"));
     // Enabled anyway (as after the password changed on the server): the run
     // says what to do and leaves the queue as it was.
-    h.configure(ews(PASSWORD)).await;
+    h.configure(ews_setup(EWS_PASSWORD)).await;
     h.erp
         .runtime
         .enable(h.company)

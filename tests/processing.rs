@@ -13,9 +13,9 @@ fn p(c: &str, s: &str, f: &str) -> (String, String, String) {
     (c.into(), s.into(), f.into())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbound_with_to_and_cc_contacts() {
-    let (entries, report, h) = one(message("<o1@x>", "Quote", JO, &[ANDY], &[MINDY, ADATUM])).await;
+async fn outbound_with_to_and_cc_contacts(x: Experience) {
+    let (entries, report, h) =
+        one_in(x, message("<o1@x>", "Quote", JO, &[ANDY], &[MINDY, ADATUM])).await;
     assert_eq!(
         pairs(&entries),
         vec![
@@ -36,12 +36,11 @@ async fn outbound_with_to_and_cc_contacts() {
     );
     assert_eq!(entries[0].contact_company_no.as_deref(), Some("CT000010"));
     assert_eq!(report.entries_created, 3);
-    assert_eq!((h.count("inbox"), h.count("archive")), (0, 1));
+    assert_eq!((h.in_queue(), h.in_storage()), (0, 1));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inbound_to_two_salespeople() {
-    let (entries, _, _) = one(message("<i1@x>", "Question", ANDY, &[JO, LT], &[])).await;
+async fn inbound_to_two_salespeople(x: Experience) {
+    let (entries, _, _) = one_in(x, message("<i1@x>", "Question", ANDY, &[JO, LT], &[])).await;
     assert_eq!(
         pairs(&entries),
         vec![
@@ -56,44 +55,44 @@ async fn inbound_to_two_salespeople() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn match_on_email_2() {
-    let (entries, _, _) = one(message("<e2@x>", "Hi", ANDY2, &[BC], &[])).await;
+async fn match_on_email_2(x: Experience) {
+    let (entries, _, _) = one_in(x, message("<e2@x>", "Hi", ANDY2, &[BC], &[])).await;
     assert_eq!(pairs(&entries), vec![p("CT000011", "BC", "inbound")]);
     assert_eq!(entries[0].contact_alt_address_code, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn match_on_alternative_address_records_code_and_company() {
-    let (entries, _, _) = one(message("<alt@x>", "From home", MINDY_HOME, &[LT], &[])).await;
+async fn match_on_alternative_address_records_code_and_company(x: Experience) {
+    let (entries, _, _) = one_in(x, message("<alt@x>", "From home", MINDY_HOME, &[LT], &[])).await;
     assert_eq!(pairs(&entries), vec![p("CT000021", "LT", "inbound")]);
     assert_eq!(entries[0].contact_alt_address_code.as_deref(), Some("HOME"));
     assert_eq!(entries[0].contact_company_no.as_deref(), Some("CT000020"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn case_and_surrounding_spaces_do_not_matter() {
-    let (entries, _, _) = one(message(
-        "<case@x>",
-        "Case",
-        "  Jim.OLIVE@Cronus.Example ",
-        &[" ANDY.teal@CannonGroup.example  "],
-        &[],
-    ))
+async fn case_and_surrounding_spaces_do_not_matter(x: Experience) {
+    let (entries, _, _) = one_in(
+        x,
+        message(
+            "<case@x>",
+            "Case",
+            "  Jim.OLIVE@Cronus.Example ",
+            &[" ANDY.teal@CannonGroup.example  "],
+            &[],
+        ),
+    )
     .await;
     assert_eq!(pairs(&entries), vec![p("CT000011", "JO", "outbound")]);
 }
 
-async fn not_logged_case(msg: serde_json::Value, reason: &str) {
-    let (entries, report, h) = one(msg).await;
+async fn not_logged_case(x: Experience, msg: serde_json::Value, reason: &str) {
+    let (entries, report, h) = one_in(x, msg).await;
     assert!(
         entries.is_empty(),
         "{reason}: no entries expected, got {entries:?}"
     );
     assert_eq!(not_logged(&report, reason), 1, "{reason}: {report:?}");
-    assert_eq!(h.count("inbox"), 0, "{reason}: moved out of the Inbox");
+    assert_eq!(h.in_queue(), 0, "{reason}: moved out of the Inbox");
     assert_eq!(
-        h.count("Not logged"),
+        h.in_not_logged(),
         1,
         "{reason}: moved to the not-logged folder"
     );
@@ -104,27 +103,27 @@ async fn not_logged_case(msg: serde_json::Value, reason: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn internal_only_is_not_logged() {
+async fn internal_only_is_not_logged(x: Experience) {
     not_logged_case(
+        x,
         message("<int@x>", "Lunch?", JO, &[LT], &[BC]),
         "internal-only",
     )
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn external_only_is_not_logged() {
+async fn external_only_is_not_logged(x: Experience) {
     not_logged_case(
+        x,
         message("<ext@x>", "Between customers", ANDY, &[MINDY], &[]),
         "external-only",
     )
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_sender_is_not_logged() {
+async fn unknown_sender_is_not_logged(x: Experience) {
     not_logged_case(
+        x,
         message(
             "<unk@x>",
             "Offer",
@@ -137,23 +136,21 @@ async fn unknown_sender_is_not_logged() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn draft_is_not_logged() {
+async fn draft_is_not_logged(x: Experience) {
     let mut m = message("<draft@x>", "Draft", JO, &[ANDY], &[]);
     m["isDraft"] = json!(true);
-    not_logged_case(m, "draft").await;
+    not_logged_case(x, m, "draft").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_recipients_is_not_logged() {
+async fn no_recipients_is_not_logged(x: Experience) {
     let mut m = message("<norcpt@x>", "Nobody", JO, &[], &[]);
     m["bccRecipients"] = json!([]);
-    not_logged_case(m, "no-recipients").await;
+    not_logged_case(x, m, "no-recipients").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_internet_message_id_is_logged_once() {
-    let h = Harness::start(
+async fn duplicate_internet_message_id_is_logged_once(x: Experience) {
+    let h = Harness::start_in(
+        x,
         vec![
             message("<dup@x>", "Twice", JO, &[ANDY], &[]),
             message("<dup@x>", "Twice", JO, &[ANDY], &[]),
@@ -165,14 +162,13 @@ async fn duplicate_internet_message_id_is_logged_once() {
     let r = h.run().await;
     assert_eq!(h.entries().len(), 1);
     assert_eq!((r.messages_logged, r.messages_already_logged), (1, 1));
-    assert_eq!(h.count("archive"), 2, "both copies leave the Inbox");
+    assert_eq!(h.in_storage(), 2, "both copies leave the Inbox");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn message_without_internet_message_id_is_logged_once() {
+async fn message_without_internet_message_id_is_logged_once(x: Experience) {
     let mut m = message("", "No id", ANDY, &[JO], &[]);
     m.as_object_mut().unwrap().remove("internetMessageId");
-    let (entries, _, h) = one(m).await;
+    let (entries, _, h) = one_in(x, m).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].internet_message_id, None);
     assert!(!entries[0].message_id.is_empty());
@@ -201,17 +197,16 @@ async fn junk_email_is_untouched() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn null_sender_falls_back_to_from() {
+async fn null_sender_falls_back_to_from(x: Experience) {
     let mut m = message("<from@x>", "Sent as", ANDY, &[JO], &[]);
     m["sender"] = serde_json::Value::Null;
-    let (entries, _, _) = one(m).await;
+    let (entries, _, _) = one_in(x, m).await;
     assert_eq!(pairs(&entries), vec![p("CT000011", "JO", "inbound")]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_address_of_a_salesperson_and_a_contact_counts_as_the_salesperson() {
-    let h = Harness::start(
+async fn an_address_of_a_salesperson_and_a_contact_counts_as_the_salesperson(x: Experience) {
+    let h = Harness::start_in(
+        x,
         vec![
             message("<both1@x>", "From Jim", JO, &[ANDY], &[]),
             message("<both2@x>", "To Jim", ANDY, &[JO], &[]),
@@ -237,23 +232,21 @@ async fn an_address_of_a_salesperson_and_a_contact_counts_as_the_salesperson() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_address_beside_a_valid_one() {
+async fn a_malformed_address_beside_a_valid_one(x: Experience) {
     let mut m = message("<x500@x>", "Mixed", JO, &[ANDY], &[]);
     m["toRecipients"].as_array_mut().unwrap().insert(
         0,
         json!({"emailAddress": {"name": "Legacy", "address": "/o=ExchangeLabs/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Recipients/cn=abc"}}),
     );
     m["ccRecipients"] = json!([null, {"emailAddress": null}, {"emailAddress": {"address": 42}}]);
-    let (entries, report, _) = one(m).await;
+    let (entries, report, _) = one_in(x, m).await;
     assert_eq!(pairs(&entries), vec![p("CT000011", "JO", "outbound")]);
     assert_eq!(report.messages_quarantined + report.messages_deferred, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_2000_character_subject_is_truncated_not_refused() {
+async fn a_2000_character_subject_is_truncated_not_refused(x: Experience) {
     let subject = "Ä".repeat(2000);
-    let (entries, _, _) = one(message("<long@x>", &subject, JO, &[ANDY], &[])).await;
+    let (entries, _, _) = one_in(x, message("<long@x>", &subject, JO, &[ANDY], &[])).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(
         entries[0].subject.chars().count(),
@@ -262,8 +255,7 @@ async fn a_2000_character_subject_is_truncated_not_refused() {
     assert!(subject.starts_with(&entries[0].subject));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn more_messages_than_one_page_are_all_logged_oldest_first() {
+async fn more_messages_than_one_page_are_all_logged_oldest_first(x: Experience) {
     let inbox: Vec<_> = (0..37)
         .map(|i| {
             let mut m = message(
@@ -282,7 +274,7 @@ async fn more_messages_than_one_page_are_all_logged_oldest_first() {
             m
         })
         .collect();
-    let h = Harness::start(inbox, vec![]).await;
+    let h = Harness::start_in(x, inbox, vec![]).await;
     h.enable(10).await;
     let r = h.run().await;
     assert_eq!(r.messages_logged, 37);
@@ -294,21 +286,35 @@ async fn more_messages_than_one_page_are_all_logged_oldest_first() {
     let mut by_time = subjects.clone();
     by_time.sort_by(|a, b| b.cmp(a));
     assert_eq!(subjects, by_time, "logged oldest first");
-    let selects: Vec<_> = h
-        .emulator
-        .requests()
-        .into_iter()
-        .filter(|q| q.path_and_query.contains("/messages?"))
-        .collect();
-    assert!(
-        selects.iter().all(
-            |q| q.path_and_query.contains("select=") || q.path_and_query.contains("%24select=")
-        )
-    );
+    let requests = h.emulator.requests();
+    match x {
+        Experience::Graph => {
+            let selects: Vec<_> = requests
+                .iter()
+                .filter(|q| q.path_and_query.contains("/messages?"))
+                .collect();
+            assert!(
+                selects.iter().all(|q| q.path_and_query.contains("select=")
+                    || q.path_and_query.contains("%24select="))
+            );
+        }
+        Experience::Ews => {
+            // One GetItem per page fetches what the rules need (the last,
+            // empty page needs none).
+            let gets = requests
+                .iter()
+                .filter(|q| q.path_and_query == "EWS GetItem")
+                .count() as u32;
+            assert!(
+                gets == 4 && r.pages <= gets + 1,
+                "{gets} for {} pages",
+                r.pages
+            );
+        }
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paging_follows_next_links_past_messages_left_in_the_inbox() {
+async fn paging_follows_next_links_past_messages_left_in_the_inbox(x: Experience) {
     // Unknown senders left in the Inbox by policy fill the first pages.
     let mut inbox: Vec<_> = (0..12)
         .map(|i| {
@@ -331,7 +337,7 @@ async fn paging_follows_next_links_past_messages_left_in_the_inbox() {
     for (i, m) in inbox.iter_mut().enumerate() {
         m["receivedDateTime"] = json!(format!("2026-11-10T10:{i:02}:00Z"));
     }
-    let h = Harness::start(inbox, vec![]).await;
+    let h = Harness::start_in(x, inbox, vec![]).await;
     h.erp
         .runtime
         .setup_update(
@@ -348,31 +354,38 @@ async fn paging_follows_next_links_past_messages_left_in_the_inbox() {
     let r = h.run().await;
     assert_eq!(r.messages_logged, 1, "{r:?}");
     assert_eq!(not_logged(&r, "unknown-sender"), 12);
-    assert_eq!(h.count("inbox"), 12);
+    assert_eq!(h.in_queue(), 12);
     assert!(r.inbox_drained);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stored_link_opens_the_moved_message() {
-    let (entries, _, h) = one(message("<link@x>", "Open me", JO, &[ANDY], &[])).await;
+async fn the_stored_link_opens_the_moved_message(x: Experience) {
+    let (entries, _, h) = one_in(x, message("<link@x>", "Open me", JO, &[ANDY], &[])).await;
     let link = &entries[0].web_link;
-    assert!(
-        link.starts_with("https://outlook.office365.com/owa/?ItemID="),
-        "{link}"
-    );
+    // Outlook on the web of the server the mail is on.
+    let owa = match x {
+        Experience::Graph => "https://outlook.office365.com/owa/?ItemID=",
+        Experience::Ews => "https://mail.contoso.example/owa/?ItemID=",
+    };
+    assert!(link.starts_with(owa), "{link}");
     let opened = h
         .emulator
         .resolve_web_link(link)
         .expect("the stored link resolves");
     assert_eq!(opened["subject"], "Open me");
-    let archived = h.emulator.messages(MAILBOX, "archive");
+    let stored_id = match x {
+        Experience::Graph => h.stored()[0]["id"].clone(),
+        Experience::Ews => json!(h.emulator.public_folder_item_ids(STORAGE)[0]),
+    };
     assert_eq!(
-        archived[0]["id"],
+        stored_id,
         json!(entries[0].message_id),
-        "the immutable id is kept"
+        "the entry keeps the id the message has in storage"
     );
-    // The link the message had in the Inbox no longer opens anything.
     let requests = h.emulator.requests();
+    if x == Experience::Ews {
+        assert!(requests.iter().any(|q| q.path_and_query == "EWS MoveItem"));
+        return;
+    }
     assert!(requests.iter().any(|q| q.path_and_query.contains("/move")));
     // Every Graph call asked for immutable ids.
     for q in requests
@@ -418,15 +431,13 @@ async fn an_access_token_expiring_mid_run_is_renewed_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_after_the_entries_and_before_the_move_is_completed_by_the_next_run() {
+async fn a_crash_after_the_entries_and_before_the_move_is_completed_by_the_next_run(x: Experience) {
     // Armed once enabling (whose checklist moves a probe) is done.
     let crash = Arc::new(AtomicBool::new(false));
     let armed = crash.clone();
-    let hook: CrashHook = Arc::new(move |method, url| {
-        method == "POST" && url.ends_with("/move") && armed.load(Ordering::SeqCst)
-    });
-    let mut h = Harness::start_with(
+    let hook: CrashHook = Arc::new(move |at| at.is_move() && armed.load(Ordering::SeqCst));
+    let mut h = Harness::start_with_in(
+        x,
         vec![message("<crash@x>", "Crash", JO, &[ANDY, MINDY], &[])],
         vec![],
         EmulatorConfig::default(),
@@ -444,13 +455,13 @@ async fn a_crash_after_the_entries_and_before_the_move_is_completed_by_the_next_
         2,
         "entries were committed before the move"
     );
-    assert_eq!(h.count("inbox"), 1, "the message was not moved");
+    assert_eq!(h.in_queue(), 1, "the message was not moved");
     crash.store(false, Ordering::SeqCst);
     h.reopen(None);
     let r = h.run().await;
     assert_eq!((r.messages_logged, r.messages_already_logged), (0, 1));
     assert_eq!(h.entries().len(), 2, "no entry twice");
-    assert_eq!((h.count("inbox"), h.count("archive")), (0, 1));
+    assert_eq!((h.in_queue(), h.in_storage()), (0, 1));
     let e = &h.entries()[0];
     assert!(
         h.emulator.resolve_web_link(&e.web_link).is_some(),
@@ -478,5 +489,28 @@ async fn a_lost_sign_in_stops_the_job_with_an_actionable_status() {
     assert!(setup.status.contains("AADSTS700082"), "{}", setup.status);
     assert_eq!(job.status, "on-hold");
     assert!(job.last_error.unwrap().contains("Sign in again"));
-    assert_eq!(h.count("inbox") + h.count("archive"), 1, "nothing lost");
+    assert_eq!(h.in_queue() + h.in_storage(), 1, "nothing lost");
 }
+
+in_both_experiences!(
+    outbound_with_to_and_cc_contacts,
+    inbound_to_two_salespeople,
+    match_on_email_2,
+    match_on_alternative_address_records_code_and_company,
+    case_and_surrounding_spaces_do_not_matter,
+    internal_only_is_not_logged,
+    external_only_is_not_logged,
+    unknown_sender_is_not_logged,
+    draft_is_not_logged,
+    no_recipients_is_not_logged,
+    duplicate_internet_message_id_is_logged_once,
+    message_without_internet_message_id_is_logged_once,
+    null_sender_falls_back_to_from,
+    an_address_of_a_salesperson_and_a_contact_counts_as_the_salesperson,
+    a_malformed_address_beside_a_valid_one,
+    a_2000_character_subject_is_truncated_not_refused,
+    more_messages_than_one_page_are_all_logged_oldest_first,
+    paging_follows_next_links_past_messages_left_in_the_inbox,
+    the_stored_link_opens_the_moved_message,
+    a_crash_after_the_entries_and_before_the_move_is_completed_by_the_next_run,
+);

@@ -368,6 +368,22 @@ impl Emulator {
             .collect()
     }
 
+    /// The EWS `ItemId`s of the public folder at `path`'s items, in the order of
+    /// [`Emulator::public_folder_messages`] (an item's id changes when it moves).
+    pub fn public_folder_item_ids(&self, path: &str) -> Vec<String> {
+        let Ok(levels) = crate::seed::path_levels(path) else {
+            return Vec::new();
+        };
+        let st = self.inner.lock();
+        let Some(folder) = st.public.folder_at(&levels) else {
+            return Vec::new();
+        };
+        st.public
+            .messages_in(&folder.id)
+            .map(|m| crate::ids::rest_to_ews(&m.rest_id()))
+            .collect()
+    }
+
     /// Delivers a message (a Graph message object) to the public folder at `path`, creating
     /// the folder and any missing level above it, and returns the message's immutable id.
     pub fn add_public_message(&self, path: &str, message: Value) -> Result<String, SeedError> {

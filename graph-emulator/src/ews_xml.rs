@@ -234,21 +234,41 @@ impl Out {
 
     /// `<name>text</name>`, the text escaped.
     pub fn leaf(&mut self, name: &str, text: &str) -> &mut Self {
-        self.start(name, &[]);
-        let _ = self.w.write_event(Event::Text(BytesText::new(text)));
-        self.end(name)
+        self.leaf_with(name, &[], text)
     }
 
     /// `<name attrs>text</name>`.
     pub fn leaf_with(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) -> &mut Self {
         self.start(name, attrs);
-        let _ = self.w.write_event(Event::Text(BytesText::new(text)));
+        self.text(text);
         self.end(name)
+    }
+
+    /// Escaped text. Characters XML 1.0 does not allow (control characters,
+    /// U+FFFE, U+FFFF) are written as character references, as Exchange's
+    /// writer does: such answers are not well-formed, and clients must cope.
+    fn text(&mut self, text: &str) {
+        let mut rest = text;
+        while let Some(at) = rest.find(not_xml_char) {
+            let c = rest[at..].chars().next().unwrap_or_default();
+            let _ = self.w.write_event(Event::Text(BytesText::new(&rest[..at])));
+            let reference = format!("&#x{:X};", u32::from(c));
+            let _ = self
+                .w
+                .write_event(Event::Text(BytesText::from_escaped(reference)));
+            rest = &rest[at + c.len_utf8()..];
+        }
+        let _ = self.w.write_event(Event::Text(BytesText::new(rest)));
     }
 
     pub fn finish(self) -> Vec<u8> {
         self.w.into_inner()
     }
+}
+
+/// Whether XML 1.0 forbids `c` in a document (even as a character reference).
+fn not_xml_char(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}')
 }
 
 #[cfg(test)]
@@ -292,5 +312,16 @@ mod tests {
         let text = String::from_utf8(out.finish()).unwrap();
         assert!(text.contains("&lt;/t:V&gt;&lt;evil/&gt;"), "{text}");
         assert!(text.contains("Name=\"a&quot;&lt;b\""), "{text}");
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_written_as_references() {
+        let mut out = Out::new();
+        out.leaf("t:Subject", "Bell\u{7} NUL\u{0} tab\t <ok> \u{ffff}");
+        let text = String::from_utf8(out.finish()).unwrap();
+        assert!(
+            text.contains("<t:Subject>Bell&#x7; NUL&#x0; tab\t &lt;ok&gt; &#xFFFF;</t:Subject>"),
+            "{text}"
+        );
     }
 }

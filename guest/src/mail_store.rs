@@ -186,8 +186,11 @@ pub trait MailStore {
     fn check_access(&mut self) -> Vec<AccessCheck>;
     /// A page of Inbox messages, oldest first, at most `batch` of them.
     fn page(&mut self, cursor: Cursor, batch: u32) -> Result<Page, MailError>;
-    /// Moves messages (id, destination folder id); one answer per move, in order.
-    fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Moved, MailError>>;
+    /// Moves messages (id, destination folder id); one answer per move, in
+    /// order: where the message is now, or `None` when it was moved but the
+    /// store cannot tell its new id (an EWS move into a public folder, of an
+    /// item with nothing to find it by), which link repair then looks for.
+    fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>>;
     /// Deletes a message the way a person would (it goes to Deleted Items).
     fn delete(&mut self, id: &str) -> Result<(), MailError>;
     /// The folder id for a folder path, creating missing levels.

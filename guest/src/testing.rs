@@ -362,6 +362,8 @@ pub struct MemStore {
     pub move_faults: VecDeque<MailError>,
     /// Moves of these ids are made, but their answer is lost.
     pub answers_lost: Vec<String>,
+    /// Moves of these ids are made, but the store cannot tell where to.
+    pub untraced: Vec<String>,
     /// Folders that are full: moves there fail.
     pub full: Vec<String>,
     /// The store cannot sign in.
@@ -389,6 +391,7 @@ impl MemStore {
             page_faults: VecDeque::new(),
             move_faults: VecDeque::new(),
             answers_lost: Vec::new(),
+            untraced: Vec::new(),
             full: Vec::new(),
             sign_in: Ok(()),
             requests: 0,
@@ -504,8 +507,14 @@ impl MailStore for MemStore {
         Ok(Page { items, more })
     }
 
-    fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Moved, MailError>> {
-        moves.iter().map(|(id, d)| self.move_one(id, d)).collect()
+    fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>> {
+        moves
+            .iter()
+            .map(|(id, d)| {
+                let untraced = self.untraced.iter().any(|u| u == id);
+                self.move_one(id, d).map(|m| (!untraced).then_some(m))
+            })
+            .collect()
     }
 
     fn delete(&mut self, id: &str) -> Result<(), MailError> {

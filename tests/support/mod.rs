@@ -1,9 +1,12 @@
 //! Shared set-up for the end-to-end tests: the Graph emulator on loopback,
 //! the reference host with the real component on a fresh SQLite file, and
-//! the sample CRM (salespeople JO, LT, BC; contacts CT0000xx).
+//! the sample CRM (salespeople JO, LT, BC; contacts CT0000xx). A harness
+//! reads either experience's queue: the shared mailbox's Inbox over Graph,
+//! or a public folder over EWS (Basic authentication, as on-premises).
 
 use email_logging_host::crm::{self, EntryView};
 use email_logging_host::host::{AppRegistration, CrashHook};
+pub use email_logging_host::runtime::Experience;
 use email_logging_host::runtime::{RunReport, SetupChange};
 use email_logging_host::{Erp, ErpOptions, JobOutcome};
 use graph_emulator::{Emulator, EmulatorConfig, SAMPLE_MAILBOX, Seed};
@@ -29,6 +32,58 @@ pub const MINDY: &str = "mindy.martin@selangorian.example";
 pub const MINDY_HOME: &str = "mindy.home@martin-mail.example";
 /// Adatum Corporation (CT000030).
 pub const ADATUM: &str = "contact@adatum.example";
+
+/// The account the component signs in as in the current experience.
+pub const EWS_ACCOUNT: &str = "email-logging@cronus.example";
+/// Its password (tests grep for it where it must not be).
+pub const EWS_PASSWORD: &str = "Ews~Pa55word.Never-Shown";
+/// The public queue folder the mail flow rules BCC into.
+pub const QUEUE: &str = "Email Logging/Queue";
+/// The public storage folder.
+pub const STORAGE: &str = "Email Logging/Storage";
+/// Where not-logged items go in the current experience: beside the queue.
+pub const NOT_LOGGED: &str = "Email Logging/Not logged";
+/// Where quarantined items go in the current experience: beside the queue.
+pub const QUARANTINE: &str = "Email Logging/Email logging quarantine";
+/// An on-premises Exchange server: the host admits it for the company (and
+/// routes it to the emulator, as it routes Microsoft's hosts).
+pub const EWS_URL: &str = "https://mail.contoso.example/EWS/Exchange.asmx";
+
+/// The current experience's setup: the on-premises server, Basic sign-in
+/// as [`EWS_ACCOUNT`] with `password`, the default folders.
+pub fn ews_setup(password: &str) -> SetupChange {
+    SetupChange {
+        experience: Some(Experience::Ews),
+        ews_url: Some(EWS_URL.into()),
+        ews_account: Some(EWS_ACCOUNT.into()),
+        ews_password: Some(password.into()),
+        ..no_change()
+    }
+}
+
+/// Generates, for each named `async fn(Experience)`, one test per
+/// experience: `graph::name` and `ews::name`.
+#[macro_export]
+macro_rules! in_both_experiences {
+    ($($name:ident),* $(,)?) => {
+        mod graph {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Experience::Graph).await
+                }
+            )*
+        }
+        mod ews {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Experience::Ews).await
+                }
+            )*
+        }
+    };
+}
 
 /// A Graph message as the mail flow rule delivers it (BCC to the shared mailbox).
 pub fn message(imid: &str, subject: &str, sender: &str, to: &[&str], cc: &[&str]) -> Value {
@@ -59,13 +114,29 @@ pub struct Harness {
     pub company: i64,
     /// The data directory (database and key file).
     pub dir: TempDir,
+    /// Which queue the component reads.
+    pub experience: Experience,
     app: AppRegistration,
 }
 
 impl Harness {
     /// Starts with these Inbox messages (and Junk Email ones).
     pub async fn start(inbox: Vec<Value>, junk: Vec<Value>) -> Self {
-        Self::start_with(inbox, junk, EmulatorConfig::default(), None).await
+        Self::start_in(Experience::Graph, inbox, junk).await
+    }
+
+    /// Starts with these messages in `experience`'s queue (and Junk Email
+    /// ones in the shared mailbox).
+    pub async fn start_in(experience: Experience, queue: Vec<Value>, junk: Vec<Value>) -> Self {
+        Self::start_full_in(
+            experience,
+            queue,
+            junk,
+            EmulatorConfig::default(),
+            None,
+            AppRegistration::default(),
+        )
+        .await
     }
 
     /// Starts with an emulator configuration and an optional crash hook.
@@ -75,7 +146,26 @@ impl Harness {
         config: EmulatorConfig,
         hook: Option<CrashHook>,
     ) -> Self {
-        Self::start_full(inbox, junk, config, hook, AppRegistration::default()).await
+        Self::start_with_in(Experience::Graph, inbox, junk, config, hook).await
+    }
+
+    /// [`Harness::start_with`] in `experience`.
+    pub async fn start_with_in(
+        experience: Experience,
+        queue: Vec<Value>,
+        junk: Vec<Value>,
+        config: EmulatorConfig,
+        hook: Option<CrashHook>,
+    ) -> Self {
+        Self::start_full_in(
+            experience,
+            queue,
+            junk,
+            config,
+            hook,
+            AppRegistration::default(),
+        )
+        .await
     }
 
     /// Starts with everything configurable, including the host's app registration callbacks.
@@ -86,8 +176,32 @@ impl Harness {
         hook: Option<CrashHook>,
         app: AppRegistration,
     ) -> Self {
-        let mailboxes = json!({SAMPLE_MAILBOX: {"folders": {"inbox": inbox, "junkemail": junk}}});
-        Self::start_seed(mailboxes, config, hook, app).await
+        Self::start_full_in(Experience::Graph, inbox, junk, config, hook, app).await
+    }
+
+    /// [`Harness::start_full`] in `experience`: over EWS, the queue is the
+    /// public folder [`QUEUE`], read as [`EWS_ACCOUNT`].
+    pub async fn start_full_in(
+        experience: Experience,
+        queue: Vec<Value>,
+        junk: Vec<Value>,
+        config: EmulatorConfig,
+        hook: Option<CrashHook>,
+        app: AppRegistration,
+    ) -> Self {
+        let seed = match experience {
+            Experience::Graph => json!({
+                "mailboxes": {SAMPLE_MAILBOX: {"folders": {"inbox": queue, "junkemail": junk}}},
+            }),
+            Experience::Ews => json!({
+                "mailboxes": {SAMPLE_MAILBOX: {"folders": {"junkemail": junk}}},
+                "public_folders": {QUEUE: queue, STORAGE: []},
+                "accounts": {EWS_ACCOUNT: {"password": EWS_PASSWORD}},
+            }),
+        };
+        let mut h = Self::start_document(seed, config, hook, app).await;
+        h.experience = experience;
+        h
     }
 
     /// Starts with a whole mailbox seed's `mailboxes` object (several
@@ -126,6 +240,7 @@ impl Harness {
             erp,
             company,
             dir,
+            experience: Experience::Graph,
             app,
         }
     }
@@ -135,9 +250,19 @@ impl Harness {
         self.erp = open(&self.dir, &self.base, hook, self.app.clone());
     }
 
-    /// Configures, signs in (through the emulator's /authorize) and enables.
+    /// Configures, signs in (through the emulator's /authorize, for Graph)
+    /// and enables.
     pub async fn enable(&self, batch_size: u32) {
         let rt = &self.erp.runtime;
+        if self.experience == Experience::Ews {
+            self.configure(SetupChange {
+                batch_size: Some(batch_size),
+                ..ews_setup(EWS_PASSWORD)
+            })
+            .await;
+            rt.enable(self.company).await.unwrap().expect("enabled");
+            return;
+        }
         rt.setup_update(
             self.company,
             SetupChange {
@@ -214,7 +339,58 @@ impl Harness {
         crm::entries(&self.erp.db, self.company, &crm::EntryFilter::default()).unwrap()
     }
 
-    /// Messages left in a folder.
+    /// Messages waiting in the queue (the Inbox, or the public queue folder).
+    pub fn in_queue(&self) -> usize {
+        self.in_folder("inbox", QUEUE)
+    }
+
+    /// Messages in the storage folder.
+    pub fn in_storage(&self) -> usize {
+        self.in_folder("archive", STORAGE)
+    }
+
+    /// Messages moved to the not-logged folder.
+    pub fn in_not_logged(&self) -> usize {
+        self.in_folder("Not logged", NOT_LOGGED)
+    }
+
+    /// Messages moved to the quarantine folder.
+    pub fn in_quarantine(&self) -> usize {
+        self.in_folder("Email logging quarantine", QUARANTINE)
+    }
+
+    fn in_folder(&self, graph: &str, ews: &str) -> usize {
+        match self.experience {
+            Experience::Graph => self.count(graph),
+            Experience::Ews => self.emulator.public_folder_count(ews).unwrap_or(0),
+        }
+    }
+
+    /// The messages of the storage folder (Graph message objects).
+    pub fn stored(&self) -> Vec<Value> {
+        match self.experience {
+            Experience::Graph => self.emulator.messages(MAILBOX, "archive"),
+            Experience::Ews => self.emulator.public_folder_messages(STORAGE),
+        }
+    }
+
+    /// Delivers one more message to the queue.
+    pub fn deliver(&self, message: Value) {
+        match self.experience {
+            Experience::Graph => {
+                self.emulator
+                    .add_message(MAILBOX, "inbox", message)
+                    .expect("the message is valid");
+            }
+            Experience::Ews => {
+                self.emulator
+                    .add_public_message(QUEUE, message)
+                    .expect("the message is valid");
+            }
+        }
+    }
+
+    /// Messages left in a folder of the shared mailbox.
     pub fn count(&self, folder: &str) -> usize {
         self.emulator
             .folder_counts(SAMPLE_MAILBOX)
@@ -252,7 +428,15 @@ pub fn pairs(entries: &[EntryView]) -> Vec<(String, String, String)> {
 /// Runs a single message through a fresh product and returns the entries,
 /// the report and the folder counts.
 pub async fn one(message: Value) -> (Vec<EntryView>, RunReport, Harness) {
-    let h = Harness::start(vec![message], vec![]).await;
+    one_in(Experience::Graph, message).await
+}
+
+/// [`one`] in `experience`.
+pub async fn one_in(
+    experience: Experience,
+    message: Value,
+) -> (Vec<EntryView>, RunReport, Harness) {
+    let h = Harness::start_in(experience, vec![message], vec![]).await;
     h.enable(50).await;
     let r = h.run().await;
     (h.entries(), r, h)

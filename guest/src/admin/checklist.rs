@@ -248,10 +248,18 @@ fn check_move(store: &mut dyn MailStore, path: &str, folder: Option<String>, c: 
         .move_many(&[(probe.clone(), folder)])
         .pop()
         .unwrap_or_else(|| Err(MailError::Unavailable("no answer".into())))
-        .map(|m| m.id);
+        .map(|m| m.map(|m| m.id));
     match moved {
+        Ok(None) => c.add(
+            NAME,
+            CheckStatus::Warn,
+            format!(
+                "a probe message was moved to '{path}', but it cannot be found there to delete it"
+            ),
+            "delete the message 'Email Logging probe' from the storage folder by hand",
+        ),
         // Deleted for good: the probe leaves no trace in Deleted Items.
-        Ok(id) => match store.delete_for_good(&id) {
+        Ok(Some(id)) => match store.delete_for_good(&id) {
             Ok(()) => c.pass(
                 NAME,
                 format!("a probe message was moved to '{path}' and deleted"),

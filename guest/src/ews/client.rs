@@ -2,7 +2,7 @@
 //! call with its retries under [`crate::retry`], and what Exchange's
 //! response codes mean for the pipeline.
 
-use super::soap::{self, Fault, Header, Response};
+use super::soap::{self, Fault, Header, Request, Response};
 use crate::host::{Host, HostError, HttpRequest};
 use crate::mail_store::MailError;
 use crate::retry::{MAX_ATTEMPTS, Patience, parse_retry_after};
@@ -40,6 +40,8 @@ pub enum CallError {
     Code(Fault),
     /// The answer was larger than the host takes.
     TooLarge(String),
+    /// The answer was EWS but not well-formed XML.
+    Malformed(String),
     /// Already a store failure.
     Mail(MailError),
 }
@@ -155,7 +157,7 @@ impl<'a> Client<'a> {
     }
 
     /// Sends one operation until it is answered, retrying what may pass.
-    pub fn call(&mut self, body: Vec<u8>) -> Result<Vec<Response>, CallError> {
+    pub fn call(&mut self, request: Request) -> Result<Vec<Response>, CallError> {
         let mut renewed = false;
         let mut attempt = 0;
         loop {
@@ -167,6 +169,7 @@ impl<'a> Client<'a> {
                 ),
                 ("content-type".into(), "text/xml; charset=utf-8".into()),
                 ("accept".into(), "text/xml".into()),
+                ("soapaction".into(), request.soap_action()),
             ];
             if self.impersonate {
                 headers.push(("x-anchormailbox".into(), self.account.clone()));
@@ -176,7 +179,7 @@ impl<'a> Client<'a> {
                 method: "POST".into(),
                 url: self.url.clone(),
                 headers,
-                body: Some(body.clone()),
+                body: Some(request.body.clone()),
                 timeout_ms: Some(60_000),
                 // Every request carries the password or a token.
                 sensitive: true,
@@ -195,6 +198,7 @@ impl<'a> Client<'a> {
                             code, back_off_ms, ..
                         }) if code == "ErrorServerBusy" => busy_wait(back_off_ms),
                         Err(f @ Fault::Code { .. }) => return Err(CallError::Code(f)),
+                        Err(Fault::Malformed(m)) => return Err(CallError::Malformed(m)),
                         Err(Fault::NotEws(m)) if resp.status == 200 => {
                             return Err(CallError::Mail(MailError::Unusable(format!(
                                 "{} does not answer as Exchange Web Services ({m}): check the service URL, which ends in /EWS/Exchange.asmx",
@@ -282,8 +286,14 @@ impl<'a> Client<'a> {
     }
 
     /// An operation that must answer exactly one response message.
-    pub fn call_one(&mut self, body: Vec<u8>) -> Result<Response, MailError> {
-        let mut messages = self.call(body).map_err(|e| self.mail_error(e))?;
+    pub fn call_one(&mut self, request: Request) -> Result<Response, MailError> {
+        let answer = self.call(request);
+        self.only(answer)
+    }
+
+    /// The one response message of an answer (see [`Client::call_one`]).
+    pub fn only(&self, answer: Result<Vec<Response>, CallError>) -> Result<Response, MailError> {
+        let mut messages = answer.map_err(|e| self.mail_error(e))?;
         let first = messages.drain(..).next().ok_or_else(|| {
             MailError::Unavailable("Exchange answered no response message".into())
         })?;
@@ -297,6 +307,9 @@ impl<'a> Client<'a> {
         match e {
             CallError::Code(f) => code_error(f),
             CallError::TooLarge(m) => MailError::Refused(m),
+            CallError::Malformed(m) => {
+                MailError::Unavailable(format!("Exchange's answer is not well-formed XML ({m})"))
+            }
             CallError::Mail(m) => m,
         }
     }

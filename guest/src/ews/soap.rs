@@ -72,7 +72,28 @@ const FOLDER_FIELDS: &[&str] = &[
     "folder:ChildFolderCount",
 ];
 
-fn envelope(h: Header<'_>, body: impl FnOnce(&mut Out) -> io::Result<()>) -> Vec<u8> {
+/// One EWS operation ready to send: its name (for the `SOAPAction` header
+/// every EWS client sends) and the SOAP envelope.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The operation (`FindItem`).
+    pub operation: &'static str,
+    /// The envelope.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The `SOAPAction` header value, as the EWS Managed API sends it.
+    pub fn soap_action(&self) -> String {
+        format!("\"{}/{}\"", xml::MESSAGES, self.operation)
+    }
+}
+
+fn envelope(
+    h: Header<'_>,
+    operation: &'static str,
+    body: impl FnOnce(&mut Out) -> io::Result<()>,
+) -> Request {
     let mut w = Writer::new(Vec::new());
     let written: io::Result<()> = (|| {
         w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
@@ -106,7 +127,10 @@ fn envelope(h: Header<'_>, body: impl FnOnce(&mut Out) -> io::Result<()>) -> Vec
     })();
     // Writing into a Vec cannot fail; a failure here is a bug, not input.
     written.expect("writing XML into memory");
-    w.into_inner()
+    Request {
+        operation,
+        body: w.into_inner(),
+    }
 }
 
 fn field_uris(w: &mut Out, fields: &[&str]) -> io::Result<()> {
@@ -162,8 +186,11 @@ fn item_ids(w: &mut Out, ids: &[&str]) -> io::Result<()> {
 fn shape(w: &mut Out, element: &str, fields: &[&str]) -> io::Result<()> {
     w.create_element(element).write_inner_content(|w| {
         xml::text_element(w, "t:BaseShape", "IdOnly")?;
-        w.create_element("t:AdditionalProperties")
-            .write_inner_content(|w| field_uris(w, fields))?;
+        // The schema wants at least one path when the element is there.
+        if !fields.is_empty() {
+            w.create_element("t:AdditionalProperties")
+                .write_inner_content(|w| field_uris(w, fields))?;
+        }
         Ok(())
     })?;
     Ok(())
@@ -174,8 +201,8 @@ fn folder_shape(w: &mut Out) -> io::Result<()> {
 }
 
 /// `GetFolder` with the display name and counts.
-pub fn get_folder(h: Header<'_>, folder: FolderRef<'_>) -> Vec<u8> {
-    envelope(h, |w| {
+pub fn get_folder(h: Header<'_>, folder: FolderRef<'_>) -> Request {
+    envelope(h, "GetFolder", |w| {
         w.create_element("m:GetFolder").write_inner_content(|w| {
             folder_shape(w)?;
             w.create_element("m:FolderIds")
@@ -187,8 +214,8 @@ pub fn get_folder(h: Header<'_>, folder: FolderRef<'_>) -> Vec<u8> {
 }
 
 /// `FindFolder`: one page of a folder's direct children.
-pub fn find_folder(h: Header<'_>, parent: FolderRef<'_>, offset: u32) -> Vec<u8> {
-    envelope(h, |w| {
+pub fn find_folder(h: Header<'_>, parent: FolderRef<'_>, offset: u32) -> Request {
+    envelope(h, "FindFolder", |w| {
         w.create_element("m:FindFolder")
             .with_attribute(("Traversal", "Shallow"))
             .write_inner_content(|w| {
@@ -209,8 +236,8 @@ pub fn find_folder(h: Header<'_>, parent: FolderRef<'_>, offset: u32) -> Vec<u8>
 }
 
 /// `CreateFolder`: a mail folder `name` under `parent`.
-pub fn create_folder(h: Header<'_>, parent: FolderRef<'_>, name: &str) -> Vec<u8> {
-    envelope(h, |w| {
+pub fn create_folder(h: Header<'_>, parent: FolderRef<'_>, name: &str) -> Request {
+    envelope(h, "CreateFolder", |w| {
         w.create_element("m:CreateFolder")
             .write_inner_content(|w| {
                 w.create_element("m:ParentFolderId")
@@ -228,21 +255,28 @@ pub fn create_folder(h: Header<'_>, parent: FolderRef<'_>, name: &str) -> Vec<u8
     })
 }
 
-/// `FindItem`: ids (and `InternetMessageId`s) of a folder's items, oldest
-/// first, `max` from `offset`; only those whose field equals the value when
-/// `matching` is given (`("message:InternetMessageId", "<a@b>")`).
+/// `FindItem`: ids (and `InternetMessageId`s, unless `ids_only`) of a
+/// folder's items, oldest first, `max` from `offset`; only those whose field
+/// equals the value when `matching` is given
+/// (`("message:InternetMessageId", "<a@b>")`).
 pub fn find_item(
     h: Header<'_>,
     folder: FolderRef<'_>,
     offset: usize,
     max: u32,
     matching: Option<(&str, &str)>,
-) -> Vec<u8> {
-    envelope(h, |w| {
+    ids_only: bool,
+) -> Request {
+    let fields: &[&str] = if ids_only {
+        &[]
+    } else {
+        &["message:InternetMessageId"]
+    };
+    envelope(h, "FindItem", |w| {
         w.create_element("m:FindItem")
             .with_attribute(("Traversal", "Shallow"))
             .write_inner_content(|w| {
-                shape(w, "m:ItemShape", &["message:InternetMessageId"])?;
+                shape(w, "m:ItemShape", fields)?;
                 w.create_element("m:IndexedPageItemView")
                     .with_attributes([
                         ("MaxEntriesReturned", max.to_string().as_str()),
@@ -281,8 +315,8 @@ pub fn find_item(
 }
 
 /// `GetItem`: the fields of [`ITEM_FIELDS`] for these items.
-pub fn get_item(h: Header<'_>, ids: &[&str]) -> Vec<u8> {
-    envelope(h, |w| {
+pub fn get_item(h: Header<'_>, ids: &[&str]) -> Request {
+    envelope(h, "GetItem", |w| {
         w.create_element("m:GetItem").write_inner_content(|w| {
             shape(w, "m:ItemShape", ITEM_FIELDS)?;
             item_ids(w, ids)
@@ -292,8 +326,8 @@ pub fn get_item(h: Header<'_>, ids: &[&str]) -> Vec<u8> {
 }
 
 /// `MoveItem` of many items to one folder, asking for their new ids.
-pub fn move_item(h: Header<'_>, ids: &[&str], to: &str) -> Vec<u8> {
-    envelope(h, |w| {
+pub fn move_item(h: Header<'_>, ids: &[&str], to: &str) -> Request {
+    envelope(h, "MoveItem", |w| {
         w.create_element("m:MoveItem")
             .with_attribute(("ReturnNewItemIds", "true"))
             .write_inner_content(|w| {
@@ -306,12 +340,12 @@ pub fn move_item(h: Header<'_>, ids: &[&str], to: &str) -> Vec<u8> {
 }
 
 /// `DeleteItem`.
-pub fn delete_item(h: Header<'_>, ids: &[&str], how: DeleteType) -> Vec<u8> {
+pub fn delete_item(h: Header<'_>, ids: &[&str], how: DeleteType) -> Request {
     let how = match how {
         DeleteType::HardDelete => "HardDelete",
         DeleteType::MoveToDeletedItems => "MoveToDeletedItems",
     };
-    envelope(h, |w| {
+    envelope(h, "DeleteItem", |w| {
         w.create_element("m:DeleteItem")
             .with_attribute(("DeleteType", how))
             .write_inner_content(|w| item_ids(w, ids))?;
@@ -320,8 +354,8 @@ pub fn delete_item(h: Header<'_>, ids: &[&str], how: DeleteType) -> Vec<u8> {
 }
 
 /// `CreateItem` of a message saved (not sent) in `folder`.
-pub fn create_item(h: Header<'_>, folder: &str, subject: &str, body: &str) -> Vec<u8> {
-    envelope(h, |w| {
+pub fn create_item(h: Header<'_>, folder: &str, subject: &str, body: &str) -> Request {
+    envelope(h, "CreateItem", |w| {
         w.create_element("m:CreateItem")
             .with_attribute(("MessageDisposition", "SaveOnly"))
             .write_inner_content(|w| {
@@ -359,6 +393,11 @@ pub enum Fault {
     /// Not an EWS answer at all (an HTML page, a proxy's error, bad XML).
     #[error("the answer is not EWS: {0}")]
     NotEws(String),
+    /// An EWS answer that is not well-formed XML: Exchange writes characters
+    /// XML forbids (NUL) as character references, so one item's text can
+    /// spoil the answer it is in.
+    #[error("Exchange's answer is not well-formed XML: {0}")]
+    Malformed(String),
 }
 
 /// How one response message ended.
@@ -447,7 +486,13 @@ fn back_off(message_xml: Option<&Element>) -> Option<u64> {
 
 /// Reads an answer into its response messages, or the fault that replaced them.
 pub fn read(body: &[u8]) -> Result<Vec<Response>, Fault> {
-    let root = xml::parse(body, ELEMENT_BUDGET).map_err(|e| Fault::NotEws(e.to_string()))?;
+    let root = xml::parse(body, ELEMENT_BUDGET).map_err(|e| {
+        if body.windows(16).any(|w| w == b"ResponseMessages") {
+            Fault::Malformed(e.to_string())
+        } else {
+            Fault::NotEws(e.to_string())
+        }
+    })?;
     if (root.ns, root.name.as_str()) != (Ns::Soap, "Envelope") {
         return Err(Fault::NotEws(format!("its root is <{}>", root.name)));
     }
@@ -554,15 +599,21 @@ mod tests {
                 50,
                 50,
                 Some(("item:Subject", hostile)),
+                false,
             ),
             get_item(h, &[hostile, "b"]),
             move_item(h, &[hostile], hostile),
             delete_item(h, &[hostile], DeleteType::HardDelete),
             create_item(h, "f", hostile, hostile),
         ] {
-            let root = xml::parse(&req, 1000).expect("well-formed");
+            let root = xml::parse(&req.body, 1000).expect("well-formed");
             assert_eq!(root.name, "Envelope");
-            let s = text(req);
+            // The action names the operation the body holds.
+            let op = root.path(&[(Ns::Soap, "Body")]).unwrap().children[0]
+                .name
+                .clone();
+            assert_eq!(req.soap_action(), format!("\"{}/{op}\"", xml::MESSAGES));
+            let s = text(req.body);
             assert!(!s.contains(hostile), "{s}");
             assert!(s.contains("Exchange2013_SP1"));
             let imp = root
@@ -578,13 +629,17 @@ mod tests {
 
     #[test]
     fn find_item_follows_the_schema_order() {
-        let s = text(find_item(
-            Header::default(),
-            FolderRef::Id("q"),
-            100,
-            25,
-            Some(("message:InternetMessageId", "<a@b>")),
-        ));
+        let s = text(
+            find_item(
+                Header::default(),
+                FolderRef::Id("q"),
+                100,
+                25,
+                Some(("message:InternetMessageId", "<a@b>")),
+                false,
+            )
+            .body,
+        );
         let at = |needle: &str| s.find(needle).unwrap_or_else(|| panic!("{needle} in {s}"));
         assert!(at("m:ItemShape") < at("m:IndexedPageItemView"));
         assert!(at("m:IndexedPageItemView") < at("m:Restriction"));

@@ -13,8 +13,8 @@ pub use super::client::{BearerSource, EwsAuth};
 use super::client::{CallError, Client, code_error};
 use super::folders::{Folders, ROOT};
 use super::item;
-use super::soap::{self, DeleteType, FolderRef, Header, Response};
-use super::xml::{Element, Ns};
+use super::soap::{self, DeleteType, FolderRef, Header, Request, Response};
+use super::xml::Ns;
 use crate::host::Host;
 use crate::mail_store::{
     AccessCheck, Cursor, FolderInfo, MailError, MailStore, MessageRef, Moved, Page, Resolution,
@@ -89,8 +89,8 @@ impl<'a> EwsStore<'a> {
         self.folders.resolve(&mut self.client, path, create)
     }
 
-    fn call_one(&mut self, body: Vec<u8>) -> Result<Response, MailError> {
-        self.client.call_one(body)
+    fn call_one(&mut self, request: Request) -> Result<Response, MailError> {
+        self.client.call_one(request)
     }
 
     fn header(&self) -> Header<'_> {
@@ -102,13 +102,22 @@ impl<'a> EwsStore<'a> {
     /// answer is larger than the host takes).
     fn read_page(&mut self, batch: u32) -> Result<Page, MailError> {
         let queue = self.queue()?;
-        let found = self.call_one(soap::find_item(
-            self.header(),
-            FolderRef::Id(&queue.id),
-            self.position,
-            batch,
-            None,
-        ))?;
+        let page = |store: &Self, ids_only| {
+            soap::find_item(
+                store.header(),
+                FolderRef::Id(&queue.id),
+                store.position,
+                batch,
+                None,
+                ids_only,
+            )
+        };
+        let found = match self.client.call(page(self, false)) {
+            // An item's Message-ID spoiled the answer: ask for ids alone, and
+            // the item's own GetItem tells which one it is.
+            Err(CallError::Malformed(_)) => self.call_one(page(self, true))?,
+            answer => self.client.only(answer)?,
+        };
         let more = !found.includes_last();
         let ids: Vec<Identity> = found
             .items()
@@ -124,7 +133,8 @@ impl<'a> EwsStore<'a> {
         self.last_read = found.items().count();
         let items = match self.get_items(&ids) {
             Ok(items) => items,
-            Err(CallError::TooLarge(_)) => {
+            // One item spoils the page's answer: read them one by one.
+            Err(CallError::TooLarge(_) | CallError::Malformed(_)) => {
                 let mut items = Vec::with_capacity(ids.len());
                 for one in &ids {
                     match self.get_items(std::slice::from_ref(one)) {
@@ -132,6 +142,11 @@ impl<'a> EwsStore<'a> {
                         Err(CallError::TooLarge(m)) => items.push(Err(one.unreadable(
                             MessageError::TooLarge(format!(
                                 "the message is too large to be read: its answer is larger than the ERP host accepts ({m})"
+                            )),
+                        ))),
+                        Err(CallError::Malformed(m)) => items.push(Err(one.unreadable(
+                            MessageError::Corrupt(format!(
+                                "Exchange's answer for this item is not well-formed XML ({m})"
                             )),
                         ))),
                         Err(e) => return Err(self.client.mail_error(e)),
@@ -142,10 +157,14 @@ impl<'a> EwsStore<'a> {
             Err(e) => return Err(self.client.mail_error(e)),
         };
         for m in items.iter().flatten() {
-            if let Some(imid) = &m.internet_message_id {
-                self.traces
-                    .insert(m.id.clone(), Trace::InternetMessageId(imid.clone()));
-            }
+            // Without a Message-ID, a subject no other item in the
+            // destination has still finds the item after its move.
+            let trace = match &m.internet_message_id {
+                Some(imid) => Trace::InternetMessageId(imid.clone()),
+                None if !m.subject.is_empty() => Trace::Subject(m.subject.clone()),
+                None => continue,
+            };
+            self.traces.insert(m.id.clone(), trace);
         }
         Ok(Page { items, more })
     }
@@ -191,7 +210,9 @@ impl<'a> EwsStore<'a> {
     }
 
     /// Finds an item again in `folder` by what the store remembers of it.
-    fn find_in(&mut self, folder: &str, trace: &Trace) -> Result<Option<Element>, MailError> {
+    /// Its id there: copies of one Message-ID are one message to its
+    /// entries, but a subject must name a single item.
+    fn find_in(&mut self, folder: &str, trace: &Trace) -> Result<Option<String>, MailError> {
         let matching = match trace {
             Trace::InternetMessageId(v) => ("message:InternetMessageId", v.as_str()),
             Trace::Subject(v) => ("item:Subject", v.as_str()),
@@ -200,10 +221,16 @@ impl<'a> EwsStore<'a> {
             self.header(),
             FolderRef::Id(folder),
             0,
-            10,
+            2,
             Some(matching),
+            false,
         ))?;
-        Ok(r.items().next().cloned())
+        let mut found = r.items().filter_map(|el| soap::id_of(el, "ItemId"));
+        let first = found.next();
+        Ok(match trace {
+            Trace::Subject(_) if found.next().is_some() => None,
+            _ => first,
+        })
     }
 
     /// The item's id and link now, by id.
@@ -308,8 +335,8 @@ impl MailStore for EwsStore<'_> {
         self.read_page(batch.clamp(1, 1000))
     }
 
-    fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Moved, MailError>> {
-        let mut out: Vec<Option<Result<Moved, MailError>>> = vec![None; moves.len()];
+    fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>> {
+        let mut out: Vec<Option<Result<Option<Moved>, MailError>>> = vec![None; moves.len()];
         // One MoveItem per destination, in the order the moves came.
         let mut destinations: Vec<&str> = Vec::new();
         for (_, to) in moves {
@@ -463,10 +490,7 @@ impl MailStore for EwsStore<'_> {
             for f in folders {
                 self.folders.names.insert(f.id.clone(), f.name.clone());
                 match self.find_in(&f.id, &trace) {
-                    Ok(Some(el)) => {
-                        let Some(id) = soap::id_of(&el, "ItemId") else {
-                            continue;
-                        };
+                    Ok(Some(id)) => {
                         return match self.locate(&id) {
                             Ok(Resolution::Found {
                                 message_id,
@@ -504,29 +528,21 @@ impl MailStore for EwsStore<'_> {
 impl EwsStore<'_> {
     /// A successful move: the new id, or, where Exchange answered none (as
     /// it may for public folders), the item found again in the destination.
-    fn moved(&mut self, id: &str, to: &str, r: &Response) -> Result<Moved, MailError> {
+    fn moved(&mut self, id: &str, to: &str, r: &Response) -> Result<Option<Moved>, MailError> {
         let trace = self.traces.remove(id);
-        if let Some(new) = r.items().find_map(|el| soap::id_of(el, "ItemId")) {
-            return Ok(Moved {
-                web_link: self.client.link(None, &new),
-                id: new,
-            });
-        }
-        let found = match &trace {
-            Some(t) => self.find_in(to, t)?,
-            None => None,
+        let new = match r.items().find_map(|el| soap::id_of(el, "ItemId")) {
+            Some(new) => Some(new),
+            None => match &trace {
+                Some(t) => self.find_in(to, t)?,
+                None => None,
+            },
         };
-        match found.and_then(|el| soap::id_of(&el, "ItemId")) {
-            Some(new) => Ok(Moved {
-                web_link: self.client.link(None, &new),
-                id: new,
-            }),
-            // Moved, but not to be found by anything it carries: the entry
-            // keeps a link that link repair can refresh.
-            None => Err(MailError::Unavailable(
-                "the item was moved, but Exchange gave no new id and it cannot be found in the destination by its Message-ID".into(),
-            )),
-        }
+        // Moved, but not to be found by anything it carries: the entry keeps
+        // a link that link repair can refresh.
+        Ok(new.map(|new| Moved {
+            web_link: self.client.link(None, &new),
+            id: new,
+        }))
     }
 }
 
@@ -673,6 +689,41 @@ mod tests {
     }
 
     #[test]
+    fn an_item_exchange_writes_as_malformed_xml_spoils_only_itself() {
+        let host = MemHost::new();
+        queue_found(&host);
+        // Exchange writes a NUL in the Message-ID as `&#x0;`, which no XML
+        // parser takes: the page is asked again for ids alone, and each item
+        // is read on its own.
+        let nul = "&lt;bad&#x0;@x&gt;";
+        host.http.borrow_mut().extend([
+            find_item(&[("I1", "&lt;1@x&gt;"), ("I2", nul)], true),
+            find_item(&[("I1", "&lt;1@x&gt;"), ("I2", "")], true),
+            ok(envelope(
+                "GetItem",
+                &(message("I1", "&lt;1@x&gt;") + &message("I2", nul)),
+            )),
+            ok(envelope("GetItem", &message("I1", "&lt;1@x&gt;"))),
+            ok(envelope("GetItem", &message("I2", nul))),
+        ]);
+        let mut s = store(&host);
+        let page = s.page(Cursor::First, 50).unwrap();
+        assert_eq!(page.items.len(), 2);
+        let good = page.items[0].as_ref().unwrap();
+        assert_eq!(good.internet_message_id.as_deref(), Some("<1@x>"));
+        let bad = page.items[1].as_ref().unwrap_err();
+        assert_eq!(bad.id.as_deref(), Some("I2"));
+        assert!(
+            matches!(&bad.error, MessageError::Corrupt(m) if m.contains("not well-formed")),
+            "{bad:?}"
+        );
+        let sent = host.sent.borrow();
+        let retried = String::from_utf8_lossy(sent[3].body.as_deref().unwrap()).into_owned();
+        assert!(!retried.contains("AdditionalProperties"), "{retried}");
+        assert_eq!(sent.len(), 7);
+    }
+
+    #[test]
     fn a_move_that_answers_no_new_id_is_found_in_the_destination() {
         let host = MemHost::new();
         queue_found(&host);
@@ -685,7 +736,7 @@ mod tests {
         let mut s = store(&host);
         s.page(Cursor::First, 50).unwrap();
         let moved = s.move_many(&[("I1".into(), "F-S".into())]);
-        let moved = moved.into_iter().next().unwrap().unwrap();
+        let moved = moved.into_iter().next().unwrap().unwrap().unwrap();
         assert_eq!(moved.id, "S1");
         assert_eq!(
             moved.web_link,

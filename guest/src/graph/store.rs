@@ -379,7 +379,7 @@ impl MailStore for GraphStore<'_> {
         self.read_page(cursor == Cursor::Next)
     }
 
-    fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Moved, MailError>> {
+    fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>> {
         let results = match moves {
             [] => return Vec::new(),
             [(id, destination)] => vec![self.move_one(id, destination)],
@@ -395,10 +395,11 @@ impl MailStore for GraphStore<'_> {
                         .and_then(Value::as_str)
                         .filter(|i| !i.trim().is_empty())
                         .unwrap_or(id);
-                    Ok(Moved {
+                    // Immutable ids: Graph always knows where it went.
+                    Ok(Some(Moved {
                         web_link: self.web_link(id, v.get("webLink").and_then(Value::as_str)),
                         id: id.to_string(),
-                    })
+                    }))
                 }
                 Err(e) => Err(self.mail_error(e)),
             })

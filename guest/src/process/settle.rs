@@ -77,10 +77,27 @@ impl Run<'_> {
         link: MessageLink,
         outcome: Outcome,
         entries: u32,
-        moved: Result<Moved, MailError>,
+        moved: Result<Option<Moved>, MailError>,
     ) -> Handled {
         match moved {
-            Ok(moved) => {
+            Ok(None) => {
+                // Where it went is not known: link repair finds it later.
+                if let Err(e) = crate::links::flag(
+                    self.host,
+                    key,
+                    &link.mailbox,
+                    &msg.id,
+                    msg.internet_message_id.as_deref(),
+                ) {
+                    self.activity(
+                        Severity::Warning,
+                        &format!("logged and moved, but the message's link cannot be flagged for repair ({e}); run entries repair-links"),
+                        Some(key),
+                    );
+                }
+                Handled::new(outcome, None, entries, true)
+            }
+            Ok(Some(moved)) => {
                 let previous = link.message_id.clone();
                 let link = MessageLink {
                     message_id: moved.id,

@@ -292,6 +292,29 @@ fn a_transient_move_failure_defers_and_flags_the_link_for_the_next_run() {
 }
 
 #[test]
+fn a_move_the_store_cannot_trace_is_done_and_its_link_repaired_later() {
+    let host = MemHost::new();
+    let mut store = MemStore::new(vec![
+        message("<untraced@x>", JO, &[ANDY], &[]),
+        message("<set-aside@x>", "nobody@unknown.example", &[JO], &[]),
+    ]);
+    store.untraced = vec!["MSG1".into(), "MSG2".into()];
+    let r = run(&host, &mut store);
+    assert_eq!((r.messages_logged, r.messages_deferred), (1, 0), "{r:?}");
+    assert_eq!(r.not_logged.len(), 1, "the not-logged move needs no new id");
+    assert!(r.inbox_drained);
+    assert_eq!(store.count("inbox"), 0);
+    store.untraced.clear();
+    let again = run(&host, &mut store);
+    assert_eq!(again.messages_seen, 0);
+    assert_eq!(
+        host.logged.borrow()["<untraced@x>"].link.folder.as_deref(),
+        Some("archive"),
+        "the next run found it"
+    );
+}
+
+#[test]
 fn a_refused_message_is_quarantined_and_the_rest_goes_on() {
     let host = MemHost::new();
     let mut store = MemStore::new(vec![

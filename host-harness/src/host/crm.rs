@@ -4,7 +4,7 @@ use super::bindings::erp::host::crm::{
     Activity, AddressField, ContactMatch, Host, InformationFlow, InitiatedBy, InteractionLogEntry,
     LogOutcome, MessageLink, Owner, Party, Salesperson,
 };
-use super::{PluginState, WitError, internal};
+use super::{CrashPoint, PluginState, WitError, internal};
 use crate::crm;
 
 type R<T> = wasmtime::Result<Result<T, WitError>>;
@@ -129,7 +129,7 @@ impl Host for PluginState {
             })
             .collect();
         if let Some(hook) = &self.ctx.crash_hook
-            && hook("LOG", &key)
+            && hook(&CrashPoint::Log { key: &key })
         {
             wasmtime::bail!("simulated host crash before logging {key}");
         }

@@ -2,7 +2,7 @@
 //! Microsoft hosts to an emulator, a timeout and a response size cap.
 
 use super::bindings::erp::host::http::{Host, Request, Response};
-use super::{PluginState, WitError};
+use super::{CrashPoint, PluginState, WitError};
 use std::time::Duration;
 use url::Url;
 
@@ -155,10 +155,22 @@ fn transport_error(e: reqwest::Error) -> WitError {
     WitError::Unavailable(format!("{kind}: {}", e.without_url()))
 }
 
+/// The operation a `SOAPAction` header names (`"…/messages/MoveItem"` → `MoveItem`).
+fn soap_action(headers: &[(String, String)]) -> Option<&str> {
+    let (_, v) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("soapaction"))?;
+    v.trim_matches('"').rsplit('/').next()
+}
+
 impl Host for PluginState {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, WitError>> {
         if let Some(hook) = &self.ctx.crash_hook
-            && hook(&req.method, &req.url)
+            && hook(&CrashPoint::Request {
+                method: &req.method,
+                url: &req.url,
+                soap_action: soap_action(&req.headers),
+            })
         {
             wasmtime::bail!("simulated host crash before {} {}", req.method, req.url);
         }

@@ -33,9 +33,49 @@ pub use bindings::erp::host::types::Error as WitError;
 
 pub mod names;
 
-/// Decides, before a request goes out, whether to simulate a host crash
-/// there (the call then traps). Tests use it to crash between two steps.
-pub type CrashHook = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+/// Decides, before a request goes out or a message's entries are saved,
+/// whether to simulate a host crash there (the call then traps). Tests use it
+/// to crash between two steps.
+pub type CrashHook = Arc<dyn Fn(&CrashPoint<'_>) -> bool + Send + Sync>;
+
+/// Where a [`CrashHook`] is asked.
+#[derive(Debug, Clone, Copy)]
+pub enum CrashPoint<'a> {
+    /// Before an HTTP request goes out.
+    Request {
+        /// `GET`, `POST`...
+        method: &'a str,
+        /// The URL the component asked for.
+        url: &'a str,
+        /// The EWS operation named by the `SOAPAction` header (`MoveItem`).
+        soap_action: Option<&'a str>,
+    },
+    /// Before the entries of the message with this key are saved.
+    Log {
+        /// The message key.
+        key: &'a str,
+    },
+}
+
+impl CrashPoint<'_> {
+    /// Whether this request moves mail out of the queue: a Graph `move`
+    /// (alone or in a `$batch`) or an EWS `MoveItem`.
+    pub fn is_move(&self) -> bool {
+        match self {
+            CrashPoint::Request {
+                method,
+                url,
+                soap_action,
+            } => {
+                *method == "POST"
+                    && (url.ends_with("/move")
+                        || url.ends_with("/$batch")
+                        || *soap_action == Some("MoveItem"))
+            }
+            CrashPoint::Log { .. } => false,
+        }
+    }
+}
 
 /// The app registration the host supplies through the `secrets` callbacks.
 #[derive(Debug, Clone, Default)]
