@@ -5,7 +5,7 @@
 
 use email_logging_e2e::*;
 use email_logging_host::JobOutcome;
-use email_logging_host::runtime::{RunError, SetupChange};
+use email_logging_host::runtime::{AuthMode, CheckStatus, EwsAuth, RunError, SetupChange};
 use serde_json::{Value, json};
 
 async fn start(queue: Vec<Value>) -> Harness {
@@ -28,7 +28,7 @@ async fn public_folder_mail_is_logged_and_moved_to_storage() {
     let checks = rt.validate(h.company).await.unwrap();
     let failing: Vec<_> = checks
         .iter()
-        .filter(|c| format!("{:?}", c.status) == "Fail")
+        .filter(|c| c.status == CheckStatus::Fail)
         .collect();
     assert!(failing.is_empty(), "{checks:#?}");
     assert!(
@@ -158,4 +158,117 @@ async fn a_wrong_password_is_a_sign_in_to_fix_and_no_mail_is_touched() {
     }
     assert_eq!(h.emulator.public_folder_count(QUEUE), Some(1));
     assert!(h.entries().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_app_only_signs_in_for_exchange_and_impersonates_the_account() {
+    let h = start(vec![message("<oa@x>", "Question", ANDY, &[JO], &[])]).await;
+    h.configure(SetupChange {
+        experience: Some(Experience::Ews),
+        ews_url: Some("https://outlook.office365.com/EWS/Exchange.asmx".into()),
+        ews_auth: Some(EwsAuth::Oauth2),
+        ews_account: Some(EWS_ACCOUNT.into()),
+        auth_mode: Some(AuthMode::Application),
+        tenant: Some(graph_emulator::DEMO_TENANT_ID.into()),
+        client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
+        client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
+        ..no_change()
+    })
+    .await;
+    let rt = &h.erp.runtime;
+    let checks = rt.validate(h.company).await.unwrap();
+    assert!(
+        checks.iter().all(|c| c.status != CheckStatus::Fail),
+        "{checks:#?}"
+    );
+    rt.enable(h.company).await.unwrap().expect("enabled");
+    let r = h.run().await;
+    assert_eq!(r.messages_logged, 1, "{r:?}");
+    assert_eq!((h.in_queue(), h.in_storage()), (0, 1));
+    let requests = h.emulator.requests();
+    // An app-only token opens EWS only with ExchangeImpersonation, and only
+    // a token for Exchange's audience (a Graph one is refused): every EWS
+    // call succeeded, so both were right.
+    assert!(
+        requests
+            .iter()
+            .any(|q| q.path_and_query.contains("/oauth2/v2.0/token"))
+    );
+    let ews: Vec<_> = requests
+        .iter()
+        .filter(|q| q.path_and_query.starts_with("EWS "))
+        .collect();
+    assert!(!ews.is_empty());
+    assert!(
+        ews.iter()
+            .all(|q| q.status == 200 && q.authorization_present),
+        "{ews:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_exchange_is_waited_for_as_it_asks() {
+    let h = start(
+        (0..3)
+            .map(|i| message(&format!("<busy-{i}@x>"), "Busy", ANDY, &[JO], &[]))
+            .collect(),
+    )
+    .await;
+    h.enable(50).await;
+    // The next two calls meet ErrorServerBusy, BackOffMilliseconds 1,500.
+    h.emulator.set_faults(graph_emulator::Faults {
+        retry_after: std::time::Duration::from_millis(1500),
+        ..Default::default()
+    });
+    h.emulator.push_fault_script(&[
+        Some(graph_emulator::FaultKind::TooManyRequests),
+        Some(graph_emulator::FaultKind::TooManyRequests),
+    ]);
+    let started = std::time::Instant::now();
+    let r = h.run().await;
+    assert_eq!(r.messages_logged, 3, "{r:?}");
+    assert_eq!(r.throttled_waits, 2, "{r:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(3000),
+        "the back-off was honoured: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(h.in_queue(), 0);
+    let busy = h
+        .emulator
+        .requests()
+        .iter()
+        .filter(|q| q.status == 500)
+        .count();
+    assert_eq!(busy, 2, "ErrorServerBusy is a SOAP fault (HTTP 500)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checklist_measures_public_folders_against_exchanges_limit() {
+    let h = start(vec![]).await;
+    for i in 0..3 {
+        h.emulator
+            .add_public_message(
+                STORAGE,
+                message(&format!("<old-{i}@x>"), "Old", ANDY, &[JO], &[]),
+            )
+            .unwrap();
+    }
+    h.configure(SetupChange {
+        folder_item_limit: Some(3),
+        ..ews_setup(EWS_PASSWORD)
+    })
+    .await;
+    let checks = h.erp.runtime.validate(h.company).await.unwrap();
+    let storage = checks
+        .iter()
+        .find(|c| c.name == "storage folder")
+        .expect("a storage folder check");
+    assert_eq!(storage.status, CheckStatus::Fail, "{storage:?}");
+    assert!(
+        storage.detail.contains("holds 3 items")
+            && storage.detail.contains("messages per public folder"),
+        "{storage:?}"
+    );
+    assert!(storage.hint.contains("monthly subfolders"), "{storage:?}");
 }

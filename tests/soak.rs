@@ -1,7 +1,8 @@
-//! The fault soak: 5,000 messages, over 10% of Graph requests faulted across
-//! every fault kind, throttling on. In the end every loggable message has its
-//! entry exactly once, the Inbox is empty, nothing was deleted, and every
-//! run's ledger balances.
+//! The fault soak: 5,000 messages, over 10% of requests faulted across every
+//! fault kind, throttling on, in both experiences (Graph's 429s, Exchange's
+//! ErrorServerBusy). In the end every loggable message has its entry exactly
+//! once, the queue is empty, nothing was deleted, and every run's ledger
+//! balances.
 
 use email_logging_e2e::*;
 use email_logging_host::JobOutcome;
@@ -13,8 +14,7 @@ use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 5000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_thousand_messages_through_faults_and_throttling() {
+async fn five_thousand_messages_through_faults_and_throttling(x: Experience) {
     let inbox: Vec<_> = (0..MESSAGES)
         .map(|i| {
             // Every tenth message is from a stranger: not loggable.
@@ -40,7 +40,7 @@ async fn five_thousand_messages_through_faults_and_throttling() {
         })
         .collect();
     let loggable = MESSAGES - MESSAGES / 10;
-    let h = Harness::start(inbox, vec![]).await;
+    let h = Harness::start_in(x, inbox, vec![]).await;
     h.enable(50).await;
     h.emulator
         .set_faults(Faults::parse(graph_emulator::SOAK_FAULTS).unwrap());
@@ -52,16 +52,20 @@ async fn five_thousand_messages_through_faults_and_throttling() {
         retry_after: Duration::from_millis(50),
     }));
     let started = Instant::now();
-    let (mut runs, mut throttled_runs) = (0, 0);
-    while h.count("inbox") > 0 {
+    let (mut runs, mut throttled_runs, mut waits) = (0, 0, 0);
+    while h.in_queue() > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(600),
-            "the soak did not finish: {:?}",
-            h.emulator.folder_counts(MAILBOX)
+            "the soak did not finish: {} queued, {} stored",
+            h.in_queue(),
+            h.in_storage()
         );
         runs += 1;
         match h.run_outcome().await {
-            JobOutcome::Report(r) => assert_balanced(&h.erp.db, h.company, &r),
+            JobOutcome::Report(r) => {
+                assert_balanced(&h.erp.db, h.company, &r);
+                waits += r.throttled_waits;
+            }
             JobOutcome::Error(RunError::Throttled(s)) => {
                 throttled_runs += 1;
                 tokio::time::sleep(Duration::from_secs(u64::from(s).min(4))).await;
@@ -77,26 +81,29 @@ async fn five_thousand_messages_through_faults_and_throttling() {
         faults / requests >= 0.10,
         "{faults} faults in {requests} requests"
     );
+    // Graph throttles with 429; Exchange with ErrorServerBusy faults.
     let throttled = h
         .emulator
         .requests()
         .iter()
         .filter(|r| r.status == 429)
         .count();
-    assert!(throttled > 0, "throttling was on");
+    match x {
+        Experience::Graph => assert!(throttled > 0, "throttling was on"),
+        Experience::Ews => assert!(waits + throttled_runs > 0, "throttling was on"),
+    }
 
-    let counts = h.emulator.folder_counts(MAILBOX);
-    assert_eq!(counts["inbox"], 0);
+    assert_eq!(h.in_queue(), 0);
     assert_eq!(
-        counts["archive"], loggable,
-        "every loggable message moved, none deleted: {counts:?}"
+        h.in_storage(),
+        loggable,
+        "every loggable message moved, none deleted"
     );
-    assert_eq!(counts["Not logged"], MESSAGES - loggable);
-    assert_eq!(
-        counts.get("deleteditems").copied().unwrap_or(0),
-        0,
-        "nothing deleted"
-    );
+    assert_eq!(h.in_not_logged(), MESSAGES - loggable);
+    assert_eq!(h.in_quarantine(), 0);
+    if x == Experience::Graph {
+        assert_eq!(h.count("deleteditems"), 0, "nothing deleted");
+    }
     let entries = h.entries();
     assert_eq!(entries.len(), loggable, "one entry per loggable message");
     let keys: HashSet<_> = entries
@@ -105,17 +112,16 @@ async fn five_thousand_messages_through_faults_and_throttling() {
         .collect();
     assert_eq!(keys.len(), loggable, "no message twice");
     eprintln!(
-        "soak: {MESSAGES} messages in {runs} runs ({throttled_runs} throttled), {requests} requests, {faults} faults, {throttled} 429s, {:?}",
+        "soak ({x:?}): {MESSAGES} messages in {runs} runs ({throttled_runs} throttled, {waits} waits), {requests} requests, {faults} faults, {throttled} 429s, {:?}",
         started.elapsed()
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttled_run_ends_early_and_postpones_the_job() {
+async fn a_throttled_run_ends_early_and_postpones_the_job(x: Experience) {
     let inbox: Vec<_> = (0..30)
         .map(|i| message(&format!("<t-{i}@x>"), "T", ANDY, &[JO], &[]))
         .collect();
-    let h = Harness::start(inbox, vec![]).await;
+    let h = Harness::start_in(x, inbox, vec![]).await;
     h.enable(5).await;
     // A budget of a few requests per two minutes: the run soon hits a
     // Retry-After far beyond what it waits for by itself.
@@ -145,6 +151,15 @@ async fn a_throttled_run_ends_early_and_postpones_the_job() {
         job.next_run >= before + 60,
         "the job waits past Retry-After: {job:?}"
     );
-    assert!(h.count("inbox") > 0, "the rest waits for the next run");
-    assert_eq!(h.count("deleteditems"), 0, "nothing deleted");
+    assert!(h.in_queue() > 0, "the rest waits for the next run");
+    assert_eq!(
+        h.in_queue() + h.in_storage(),
+        30,
+        "nothing deleted, nothing elsewhere"
+    );
 }
+
+in_both_experiences!(
+    five_thousand_messages_through_faults_and_throttling,
+    a_throttled_run_ends_early_and_postpones_the_job,
+);

@@ -203,8 +203,14 @@ pub trait MailStore {
     fn child_folders(&mut self, id: &str) -> Result<Vec<FolderInfo>, MailError>;
     /// A folder's item count by id.
     fn folder_count(&mut self, id: &str) -> Result<u64, MailError>;
-    /// Creates a harmless message that says what it is; its id.
+    /// Creates a harmless message that says what it is (in Drafts, or in
+    /// the queue folder); its id.
     fn create_probe(&mut self) -> Result<String, MailError>;
+    /// What to grant when the store refuses the job account something: the
+    /// checklist's hint, in the store's own terms.
+    fn rights_hint(&self) -> &'static str;
+    /// Where the item limit of a folder comes from, for the checklist.
+    fn folder_limit_source(&self) -> &'static str;
     /// Deletes a message for good, leaving nothing in Deleted Items.
     fn delete_for_good(&mut self, id: &str) -> Result<(), MailError>;
     /// Finds a logged message again: by immutable id, else by `internetMessageId`.

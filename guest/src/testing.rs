@@ -507,6 +507,14 @@ impl MailStore for MemStore {
         Ok(Page { items, more })
     }
 
+    fn rights_hint(&self) -> &'static str {
+        "give the job account its rights"
+    }
+
+    fn folder_limit_source(&self) -> &'static str {
+        "the store's limit"
+    }
+
     fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>> {
         moves
             .iter()

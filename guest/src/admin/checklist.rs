@@ -238,8 +238,8 @@ fn check_move(store: &mut dyn MailStore, path: &str, folder: Option<String>, c: 
             c.add(
                 NAME,
                 CheckStatus::Fail,
-                format!("a probe message cannot be created in Drafts: {e}"),
-                "give the job account Full Access to the shared mailbox, and the app Mail.ReadWrite.Shared (application mode: Mail.ReadWrite)",
+                format!("a probe message cannot be created: {e}"),
+                store.rights_hint(),
             );
             return;
         }
@@ -273,14 +273,22 @@ fn check_move(store: &mut dyn MailStore, path: &str, folder: Option<String>, c: 
         },
         Err(e) => {
             let left = store.delete_for_good(&probe).is_err();
+            let hint = format!(
+                "check that the storage folder is not full; {}",
+                store.rights_hint()
+            );
             c.add(
                 NAME,
                 CheckStatus::Fail,
                 format!(
                     "a probe message cannot be moved to '{path}': {e}{}",
-                    if left { "; the probe stays in Drafts" } else { "" }
+                    if left {
+                        "; the probe message 'Email Logging probe' stays where it was created"
+                    } else {
+                        ""
+                    }
                 ),
-                "check the job account's rights on the storage folder, and that the folder is not full",
+                &hint,
             );
         }
     }
@@ -306,15 +314,19 @@ fn check_folder(
         Ok(Some((_, n))) if n >= u64::from(limit) => c.add(
             name,
             CheckStatus::Fail,
-            format!("'{folder}' holds {n} items, the limit of {limit}"),
+            format!(
+                "'{folder}' holds {n} items, the limit of {limit} ({})",
+                store.folder_limit_source()
+            ),
             "choose a new storage folder or turn on monthly subfolders; old entries keep their links",
         ),
         Ok(Some((_, n))) if setup.folder_warns(n) => c.add(
             name,
             CheckStatus::Warn,
             format!(
-                "'{folder}' holds {n} of at most {limit} items ({}%)",
-                n * 100 / u64::from(limit)
+                "'{folder}' holds {n} of at most {limit} items ({}%; {})",
+                n * 100 / u64::from(limit),
+                store.folder_limit_source()
             ),
             "choose a new storage folder soon or turn on monthly subfolders; old entries keep their links",
         ),
@@ -325,7 +337,7 @@ fn check_folder(
             format!("'{folder}' does not exist yet"),
             "it is created at the first run; nothing to do unless the name is a typo",
         ),
-        Err(e) => c.add(name, CheckStatus::Fail, e.to_string(), "check the job account's rights on the mailbox"),
+        Err(e) => c.add(name, CheckStatus::Fail, e.to_string(), store.rights_hint()),
     }
     id
 }

@@ -59,6 +59,9 @@ pub struct Client<'a> {
     pub patience: Patience,
     /// Requests sent.
     pub requests: u32,
+    /// Whether the URL has answered as EWS: after that, a page that is not
+    /// EWS is a proxy's or a load balancer's passing fault, not a wrong URL.
+    answered: bool,
 }
 
 impl<'a> Client<'a> {
@@ -83,6 +86,7 @@ impl<'a> Client<'a> {
             owa_host,
             patience: Patience::default(),
             requests: 0,
+            answered: false,
         }
     }
 
@@ -186,7 +190,7 @@ impl<'a> Client<'a> {
             });
             let (wait, why, throttled) = match result {
                 Ok(resp) => match resp.status {
-                    200 | 500 => match soap::read(&resp.body) {
+                    200 | 500 => match self.read(&resp.body) {
                         Ok(messages) => {
                             match messages.iter().find(|m| m.code == "ErrorServerBusy") {
                                 // One busy answer stands for the whole call.
@@ -199,13 +203,15 @@ impl<'a> Client<'a> {
                         }) if code == "ErrorServerBusy" => busy_wait(back_off_ms),
                         Err(f @ Fault::Code { .. }) => return Err(CallError::Code(f)),
                         Err(Fault::Malformed(m)) => return Err(CallError::Malformed(m)),
-                        Err(Fault::NotEws(m)) if resp.status == 200 => {
+                        Err(Fault::NotEws(m)) if resp.status == 200 && !self.answered => {
                             return Err(CallError::Mail(MailError::Unusable(format!(
                                 "{} does not answer as Exchange Web Services ({m}): check the service URL, which ends in /EWS/Exchange.asmx",
                                 self.url
                             ))));
                         }
-                        Err(Fault::NotEws(m)) => (None, format!("HTTP 500 ({m})"), false),
+                        Err(Fault::NotEws(m)) => {
+                            (None, format!("HTTP {} ({m})", resp.status), false)
+                        }
                     },
                     401 if !renewed && matches!(self.auth, EwsAuth::Bearer(_)) => {
                         renewed = true;
@@ -251,7 +257,7 @@ impl<'a> Client<'a> {
             if throttled && !self.patience.can_wait(wait) {
                 return Err(CallError::Mail(MailError::Throttled {
                     retry_after_secs: wait.as_secs().max(1) as u32,
-                    text: format!("Exchange is busy ({why})"),
+                    text: format!("Exchange is busy and throttles the job ({why})"),
                 }));
             }
             if attempt >= MAX_ATTEMPTS || !self.patience.can_wait(wait) {
@@ -260,7 +266,7 @@ impl<'a> Client<'a> {
                 ))));
             }
             let reason = if throttled {
-                format!("Exchange is busy ({why})")
+                format!("Exchange is busy and throttles the job ({why})")
             } else {
                 format!("retrying after {why}")
             };
@@ -283,6 +289,15 @@ impl<'a> Client<'a> {
             ),
             EwsAuth::Bearer(_) => "Exchange refused the access token (HTTP 401): check the app's EWS permission (full_access_as_app) and consent".into(),
         })
+    }
+
+    /// Reads an answer, remembering whether the URL speaks EWS.
+    fn read(&mut self, body: &[u8]) -> Result<Vec<Response>, Fault> {
+        let read = soap::read(body);
+        if !matches!(read, Err(Fault::NotEws(_))) {
+            self.answered = true;
+        }
+        read
     }
 
     /// An operation that must answer exactly one response message.
@@ -315,9 +330,10 @@ impl<'a> Client<'a> {
     }
 }
 
-/// What an `ErrorServerBusy` asks: its back-off, at least a second.
+/// What an `ErrorServerBusy` asks: its back-off as given (at least 100 ms,
+/// so a zero never turns into a storm of retries; 30 s when it names none).
 fn busy_wait(back_off_ms: Option<u64>) -> (Option<Duration>, String, bool) {
-    let wait = Duration::from_millis(back_off_ms.unwrap_or(30_000).max(1_000));
+    let wait = Duration::from_millis(back_off_ms.unwrap_or(30_000).max(100));
     (
         Some(wait),
         format!("ErrorServerBusy, back off {} ms", wait.as_millis()),

@@ -335,6 +335,14 @@ impl MailStore for EwsStore<'_> {
         self.read_page(batch.clamp(1, 1000))
     }
 
+    fn rights_hint(&self) -> &'static str {
+        "give the account the Owner role (or Editor) on the queue folder and on the storage folders, in the public folders' permissions; with OAuth2, the app also needs full_access_as_app and the ApplicationImpersonation role"
+    }
+
+    fn folder_limit_source(&self) -> &'static str {
+        "Exchange's limit of messages per public folder, MailboxMessagesPerFolderCountReceiveQuota"
+    }
+
     fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>> {
         let mut out: Vec<Option<Result<Option<Moved>, MailError>>> = vec![None; moves.len()];
         // One MoveItem per destination, in the order the moves came.
@@ -686,6 +694,20 @@ mod tests {
             get.contains(r#"<t:ItemId Id="I1"/><t:ItemId Id="I2"/>"#),
             "{get}"
         );
+    }
+
+    #[test]
+    fn a_page_that_is_not_ews_after_ews_answered_is_retried_not_a_wrong_url() {
+        let host = MemHost::new();
+        queue_found(&host);
+        host.http.borrow_mut().extend([
+            ok("<html><title>502 Bad Gateway</title></html>".into()),
+            find_item(&[], true),
+        ]);
+        let mut s = store(&host);
+        let page = s.page(Cursor::First, 50).expect("retried");
+        assert!(page.items.is_empty());
+        assert_eq!(host.slept.borrow().len(), 1, "one wait before the retry");
     }
 
     #[test]

@@ -379,6 +379,14 @@ impl MailStore for GraphStore<'_> {
         self.read_page(cursor == Cursor::Next)
     }
 
+    fn rights_hint(&self) -> &'static str {
+        "give the job account Full Access to the shared mailbox, and the app Mail.ReadWrite.Shared (application mode: Mail.ReadWrite)"
+    }
+
+    fn folder_limit_source(&self) -> &'static str {
+        "Exchange Online's limit per mail folder"
+    }
+
     fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>> {
         let results = match moves {
             [] => return Vec::new(),

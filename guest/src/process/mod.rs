@@ -46,29 +46,27 @@ pub fn run(host: &dyn Host, budget_ms: u32) -> Result<Report, RunError> {
         .to_string();
     let template = email_template(host)?;
 
+    // One store for the whole run (its waits and requests are the run's),
+    // over a copy of the setup, which the status lines below change.
+    let store_setup = setup.clone();
+    let opened = crate::experience::open(host, &store_setup, &mailbox, Some(deadline));
     // Sign in first so that a lost grant is reported as such, and recorded
     // on the setup for the administrator, before any mail is touched.
-    let signed_in =
-        crate::experience::open(host, &setup, &mailbox, None).and_then(|mut store| store.connect());
-    match signed_in {
+    let mut store = match opened.and_then(|mut store| store.connect().map(|()| store)) {
         Err(MailError::SignInLost(m)) => {
             setup.status = format!("sign-in required: {m}");
             setup.save(host, version)?;
             return Err(RunError::SignInRequired(m));
         }
         Err(e) => return Err(e.into_run_error()),
-        Ok(()) if setup.status != STATUS_OK => {
-            setup.status = STATUS_OK.into();
-            setup.save(host, version)?;
-        }
-        Ok(()) => {}
+        Ok(store) => store,
+    };
+    if setup.status != STATUS_OK {
+        setup.status = STATUS_OK.into();
+        setup.save(host, version)?;
     }
 
-    let result = {
-        let mut store = crate::experience::open(host, &setup, &mailbox, Some(deadline))
-            .map_err(MailError::into_run_error)?;
-        run_on(host, &setup, store.as_mut(), template, deadline)
-    };
+    let result = run_on(host, &setup, store.as_mut(), template, deadline);
     // A grant lost mid-run is recorded on the setup like one lost at the start.
     if let Err(RunError::SignInRequired(m)) = &result {
         setup.status = format!("sign-in required: {m}");
