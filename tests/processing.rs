@@ -455,6 +455,15 @@ async fn a_crash_after_the_entries_and_before_the_move_is_completed_by_the_next_
         2,
         "entries were committed before the move"
     );
+    let queue = match x {
+        Experience::Graph => "Inbox",
+        Experience::Ews => QUEUE,
+    };
+    assert_eq!(
+        h.entries()[0].folder.as_deref(),
+        Some(queue),
+        "the link names where the message still is"
+    );
     assert_eq!(h.in_queue(), 1, "the message was not moved");
     crash.store(false, Ordering::SeqCst);
     h.reopen(None);

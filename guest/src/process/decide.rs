@@ -46,7 +46,7 @@ impl Run<'_> {
             message_id: msg.id.clone(),
             internet_message_id: msg.internet_message_id.clone(),
             web_link: self.store.web_link(&msg.id, msg.web_link.as_deref()),
-            folder: Some("Inbox".into()),
+            folder: Some(self.setup.queue().to_string()),
         };
         let already = match self.host.is_logged(&key) {
             Ok(a) => a,

@@ -374,6 +374,15 @@ impl Setup {
             Experience::Ews => &self.ews.storage_folder,
         }
     }
+
+    /// The folder the job reads: the shared mailbox's Inbox, or the public
+    /// queue folder.
+    pub fn queue(&self) -> &str {
+        match self.experience {
+            Experience::Graph => "Inbox",
+            Experience::Ews => &self.ews.queue_folder,
+        }
+    }
 }
 
 fn field_error(field: &'static str, message: String) -> FieldError {
