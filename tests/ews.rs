@@ -272,3 +272,45 @@ async fn the_checklist_measures_public_folders_against_exchanges_limit() {
     );
     assert!(storage.hint.contains("monthly subfolders"), "{storage:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_delegated_signs_in_the_job_account_for_exchange() {
+    let h = start(vec![message("<del@x>", "Question", ANDY, &[JO], &[])]).await;
+    // The job account signs in (the emulator's /authorize), and the
+    // component acts as that account, which has a mailbox: no impersonation.
+    h.emulator.add_mailbox(graph_emulator::DEMO_USER);
+    h.configure(SetupChange {
+        experience: Some(Experience::Ews),
+        ews_url: Some("https://outlook.office365.com/EWS/Exchange.asmx".into()),
+        ews_auth: Some(EwsAuth::Oauth2),
+        ews_account: Some(graph_emulator::DEMO_USER.into()),
+        auth_mode: Some(AuthMode::Delegated),
+        tenant: Some("common".into()),
+        client_id: Some(graph_emulator::DEMO_CLIENT_ID.into()),
+        client_secret: Some(graph_emulator::DEMO_CLIENT_SECRET.into()),
+        redirect_url: Some(graph_emulator::DEMO_REDIRECT_URI.into()),
+        ..no_change()
+    })
+    .await;
+    h.sign_in_and_enable().await;
+    let r = h.run().await;
+    assert_eq!(r.messages_logged, 1, "{r:?}");
+    assert_eq!((h.in_queue(), h.in_storage()), (0, 1));
+    let ews: Vec<_> = h
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|q| q.path_and_query.starts_with("EWS "))
+        .collect();
+    assert!(ews.iter().all(|q| q.status == 200), "{ews:#?}");
+    assert!(
+        h.erp
+            .runtime
+            .setup_get(h.company)
+            .await
+            .unwrap()
+            .unwrap()
+            .signed_in_account
+            .is_some_and(|a| a.eq_ignore_ascii_case(graph_emulator::DEMO_USER))
+    );
+}

@@ -336,7 +336,7 @@ impl MailStore for EwsStore<'_> {
     }
 
     fn rights_hint(&self) -> &'static str {
-        "give the account the Owner role (or Editor) on the queue folder and on the storage folders, in the public folders' permissions; with OAuth2, the app also needs full_access_as_app and the ApplicationImpersonation role"
+        "in the public folders' permissions, give the account Editor on the queue folder and Publishing Author on the storage folder and on the folder above the queue; with OAuth2, the app also needs full_access_as_app"
     }
 
     fn folder_limit_source(&self) -> &'static str {
