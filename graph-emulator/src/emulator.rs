@@ -354,23 +354,22 @@ impl Emulator {
     /// The messages of the public folder at `path` as Graph message objects (with the ids the
     /// emulator gave them), oldest stored first; empty when there is no such folder.
     pub fn public_folder_messages(&self, path: &str) -> Vec<Value> {
-        let Ok(levels) = crate::seed::path_levels(path) else {
-            return Vec::new();
-        };
-        let st = self.inner.lock();
-        let Some(folder) = st.public.folder_at(&levels) else {
-            return Vec::new();
-        };
         let outlook = self.inner.config.outlook_base();
-        st.public
-            .messages_in(&folder.id)
-            .map(|m| Value::Object(m.to_json(true, outlook)))
-            .collect()
+        self.in_public_folder(path, |m| Value::Object(m.to_json(true, outlook)))
     }
 
     /// The EWS `ItemId`s of the public folder at `path`'s items, in the order of
     /// [`Emulator::public_folder_messages`] (an item's id changes when it moves).
     pub fn public_folder_item_ids(&self, path: &str) -> Vec<String> {
+        self.in_public_folder(path, |m| crate::ids::rest_to_ews(&m.rest_id()))
+    }
+
+    /// `view` of each message of the public folder at `path`, oldest stored first.
+    fn in_public_folder<T>(
+        &self,
+        path: &str,
+        view: impl Fn(&crate::mailbox::StoredMessage) -> T,
+    ) -> Vec<T> {
         let Ok(levels) = crate::seed::path_levels(path) else {
             return Vec::new();
         };
@@ -378,10 +377,7 @@ impl Emulator {
         let Some(folder) = st.public.folder_at(&levels) else {
             return Vec::new();
         };
-        st.public
-            .messages_in(&folder.id)
-            .map(|m| crate::ids::rest_to_ews(&m.rest_id()))
-            .collect()
+        st.public.messages_in(&folder.id).map(view).collect()
     }
 
     /// Delivers a message (a Graph message object) to the public folder at `path`, creating

@@ -45,6 +45,15 @@ fn ask(input: &mut dyn BufRead, question: &str, default: Option<&str>) -> anyhow
     })
 }
 
+/// A change of one text field to the answer, for [`field`].
+fn text(set: fn(&mut SetupForm, String)) -> impl Fn(String) -> Result<SetupForm, String> {
+    move |a| {
+        let mut form = SetupForm::default();
+        set(&mut form, a);
+        Ok(form)
+    }
+}
+
 /// Asks until the component accepts the answer for one field.
 async fn field(
     erp: &Erp,
@@ -323,12 +332,7 @@ async fn app_registration(
         input,
         "Tenant (directory ID or domain)",
         tenant_default.as_deref(),
-        |a| {
-            Ok(SetupForm {
-                tenant: Some(a),
-                ..Default::default()
-            })
-        },
+        text(|f, a| f.tenant = Some(a)),
     )
     .await?;
     if app.client_id.is_some() {
@@ -340,12 +344,7 @@ async fn app_registration(
             input,
             "Application (client) ID",
             s.client_id.clone().as_deref(),
-            |a| {
-                Ok(SetupForm {
-                    client_id: Some(a),
-                    ..Default::default()
-                })
-            },
+            text(|f, a| f.client_id = Some(a)),
         )
         .await?;
     }
@@ -443,12 +442,7 @@ async fn redirect_url(
             input,
             "Redirect URL (as registered for the app)",
             Some(&default),
-            |a| {
-                Ok(SetupForm {
-                    redirect_url: Some(a),
-                    ..Default::default()
-                })
-            },
+            text(|f, a| f.redirect_url = Some(a)),
         )
         .await?;
     }
@@ -486,12 +480,7 @@ async fn mailbox(
         input,
         "Storage folder for logged e-mail",
         Some(&s.storage_folder.clone()),
-        |a| {
-            Ok(SetupForm {
-                storage_folder: Some(a),
-                ..Default::default()
-            })
-        },
+        text(|f, a| f.storage_folder = Some(a)),
     )
     .await?;
     batch_size(erp, company, input, s).await
@@ -536,12 +525,7 @@ async fn exchange_server(
         input,
         "Exchange service URL",
         Some(s.ews_url.clone().as_deref().unwrap_or(DEFAULT_EWS_URL)),
-        |a| {
-            Ok(SetupForm {
-                ews_url: Some(a),
-                ..Default::default()
-            })
-        },
+        text(|f, a| f.ews_url = Some(a)),
     )
     .await?;
     s = field(
@@ -648,12 +632,7 @@ async fn public_folders(
         input,
         "Queue folder (public folder path)",
         Some(&s.queue_folder.clone()),
-        |a| {
-            Ok(SetupForm {
-                queue_folder: Some(a),
-                ..Default::default()
-            })
-        },
+        text(|f, a| f.queue_folder = Some(a)),
     )
     .await?;
     s = field(
@@ -662,12 +641,7 @@ async fn public_folders(
         input,
         "Storage folder for logged e-mail (public folder path)",
         Some(&s.ews_storage_folder.clone()),
-        |a| {
-            Ok(SetupForm {
-                ews_storage_folder: Some(a),
-                ..Default::default()
-            })
-        },
+        text(|f, a| f.ews_storage_folder = Some(a)),
     )
     .await?;
     batch_size(erp, company, input, s).await

@@ -51,6 +51,18 @@ fn demo_json_prints_entries_report_and_mailbox() {
     assert_eq!(v["mailbox"]["Not logged"], 5);
 }
 
+/// The interactions of a `demo --json` output, sorted.
+fn entries(v: &Value) -> Vec<String> {
+    let mut list: Vec<String> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(interaction)
+        .collect();
+    list.sort();
+    list
+}
+
 /// What an entry says of the interaction, whatever store the mail came from
 /// (ids and links are the store's own).
 fn interaction(e: &Value) -> String {
@@ -80,16 +92,6 @@ fn demo_over_public_folders_gives_the_same_entries_as_over_graph() {
     };
     let graph = demo(&["demo", "--json"]);
     let ews = demo(&["demo", "--experience", "ews", "--json"]);
-    let entries = |v: &Value| {
-        let mut list: Vec<String> = v["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(interaction)
-            .collect();
-        list.sort();
-        list
-    };
     assert_eq!(entries(&ews), entries(&graph));
     assert_eq!(
         ews["report"]["messages_seen"],
@@ -195,16 +197,6 @@ fn demo_over_public_folders_matches_graph_for_any_mailbox_seed() {
         serde_json::from_slice::<Value>(&out.stdout).expect("one JSON object on stdout")
     };
     let (graph, ews) = (demo("graph"), demo("ews"));
-    let entries = |v: &Value| {
-        let mut list: Vec<String> = v["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(interaction)
-            .collect();
-        list.sort();
-        list
-    };
     assert_eq!(entries(&graph).len(), 64, "{graph:#}");
     assert_eq!(entries(&ews), entries(&graph));
     for key in [

@@ -82,19 +82,7 @@ impl Run<'_> {
         match moved {
             Ok(None) => {
                 // Where it went is not known: link repair finds it later.
-                if let Err(e) = crate::links::flag(
-                    self.host,
-                    key,
-                    &link.mailbox,
-                    &msg.id,
-                    msg.internet_message_id.as_deref(),
-                ) {
-                    self.activity(
-                        Severity::Warning,
-                        &format!("logged and moved, but the message's link cannot be flagged for repair ({e}); run entries repair-links"),
-                        Some(key),
-                    );
-                }
+                self.flag_link(msg, key, &link, "logged and moved");
                 Handled::new(outcome, None, entries, true)
             }
             Ok(Some(moved)) => {
@@ -118,21 +106,27 @@ impl Run<'_> {
                 // message is now is not known: the next run finds it and
                 // repairs the link (a message still in the Inbox is moved then
                 // anyway).
-                if let Err(e) = crate::links::flag(
-                    self.host,
-                    key,
-                    &link.mailbox,
-                    &msg.id,
-                    msg.internet_message_id.as_deref(),
-                ) {
-                    self.activity(
-                        Severity::Warning,
-                        &format!("logged, but the message's link cannot be flagged for repair ({e}); run entries repair-links"),
-                        Some(key),
-                    );
-                }
+                self.flag_link(msg, key, &link, "logged");
                 self.after_failed_move(msg, key, outcome, entries, &e)
             }
+        }
+    }
+
+    /// Flags a logged message's link for the next run's repair; `done` says
+    /// what did happen, should the flag fail.
+    fn flag_link(&mut self, msg: &InboxMessage, key: &str, link: &MessageLink, done: &str) {
+        if let Err(e) = crate::links::flag(
+            self.host,
+            key,
+            &link.mailbox,
+            &msg.id,
+            msg.internet_message_id.as_deref(),
+        ) {
+            self.activity(
+                Severity::Warning,
+                &format!("{done}, but the message's link cannot be flagged for repair ({e}); run entries repair-links"),
+                Some(key),
+            );
         }
     }
 
