@@ -411,6 +411,7 @@ async fn the_wizard_reads_the_secret_without_echo() {
         .env("EMAIL_LOGGING_HOME", site.dir.path())
         .env_remove("EMAIL_LOGGING_KEY");
     let answers: Vec<(&str, String)> = vec![
+        ("(graph or ews)", "\n".into()),
         ("Sign-in mode", "\n".into()),
         ("Tenant", "\n".into()),
         (
