@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "mailboxes_1_msgs_per_s",
     "mailboxes_10_msgs_per_s",
     "mailboxes_100_msgs_per_s",
+    "mailboxes_100_zero_latency_msgs_per_s",
     "peak_rss_mb_100k",
     "pacing_msgs_per_s_with",
     "pacing_msgs_per_s_without",
@@ -66,6 +67,48 @@ fn quick_bench_reports_every_figure() {
     assert_eq!(v["quick"], true);
     // The pacing figures are counts: the unpaced drain must meet the limit.
     assert!(v["pacing_429_without"].as_u64().unwrap() > 0, "{v}");
+}
+
+#[test]
+fn only_the_parts_asked_for_are_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = Command::new(BIN)
+        .args(["bench", "--quick", "--only", "cpu,lookup", "--json"])
+        .arg(&json)
+        .env("EMAIL_LOGGING_CACHE_DIR", dir.path().join("cache"))
+        .env("EMAIL_LOGGING_LOG", "error")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("CPU per message"), "{stdout}");
+    assert!(stdout.contains("address lookup"), "{stdout}");
+    assert!(!stdout.contains("drain, one mailbox"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["parts"], serde_json::json!(["lookup", "cpu"]));
+    assert!(v["cpu_us_per_message"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["lookup_us_1k"].as_f64().unwrap() > 0.0, "{v}");
+    // Every key is there; what was not measured is 0.
+    for key in KEYS {
+        assert!(v[*key].is_number(), "{key}: {v}");
+    }
+    assert_eq!(v["drain_msgs_per_s"], 0.0);
+
+    let wrong = Command::new(BIN)
+        .args(["bench", "--only", "everything"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        err.contains("possible values") && err.contains("wasm-native"),
+        "{err}"
+    );
 }
 
 fn mtime(p: &Path) -> SystemTime {

@@ -22,7 +22,7 @@ use crate::erp::{Erp, JobOutcome};
 use crate::runtime::RunError;
 use crate::store::CompanyId;
 use anyhow::Context as _;
-use clap::Args;
+use clap::{Args, ValueEnum as _};
 use graph_emulator::{Emulator, Latency, Seed};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -42,6 +42,31 @@ pub struct BenchArgs {
     /// with --quick a tenth of that).
     #[arg(long, value_name = "SPEC")]
     pub latency: Option<String>,
+    /// Measure only these parts (comma-separated), so one figure takes
+    /// minutes, not the whole suite; the JSON keeps every key (0 when not
+    /// measured).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PART[,PART]")]
+    pub only: Vec<Part>,
+}
+
+/// A part of the suite, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Part {
+    /// Cold start and instantiation.
+    Startup,
+    /// Address lookup at three contact table sizes.
+    Lookup,
+    /// Classification and matching, WASM against native.
+    WasmNative,
+    /// CPU per message at zero latency.
+    Cpu,
+    /// Pacing, and drain throughput with latency and throttling.
+    Drain,
+    /// Many mailboxes in one host.
+    Mailboxes,
+    /// Peak memory in a child process.
+    Memory,
 }
 
 /// Every figure of one bench run (the JSON written by `--json`).
@@ -49,6 +74,8 @@ pub struct BenchArgs {
 pub struct Results {
     /// Whether this was a `--quick` smoke run.
     pub quick: bool,
+    /// The parts measured (all unless `--only` chose).
+    pub parts: Vec<Part>,
     /// The emulator latency the drain figures used.
     pub drain_latency: String,
     /// Messages drained per second from one mailbox, with latency and throttling.
@@ -107,6 +134,8 @@ pub struct Results {
     pub mailboxes_10_msgs_per_s: f64,
     /// … with 100 mailboxes.
     pub mailboxes_100_msgs_per_s: f64,
+    /// The largest mailbox count again at zero latency: the CPU-bound figure.
+    pub mailboxes_100_zero_latency_msgs_per_s: f64,
     /// Messages drained in the memory figure.
     pub rss_messages: u64,
     /// Job runs (child processes) the memory figure took; 1 unless the Inbox ran dry.
@@ -141,30 +170,48 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
         }
         Ok(())
     };
-    progress("cold start and instantiate");
-    startup::measure(&sizes, &mut r).await?;
-    save(&r)?;
-    progress("address lookup at three contact table sizes");
-    lookup::measure(&sizes, &mut r)?;
-    save(&r)?;
-    progress("classification and matching: WASM vs native");
-    wasm_native::measure(&sizes, &mut r).await?;
-    save(&r)?;
-    progress("CPU per message at zero latency");
-    cpu::measure(&sizes, &mut r).await?;
-    save(&r)?;
-    progress("pacing under a compressed throttling window");
-    drain::measure_pacing(&sizes, &mut r).await?;
-    save(&r)?;
-    progress("drain throughput with latency and throttling");
-    drain::measure(&sizes, latency, &mut r).await?;
-    save(&r)?;
-    progress("many mailboxes");
-    mailboxes::measure(&sizes, latency, &mut r).await?;
-    save(&r)?;
-    progress("peak memory in a child process");
-    memory::measure(&sizes, &mut r).await?;
-    save(&r)?;
+    let parts: Vec<Part> = Part::value_variants()
+        .iter()
+        .copied()
+        .filter(|p| args.only.is_empty() || args.only.contains(p))
+        .collect();
+    r.parts = parts.clone();
+    for part in parts {
+        match part {
+            Part::Startup => {
+                progress("cold start and instantiate");
+                startup::measure(&sizes, &mut r).await?;
+            }
+            Part::Lookup => {
+                progress("address lookup at three contact table sizes");
+                lookup::measure(&sizes, &mut r)?;
+            }
+            Part::WasmNative => {
+                progress("classification and matching: WASM vs native");
+                wasm_native::measure(&sizes, &mut r).await?;
+            }
+            Part::Cpu => {
+                progress("CPU per message at zero latency");
+                cpu::measure(&sizes, &mut r).await?;
+            }
+            Part::Drain => {
+                progress("pacing under a compressed throttling window");
+                drain::measure_pacing(&sizes, &mut r).await?;
+                save(&r)?;
+                progress("drain throughput with latency and throttling");
+                drain::measure(&sizes, latency, &mut r).await?;
+            }
+            Part::Mailboxes => {
+                progress("many mailboxes");
+                mailboxes::measure(&sizes, latency, &mut r).await?;
+            }
+            Part::Memory => {
+                progress("peak memory in a child process");
+                memory::measure(&sizes, &mut r).await?;
+            }
+        }
+        save(&r)?;
+    }
 
     print_table(&r);
     Ok(())
@@ -399,8 +446,9 @@ pub(crate) async fn drain_company(
 }
 
 fn print_table(r: &Results) {
-    let rows: Vec<(&str, String, &str)> = vec![
+    let rows: Vec<(Part, &str, String, &str)> = vec![
         (
+            Part::Drain,
             "drain, one mailbox",
             format!(
                 "{:.1} msg/s ({} msgs, latency {}, {} x 429)",
@@ -409,6 +457,7 @@ fn print_table(r: &Results) {
             "",
         ),
         (
+            Part::Drain,
             "  throttling ceiling",
             format!(
                 "{:.1} msg/s, ratio {:.2}",
@@ -417,6 +466,7 @@ fn print_table(r: &Results) {
             ">= 0.90",
         ),
         (
+            Part::Drain,
             "  sequential strategy",
             format!(
                 "{:.2} msg/s, speedup {:.2}x",
@@ -425,6 +475,7 @@ fn print_table(r: &Results) {
             ">= 4x",
         ),
         (
+            Part::Drain,
             "pacing, compressed window",
             format!(
                 "429s {} paced vs {} unpaced; {:.1} vs {:.1} msg/s",
@@ -436,6 +487,7 @@ fn print_table(r: &Results) {
             "few 429s",
         ),
         (
+            Part::Cpu,
             "CPU per message",
             format!(
                 "{:.1} us (guest {:.1}, host {:.1})",
@@ -444,6 +496,7 @@ fn print_table(r: &Results) {
             "<= 50 us",
         ),
         (
+            Part::WasmNative,
             "WASM / native",
             format!(
                 "{:.2} ({:.2} vs {:.2} us/msg)",
@@ -454,21 +507,25 @@ fn print_table(r: &Results) {
             "<= 2",
         ),
         (
+            Part::Startup,
             "cold start, uncached",
             format!("{:.1} ms", r.cold_start_uncached_ms),
             "",
         ),
         (
+            Part::Startup,
             "cold start, cached",
             format!("{:.2} ms", r.cold_start_cached_ms),
             "<= 10 ms",
         ),
         (
+            Part::Startup,
             "instantiate per run",
             format!("{:.3} ms", r.instantiate_ms),
             "<= 1 ms",
         ),
         (
+            Part::Lookup,
             "address lookup",
             format!(
                 "{:.1} / {:.1} / {:.1} us at {} / {} / {} contacts",
@@ -482,6 +539,7 @@ fn print_table(r: &Results) {
             "<= 2x growth",
         ),
         (
+            Part::Mailboxes,
             "many mailboxes",
             format!(
                 "{:.1} / {:.1} / {:.1} msg/s with {} / {} / {}",
@@ -495,6 +553,16 @@ fn print_table(r: &Results) {
             "",
         ),
         (
+            Part::Mailboxes,
+            "  at zero latency",
+            format!(
+                "{:.1} msg/s with {} (CPU-bound)",
+                r.mailboxes_100_zero_latency_msgs_per_s, r.mailbox_counts[2]
+            ),
+            ">= 5000",
+        ),
+        (
+            Part::Memory,
             "peak RSS",
             format!(
                 "{:.1} MB draining {} messages",
@@ -507,7 +575,7 @@ fn print_table(r: &Results) {
         println!("(--quick: small sizes and short latencies; a smoke run, not figures to quote)");
     }
     println!("{:<28} {:<62} target", "figure", "measured");
-    for (name, value, target) in rows {
+    for (_, name, value, target) in rows.into_iter().filter(|(p, ..)| r.parts.contains(p)) {
         println!("{name:<28} {value:<62} {target}");
     }
 }
