@@ -37,27 +37,35 @@ const KEYS: &[&str] = &[
     "pacing_msgs_per_s_without",
 ];
 
-#[test]
-fn quick_bench_reports_every_figure() {
+/// `bench --quick` with `extra` arguments, which must succeed: its table and its JSON.
+fn quick_bench(extra: &[&str]) -> (String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let out = Command::new(BIN)
-        .args(["bench", "--quick", "--json"])
+        .args(["bench", "--quick"])
+        .args(extra)
+        .arg("--json")
         .arg(&json)
         .env("EMAIL_LOGGING_CACHE_DIR", dir.path().join("cache"))
         .env("EMAIL_LOGGING_LOG", "error")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "bench failed: {}\n{stdout}",
+        "bench {extra:?} failed: {}\n{stdout}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let v = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    (stdout, v)
+}
+
+#[test]
+fn quick_bench_reports_every_figure() {
+    let (stdout, v) = quick_bench(&[]);
     for row in ["drain, one mailbox", "CPU per message", "peak RSS"] {
         assert!(stdout.contains(row), "the table lacks {row:?}:\n{stdout}");
     }
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     for key in KEYS {
         let x = v[*key]
             .as_f64()
@@ -71,25 +79,10 @@ fn quick_bench_reports_every_figure() {
 
 #[test]
 fn only_the_parts_asked_for_are_measured() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("bench.json");
-    let out = Command::new(BIN)
-        .args(["bench", "--quick", "--only", "cpu,lookup", "--json"])
-        .arg(&json)
-        .env("EMAIL_LOGGING_CACHE_DIR", dir.path().join("cache"))
-        .env("EMAIL_LOGGING_LOG", "error")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, v) = quick_bench(&["--only", "cpu,lookup"]);
     assert!(stdout.contains("CPU per message"), "{stdout}");
     assert!(stdout.contains("address lookup"), "{stdout}");
     assert!(!stdout.contains("drain, one mailbox"), "{stdout}");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["parts"], serde_json::json!(["lookup", "cpu"]));
     assert!(v["cpu_us_per_message"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["lookup_us_1k"].as_f64().unwrap() > 0.0, "{v}");
