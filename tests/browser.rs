@@ -166,6 +166,14 @@ async fn element(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Elem
     panic!("no element {locator:?} on {:?}", c.current_url().await);
 }
 
+/// Waits for the validation checklist and returns the page's text. The
+/// setup page itself mentions "Validation" in a hint, so waiting for the word
+/// would read the page before the checklist arrived.
+async fn checklist(c: &Client) -> String {
+    element(c, Locator::Id("checklist")).await;
+    see(c, "Validation").await
+}
+
 async fn fill(c: &Client, id: &str, value: &str) {
     let field = element(c, Locator::Id(id)).await;
     field.clear().await.unwrap();
@@ -174,6 +182,29 @@ async fn fill(c: &Client, id: &str, value: &str) {
 
 async fn click(c: &Client, css: &str) {
     element(c, Locator::Css(css)).await.click().await.unwrap();
+}
+
+/// Clicks something that loads a new page and waits until the new page is
+/// there. A click may return while the old page still shows, and the old page
+/// often holds the very words the test then waits for ("The setup was saved").
+async fn submit(c: &Client, css: &str) {
+    c.execute("window.__before_submit = true;", vec![])
+        .await
+        .unwrap();
+    click(c, css).await;
+    for _ in 0..100 {
+        let loaded = c
+            .execute(
+                "return window.__before_submit !== true && document.readyState === 'complete';",
+                vec![],
+            )
+            .await;
+        if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("clicking {css} loaded no new page");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +230,7 @@ async fn admin_and_salesperson_in_a_real_browser() {
     // The administrator: setup fields, sign-in, validation, enable.
     c.goto(&format!("{web}/c/CRONUS/setup")).await.unwrap();
     fill(&c, "batch-size", "5000").await;
-    click(&c, "#save").await;
+    submit(&c, "#save").await;
     let text = see(&c, "Nothing was saved").await;
     assert!(
         text.contains("5000 is out of range"),
@@ -210,7 +241,7 @@ async fn admin_and_salesperson_in_a_real_browser() {
     fill(&c, "redirect-url", &format!("{web}/email-logging/callback")).await;
     fill(&c, "batch-size", "50").await;
     fill(&c, "client-secret", graph_emulator::DEMO_CLIENT_SECRET).await;
-    click(&c, "#save").await;
+    submit(&c, "#save").await;
     let text = see(&c, "The setup was saved").await;
     assert!(text.contains("stored, encrypted"), "{text}");
     assert!(
@@ -222,13 +253,13 @@ async fn admin_and_salesperson_in_a_real_browser() {
     );
     shot(&c, "1-setup").await;
 
-    click(&c, "#sign-in").await;
+    submit(&c, "#sign-in").await;
     // Through the emulator's authorize page and back to the callback.
     see(&c, &format!("Signed in as {}", graph_emulator::DEMO_USER)).await;
     shot(&c, "2-signed-in").await;
-    click(&c, "a.button").await;
-    click(&c, "#validate").await;
-    see(&c, "Validation").await;
+    submit(&c, "a.button").await;
+    submit(&c, "#validate").await;
+    checklist(&c).await;
     assert!(
         !c.find_all(Locator::Css("#checklist .pass"))
             .await
@@ -236,12 +267,12 @@ async fn admin_and_salesperson_in_a_real_browser() {
             .is_empty()
     );
     shot(&c, "3-validation").await;
-    click(&c, "#enable").await;
+    submit(&c, "#enable").await;
     see(&c, "Email logging is enabled").await;
 
     // The job queue: run now.
     c.goto(&format!("{web}/c/CRONUS/jobs")).await.unwrap();
-    click(&c, "#run-now").await;
+    submit(&c, "#run-now").await;
     let text = see(&c, "The job ran").await;
     assert!(text.contains("13 seen, 7 logged, 10 entries"), "{text}");
     shot(&c, "4-job-queue").await;
@@ -274,7 +305,7 @@ async fn admin_and_salesperson_in_a_real_browser() {
     shot(&c, "7-message").await;
     c.goto(contact_page.as_str()).await.unwrap();
 
-    click(&c, "#entries button.create-opportunity").await;
+    submit(&c, "#entries button.create-opportunity").await;
     see(&c, "Opportunity OP00001 is linked to the entry").await;
     let opportunities = c
         .find_all(Locator::Css("#opportunities tbody tr"))
@@ -439,7 +470,7 @@ async fn the_setup_page_sets_up_public_folders_over_ews() {
     // A Graph setting first, to see it kept across the switch.
     c.goto(&format!("{web}/c/CRONUS/setup")).await.unwrap();
     fill(&c, "shared-mailbox", MAILBOX).await;
-    click(&c, "#save").await;
+    submit(&c, "#save").await;
     see(&c, "The setup was saved").await;
 
     // Public folders, with a URL and an account the component refuses.
@@ -456,7 +487,7 @@ async fn the_setup_page_sets_up_public_folders_over_ews() {
     .await;
     fill(&c, "ews-account", INJECTED).await;
     fill(&c, "ews-password", PASSWORD).await;
-    click(&c, "#save").await;
+    submit(&c, "#save").await;
     see(&c, "Nothing was saved").await;
     let error = element(&c, Locator::Id("ews-url-error")).await;
     assert!(
@@ -495,7 +526,7 @@ async fn the_setup_page_sets_up_public_folders_over_ews() {
     fill(&c, "ews-url", URL).await;
     fill(&c, "ews-account", ACCOUNT).await;
     fill(&c, "ews-password", PASSWORD).await;
-    click(&c, "#save").await;
+    submit(&c, "#save").await;
     let text = see(&c, "The setup was saved").await;
     assert!(
         text.contains("public folders over Exchange Web Services"),
@@ -524,8 +555,8 @@ async fn the_setup_page_sets_up_public_folders_over_ews() {
     assert_eq!(s.shared_mailbox.as_deref(), Some(MAILBOX), "kept");
 
     // The stored password signs in: the checklist passes, with a real move.
-    click(&c, "#validate").await;
-    let text = see(&c, "Validation").await;
+    submit(&c, "#validate").await;
+    let text = checklist(&c).await;
     assert!(
         c.find_all(Locator::Css("#checklist .fail"))
             .await
@@ -544,7 +575,7 @@ async fn the_setup_page_sets_up_public_folders_over_ews() {
         .select_by_value("graph")
         .await
         .unwrap();
-    click(&c, "#save").await;
+    submit(&c, "#save").await;
     see(&c, "The setup was saved").await;
     assert_eq!(kept("ews-url").await, URL);
     let s = setup().await;
@@ -555,7 +586,7 @@ async fn the_setup_page_sets_up_public_folders_over_ews() {
 
     // The stored password can be removed.
     click(&c, "#clear-ews-password").await;
-    click(&c, "#save").await;
+    submit(&c, "#save").await;
     see(&c, "The setup was saved").await;
     assert!(!setup().await.ews_password_set);
     assert!(c.find(Locator::Id("clear-ews-password")).await.is_err());
