@@ -133,7 +133,51 @@ pub struct AddressField {
     pub value: Option<String>,
 }
 
-/// What `log_message` did.
+/// One message's entries and link, for [`Host::log_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageEntries {
+    /// The message key (`internetMessageId`, else the message id).
+    pub key: String,
+    /// Its entries, at least one.
+    pub entries: Vec<EntryRecord>,
+    /// Where the message is before its move.
+    pub link: MessageLink,
+}
+
+/// A logged message's new link after its move, for [`Host::update_links`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkUpdate {
+    /// The message key.
+    pub key: String,
+    /// The message id of the link before the move.
+    pub previous_id: String,
+    /// The link after the move.
+    pub link: MessageLink,
+}
+
+/// An activity log line, for [`Host::log_activities`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    /// How much it asks of an administrator.
+    pub severity: Severity,
+    /// What happened.
+    pub description: String,
+    /// The message it is about, if any.
+    pub key: Option<String>,
+}
+
+impl Activity {
+    /// A line about `key` (or about the run, without one).
+    pub fn new(severity: Severity, description: impl Into<String>, key: Option<&str>) -> Self {
+        Self {
+            severity,
+            description: description.into(),
+            key: key.map(str::to_string),
+        }
+    }
+}
+
+/// What `log_page` did for one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogOutcome {
     /// The entries were inserted.
@@ -230,29 +274,16 @@ pub trait Host {
     fn address_fields(&self) -> Result<Vec<AddressField>, HostError>;
     /// The interaction template for e-mails.
     fn email_template(&self) -> Result<Option<String>, HostError>;
-    /// Whether a message key was logged already.
-    fn is_logged(&self, key: &str) -> Result<bool, HostError>;
-    /// Records a message's entries and link, idempotently.
-    fn log_message(
+    /// Records the entries of a page's loggable messages in one
+    /// transaction, idempotently per key; one outcome per message, in order.
+    fn log_page(
         &self,
-        key: &str,
-        entries: &[EntryRecord],
-        link: &MessageLink,
-    ) -> Result<LogOutcome, HostError>;
-    /// Replaces a logged message's link.
-    fn update_link(
-        &self,
-        key: &str,
-        previous_id: &str,
-        link: &MessageLink,
-    ) -> Result<(), HostError>;
-    /// Adds an activity log line.
-    fn log_activity(
-        &self,
-        severity: Severity,
-        description: &str,
-        key: Option<&str>,
-    ) -> Result<(), HostError>;
+        messages: &[MessageEntries],
+    ) -> Result<Vec<Result<LogOutcome, HostError>>, HostError>;
+    /// Replaces the links of logged messages after their moves.
+    fn update_links(&self, updates: &[LinkUpdate]) -> Result<(), HostError>;
+    /// Appends activity log lines.
+    fn log_activities(&self, lines: &[Activity]) -> Result<(), HostError>;
     /// Reads a stored value and its version.
     fn storage_get(&self, key: &str) -> Result<Option<(String, u64)>, HostError>;
     /// Writes a stored value with compare-and-swap.

@@ -164,28 +164,24 @@ pub fn repair_flagged(host: &dyn Host, store: &mut dyn MailStore) -> Result<Repa
     let answers = resolve_with(host, store, &refs)?;
     let mut settled: Vec<String> = Vec::new();
     let mut tried: Vec<String> = Vec::new();
+    let mut updates = Vec::new();
     for (f, answer) in list.iter().zip(answers) {
         match answer {
             Resolution::Found {
                 message_id,
                 web_link,
                 folder,
-            } => {
-                let link = crate::host::MessageLink {
+            } => updates.push(crate::host::LinkUpdate {
+                key: f.key.clone(),
+                previous_id: f.message_id.clone(),
+                link: crate::host::MessageLink {
                     mailbox: f.mailbox.clone(),
                     message_id,
                     internet_message_id: f.internet_message_id.clone(),
                     web_link,
                     folder: Some(folder),
-                };
-                match host.update_link(&f.key, &f.message_id, &link) {
-                    Ok(()) => {
-                        done.repaired += 1;
-                        settled.push(f.key.clone());
-                    }
-                    Err(_) => tried.push(f.key.clone()),
-                }
-            }
+                },
+            }),
             Resolution::NotFound => {
                 done.lost.push(f.key.clone());
                 settled.push(f.key.clone());
@@ -195,6 +191,16 @@ pub fn repair_flagged(host: &dyn Host, store: &mut dyn MailStore) -> Result<Repa
                 settled.push(f.key.clone());
             }
             Resolution::Failed(_) => tried.push(f.key.clone()),
+        }
+    }
+    if !updates.is_empty() {
+        let keys = updates.iter().map(|u| u.key.clone());
+        match host.update_links(&updates) {
+            Ok(()) => {
+                done.repaired += updates.len() as u32;
+                settled.extend(keys);
+            }
+            Err(_) => tried.extend(keys),
         }
     }
     change_flagged(host, &|list| {

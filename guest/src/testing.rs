@@ -6,8 +6,8 @@
 
 use crate::classify::{ContactMatch, Party, Salesperson};
 use crate::host::{
-    AddressField, EntryRecord, Host, HostError, HttpRequest, HttpResponse, JobState, JobStatus,
-    Level, LogOutcome, MessageLink, Recurrence, Severity,
+    Activity, AddressField, EntryRecord, Host, HostError, HttpRequest, HttpResponse, JobState,
+    JobStatus, Level, LinkUpdate, LogOutcome, MessageEntries, MessageLink, Recurrence, Severity,
 };
 use crate::mail_store::{
     AccessCheck, Cursor, FolderInfo, MailError, MailStore, MessageRef, Moved, Page, Resolution,
@@ -54,8 +54,11 @@ pub struct MemHost {
     pub lookup_limit: Cell<usize>,
     /// The next lookups fail with these.
     pub lookup_faults: RefCell<VecDeque<HostError>>,
-    /// The next `log-message` calls fail with these.
+    /// The next messages given to `log-page` fail with these, one each.
     pub log_faults: RefCell<VecDeque<HostError>>,
+    /// The page-level ERP calls made (`log-page`, `update-links`,
+    /// `log-activities`), in order.
+    pub calls: RefCell<Vec<&'static str>>,
     pub lookups: Cell<usize>,
     /// The answers the next HTTP requests get, in order; none left: refused.
     pub http: RefCell<VecDeque<Result<HttpResponse, HostError>>>,
@@ -87,6 +90,7 @@ impl MemHost {
             lookup_limit: Cell::new(usize::MAX),
             lookup_faults: RefCell::default(),
             log_faults: RefCell::default(),
+            calls: RefCell::default(),
             lookups: Cell::new(0),
             http: RefCell::default(),
             sent: RefCell::default(),
@@ -190,56 +194,53 @@ impl Host for MemHost {
         Ok(self.template.borrow().clone())
     }
 
-    fn is_logged(&self, key: &str) -> Result<bool, HostError> {
-        Ok(self.logged.borrow().contains_key(key))
-    }
-
-    fn log_message(
+    fn log_page(
         &self,
-        key: &str,
-        entries: &[EntryRecord],
-        link: &MessageLink,
-    ) -> Result<LogOutcome, HostError> {
-        if let Some(e) = self.log_faults.borrow_mut().pop_front() {
-            return Err(e);
-        }
+        messages: &[MessageEntries],
+    ) -> Result<Vec<Result<LogOutcome, HostError>>, HostError> {
+        self.calls.borrow_mut().push("log-page");
         let mut logged = self.logged.borrow_mut();
-        if logged.contains_key(key) {
-            return Ok(LogOutcome::AlreadyLogged);
-        }
-        logged.insert(
-            key.to_string(),
-            Logged {
-                entries: entries.to_vec(),
-                link: link.clone(),
-            },
-        );
-        Ok(LogOutcome::Inserted)
+        Ok(messages
+            .iter()
+            .map(|m| {
+                if let Some(e) = self.log_faults.borrow_mut().pop_front() {
+                    return Err(e);
+                }
+                if logged.contains_key(&m.key) {
+                    return Ok(LogOutcome::AlreadyLogged);
+                }
+                logged.insert(
+                    m.key.clone(),
+                    Logged {
+                        entries: m.entries.clone(),
+                        link: m.link.clone(),
+                    },
+                );
+                Ok(LogOutcome::Inserted)
+            })
+            .collect())
     }
 
-    fn update_link(
-        &self,
-        key: &str,
-        previous_id: &str,
-        link: &MessageLink,
-    ) -> Result<(), HostError> {
-        if let Some(l) = self.logged.borrow_mut().get_mut(key)
-            && l.link.message_id == previous_id
-        {
-            l.link = link.clone();
+    fn update_links(&self, updates: &[LinkUpdate]) -> Result<(), HostError> {
+        self.calls.borrow_mut().push("update-links");
+        let mut logged = self.logged.borrow_mut();
+        for u in updates {
+            if let Some(l) = logged.get_mut(&u.key)
+                && l.link.message_id == u.previous_id
+            {
+                l.link = u.link.clone();
+            }
         }
         Ok(())
     }
 
-    fn log_activity(
-        &self,
-        severity: Severity,
-        description: &str,
-        key: Option<&str>,
-    ) -> Result<(), HostError> {
-        self.activity
-            .borrow_mut()
-            .push((severity, description.into(), key.map(str::to_string)));
+    fn log_activities(&self, lines: &[Activity]) -> Result<(), HostError> {
+        self.calls.borrow_mut().push("log-activities");
+        self.activity.borrow_mut().extend(
+            lines
+                .iter()
+                .map(|a| (a.severity, a.description.clone(), a.key.clone())),
+        );
         Ok(())
     }
 

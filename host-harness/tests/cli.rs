@@ -289,7 +289,7 @@ fn the_component_speaks_exactly_the_contract() {
     .unwrap();
     assert_eq!(
         exports,
-        ["erp:plugin/processing@0.3.0", "erp:plugin/setup@0.3.0"]
+        ["erp:plugin/processing@0.4.0", "erp:plugin/setup@0.4.0"]
     );
     for i in &imports {
         assert!(
@@ -301,7 +301,7 @@ fn the_component_speaks_exactly_the_contract() {
     }
     for wanted in ["http", "crm", "storage", "scheduler", "secrets", "log"] {
         assert!(
-            imports.contains(&format!("erp:host/{wanted}@0.3.0")),
+            imports.contains(&format!("erp:host/{wanted}@0.4.0")),
             "imports {wanted}: {imports:?}"
         );
     }

@@ -29,6 +29,26 @@ fn wit_link(link: &host::MessageLink) -> wit::crm::MessageLink {
     }
 }
 
+fn wit_entry(e: &host::EntryRecord) -> wit::crm::InteractionLogEntry {
+    wit::crm::InteractionLogEntry {
+        contact_no: e.contact_no.clone(),
+        contact_company_no: e.contact_company_no.clone(),
+        contact_alt_address_code: e.contact_alt_address_code.clone(),
+        salesperson_code: e.salesperson_code.clone(),
+        interaction_template_code: e.interaction_template_code.clone(),
+        information_flow: match e.flow {
+            classify::Flow::Inbound => wit::crm::InformationFlow::Inbound,
+            classify::Flow::Outbound => wit::crm::InformationFlow::Outbound,
+        },
+        initiated_by: match e.flow {
+            classify::Flow::Inbound => wit::crm::InitiatedBy::Them,
+            classify::Flow::Outbound => wit::crm::InitiatedBy::Us,
+        },
+        subject: e.subject.clone(),
+        datetime: e.datetime.clone(),
+    }
+}
+
 impl host::Host for WitHost {
     fn http_send(&self, req: host::HttpRequest) -> Result<host::HttpResponse, host::HostError> {
         let resp = wit::http::send(&wit::http::Request {
@@ -101,67 +121,62 @@ impl host::Host for WitHost {
         wit::crm::email_interaction_template().map_err(host_error)
     }
 
-    fn is_logged(&self, key: &str) -> Result<bool, host::HostError> {
-        wit::crm::is_logged(key).map_err(host_error)
-    }
-
-    fn log_message(
+    fn log_page(
         &self,
-        key: &str,
-        entries: &[host::EntryRecord],
-        link: &host::MessageLink,
-    ) -> Result<host::LogOutcome, host::HostError> {
-        let entries: Vec<wit::crm::InteractionLogEntry> = entries
+        messages: &[host::MessageEntries],
+    ) -> Result<Vec<Result<host::LogOutcome, host::HostError>>, host::HostError> {
+        let page: Vec<wit::crm::MessageEntries> = messages
             .iter()
-            .map(|e| wit::crm::InteractionLogEntry {
-                contact_no: e.contact_no.clone(),
-                contact_company_no: e.contact_company_no.clone(),
-                contact_alt_address_code: e.contact_alt_address_code.clone(),
-                salesperson_code: e.salesperson_code.clone(),
-                interaction_template_code: e.interaction_template_code.clone(),
-                information_flow: match e.flow {
-                    classify::Flow::Inbound => wit::crm::InformationFlow::Inbound,
-                    classify::Flow::Outbound => wit::crm::InformationFlow::Outbound,
-                },
-                initiated_by: match e.flow {
-                    classify::Flow::Inbound => wit::crm::InitiatedBy::Them,
-                    classify::Flow::Outbound => wit::crm::InitiatedBy::Us,
-                },
-                subject: e.subject.clone(),
-                datetime: e.datetime.clone(),
+            .map(|m| wit::crm::MessageEntries {
+                message_key: m.key.clone(),
+                entries: m.entries.iter().map(wit_entry).collect(),
+                link: wit_link(&m.link),
             })
             .collect();
-        match wit::crm::log_message(key, &entries, &wit_link(link)).map_err(host_error)? {
-            wit::crm::LogOutcome::Inserted => Ok(host::LogOutcome::Inserted),
-            wit::crm::LogOutcome::AlreadyLogged => Ok(host::LogOutcome::AlreadyLogged),
+        let outcomes = wit::crm::log_page(&page).map_err(host_error)?;
+        if outcomes.len() != messages.len() {
+            return Err(host::HostError::Internal(format!(
+                "logged {} messages, the ERP answered {}",
+                messages.len(),
+                outcomes.len()
+            )));
         }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| match o {
+                Ok(wit::crm::LogOutcome::Inserted) => Ok(host::LogOutcome::Inserted),
+                Ok(wit::crm::LogOutcome::AlreadyLogged) => Ok(host::LogOutcome::AlreadyLogged),
+                Err(e) => Err(host_error(e)),
+            })
+            .collect())
     }
 
-    fn update_link(
-        &self,
-        key: &str,
-        previous_id: &str,
-        link: &host::MessageLink,
-    ) -> Result<(), host::HostError> {
-        wit::crm::update_link(key, previous_id, &wit_link(link)).map_err(host_error)
+    fn update_links(&self, updates: &[host::LinkUpdate]) -> Result<(), host::HostError> {
+        let updates: Vec<wit::crm::LinkUpdate> = updates
+            .iter()
+            .map(|u| wit::crm::LinkUpdate {
+                message_key: u.key.clone(),
+                previous_message_id: u.previous_id.clone(),
+                link: wit_link(&u.link),
+            })
+            .collect();
+        wit::crm::update_links(&updates).map_err(host_error)
     }
 
-    fn log_activity(
-        &self,
-        severity: host::Severity,
-        description: &str,
-        key: Option<&str>,
-    ) -> Result<(), host::HostError> {
-        wit::crm::log_activity(&wit::crm::Activity {
-            severity: match severity {
-                host::Severity::Info => wit::crm::Severity::Info,
-                host::Severity::Warning => wit::crm::Severity::Warning,
-                host::Severity::Error => wit::crm::Severity::Error,
-            },
-            description: description.into(),
-            message_key: key.map(str::to_string),
-        })
-        .map_err(host_error)
+    fn log_activities(&self, lines: &[host::Activity]) -> Result<(), host::HostError> {
+        let lines: Vec<wit::crm::Activity> = lines
+            .iter()
+            .map(|a| wit::crm::Activity {
+                severity: match a.severity {
+                    host::Severity::Info => wit::crm::Severity::Info,
+                    host::Severity::Warning => wit::crm::Severity::Warning,
+                    host::Severity::Error => wit::crm::Severity::Error,
+                },
+                description: a.description.clone(),
+                message_key: a.key.clone(),
+            })
+            .collect();
+        wit::crm::log_activities(&lines).map_err(host_error)
     }
 
     fn storage_get(&self, key: &str) -> Result<Option<(String, u64)>, host::HostError> {

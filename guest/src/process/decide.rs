@@ -4,16 +4,16 @@
 
 use super::failure::Failure;
 use super::report::Outcome;
-use super::run::{FolderRole, Handled, Pending, PendingKind, Run, Step};
+use super::run::{FolderRole, Handled, Pending, PendingKind, Run, Step, ToLog};
 use crate::classify::{self, Classification, Directory, Flow, NotLoggedReason, Pair};
-use crate::host::{EntryRecord, LogOutcome, MessageLink};
+use crate::host::{EntryRecord, HostError, LogOutcome, MessageEntries, MessageLink};
 use crate::message::InboxMessage;
 use crate::setup::NotLoggedPolicy;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 impl Run<'_> {
-    /// Decides a message and commits its entries; the move, if any, is left
-    /// for [`Self::flush`] to send with the page's other moves.
+    /// Decides a message; its entries, if any, are left for [`Self::commit`]
+    /// and its move for [`Self::flush`], with the page's others.
     pub(super) fn prepare(&mut self, msg: InboxMessage, dir: &Directory) -> Step {
         match classify::classify(&msg, dir) {
             Classification::Log {
@@ -48,55 +48,87 @@ impl Run<'_> {
             web_link: self.store.web_link(&msg.id, msg.web_link.as_deref()),
             folder: Some(self.setup.queue().to_string()),
         };
-        let already = match self.host.is_logged(&key) {
-            Ok(a) => a,
-            Err(e) => {
-                let f = Failure::of_host("the ERP could not check for earlier entries", e);
-                let h = self.failed(&msg, f);
-                return Step::Done(msg, h);
+        let when = datetime.unwrap_or_else(|| self.host.now());
+        let records: Vec<EntryRecord> = pairs
+            .iter()
+            .map(|p| EntryRecord {
+                contact_no: p.contact.contact_no.clone(),
+                contact_company_no: p.contact.company_no.clone(),
+                contact_alt_address_code: p.contact.alt_address_code.clone(),
+                salesperson_code: p.salesperson_code.clone(),
+                interaction_template_code: self.template.clone(),
+                flow,
+                subject: msg.subject.clone(),
+                datetime: when.to_rfc3339_opts(SecondsFormat::Secs, true),
+            })
+            .collect();
+        // Committed with the page's others (`commit`) before any move.
+        Step::Log(ToLog {
+            msg,
+            destination,
+            key,
+            link,
+            records,
+            folder,
+        })
+    }
+
+    /// Commits the entries of the page's messages to log in one ERP call,
+    /// before any move is sent. Answers the moves of the messages now
+    /// logged, in order, and the messages the ERP could not log, settled as
+    /// failed.
+    pub(super) fn commit(
+        &mut self,
+        mut to_log: Vec<ToLog>,
+    ) -> (Vec<Pending>, Vec<(InboxMessage, Handled)>) {
+        if to_log.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let page: Vec<MessageEntries> = to_log
+            .iter_mut()
+            .map(|t| MessageEntries {
+                key: t.key.clone(),
+                entries: std::mem::take(&mut t.records),
+                link: t.link.clone(),
+            })
+            .collect();
+        let outcomes = match self.host.log_page(&page) {
+            Ok(o) if o.len() == page.len() => o,
+            Ok(o) => {
+                let e = format!("the ERP answered {} of {} messages", o.len(), page.len());
+                vec![Err(HostError::Unavailable(e)); page.len()]
             }
+            // Nothing of the page was recorded: whatever the ERP said, the
+            // messages wait for the next run (never quarantined for it).
+            Err(e) => vec![Err(HostError::Unavailable(e.to_string())); page.len()],
         };
-        let (mut outcome, mut entries) = (Outcome::AlreadyLogged, 0);
-        if !already {
-            let when = datetime.unwrap_or_else(|| self.host.now());
-            let records: Vec<EntryRecord> = pairs
-                .iter()
-                .map(|p| EntryRecord {
-                    contact_no: p.contact.contact_no.clone(),
-                    contact_company_no: p.contact.company_no.clone(),
-                    contact_alt_address_code: p.contact.alt_address_code.clone(),
-                    salesperson_code: p.salesperson_code.clone(),
-                    interaction_template_code: self.template.clone(),
-                    flow,
-                    subject: msg.subject.clone(),
-                    datetime: when.to_rfc3339_opts(SecondsFormat::Secs, true),
-                })
-                .collect();
-            match self.host.log_message(&key, &records, &link) {
-                Ok(LogOutcome::Inserted) => {
-                    outcome = Outcome::Logged;
-                    entries = records.len() as u32;
-                }
-                Ok(LogOutcome::AlreadyLogged) => {}
+        let mut logged = Vec::with_capacity(to_log.len());
+        let mut failed = Vec::new();
+        for ((t, sent), outcome) in to_log.into_iter().zip(&page).zip(outcomes) {
+            let (outcome, entries) = match outcome {
+                Ok(LogOutcome::Inserted) => (Outcome::Logged, sent.entries.len() as u32),
+                Ok(LogOutcome::AlreadyLogged) => (Outcome::AlreadyLogged, 0),
                 Err(e) => {
                     let f = Failure::of_host("the ERP could not save the entries", e);
-                    let h = self.failed(&msg, f);
-                    return Step::Done(msg, h);
+                    let h = self.failed(&t.msg, f);
+                    failed.push((t.msg, h));
+                    continue;
                 }
-            }
+            };
+            // Only now, with the entries committed, may the message leave the Inbox.
+            logged.push(Pending {
+                msg: t.msg,
+                destination: t.destination,
+                kind: PendingKind::Logged {
+                    key: t.key,
+                    link: t.link,
+                    outcome,
+                    entries,
+                    folder: t.folder,
+                },
+            });
         }
-        // Only now, with the entries committed, may the message leave the Inbox.
-        Step::Move(Pending {
-            destination,
-            msg,
-            kind: PendingKind::Logged {
-                key,
-                link,
-                outcome,
-                entries,
-                folder,
-            },
-        })
+        (logged, failed)
     }
 
     fn not_logged(&mut self, msg: InboxMessage, reason: NotLoggedReason) -> Step {

@@ -50,6 +50,7 @@ impl Run<'_> {
                 .collect();
             let directory = PageDirectory::look_up(self.host, &parsed);
             let mut inbox_changed = false;
+            let mut to_log = Vec::new();
             let mut pending = Vec::new();
             for msg in parsed {
                 if Instant::now() >= deadline {
@@ -64,6 +65,7 @@ impl Run<'_> {
                         }
                         None => match self.prepare(m, &directory.parties) {
                             Step::Done(m, h) => inbox_changed |= self.finish(&m, h),
+                            Step::Log(t) => to_log.push(t),
                             Step::Move(p) => pending.push(p),
                         },
                     },
@@ -75,9 +77,10 @@ impl Run<'_> {
             }
             // The entries of these messages are committed: move them now,
             // even when the budget or a throttled step ends the run.
-            for (m, h) in self.flush(pending) {
+            for (m, h) in self.flush(to_log, pending) {
                 inbox_changed |= self.finish(&m, h);
             }
+            self.write_activities();
             let fields = self.report.progress_fields();
             let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
             self.host.log(Level::Info, report::PROGRESS, &fields);

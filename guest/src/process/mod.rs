@@ -25,7 +25,7 @@ mod tests;
 pub use crate::run_error::RunError;
 pub use lookup::LOOKUP_CHUNK;
 
-use crate::host::{Host, Level, Severity};
+use crate::host::{Activity, Host, Level, Severity};
 use crate::mail_store::{MailError, MailStore};
 use crate::setup::{STATUS_OK, Setup};
 use report::Report;
@@ -100,8 +100,12 @@ pub(crate) fn run_on(
     let started = Instant::now();
     let repaired = repair_links(host, store);
     let mut run = Run::start(host, store, setup, template)?;
-    run.drain(deadline)?;
-    run.check_folder_limits();
+    let drained = run.drain(deadline);
+    if drained.is_ok() {
+        run.check_folder_limits();
+    }
+    run.write_activities();
+    drained?;
     let usage = run.store.usage();
     let mut report = run.report;
     report.requests = usage.requests;
@@ -125,31 +129,23 @@ pub(crate) fn run_on(
 /// Repairs the links earlier runs flagged; returns warnings for the report.
 /// A failure here never stops the run: the links stay flagged.
 fn repair_links(host: &dyn Host, store: &mut dyn MailStore) -> Vec<String> {
-    let activity = |severity: Severity, text: &str, key: Option<&str>| {
-        if let Err(e) = host.log_activity(severity, text, key) {
-            host.log(
-                Level::Warn,
-                "could not write the activity log",
-                &[("error", &e.to_string())],
-            );
-        }
-    };
-    match crate::links::repair_flagged(host, store) {
+    let mut lines = Vec::new();
+    let warnings = match crate::links::repair_flagged(host, store) {
         Ok(done) => {
             if done.repaired > 0 {
-                activity(
+                lines.push(Activity::new(
                     Severity::Info,
-                    &format!(
+                    format!(
                         "repaired the links of {} logged messages whose move was not confirmed",
                         done.repaired
                     ),
                     None,
-                );
+                ));
             }
             let mut warnings = Vec::new();
             for key in &done.lost {
                 let text = "a logged message whose move was not confirmed cannot be found in the mailbox any more; its entries keep the old link";
-                activity(Severity::Warning, text, Some(key));
+                lines.push(Activity::new(Severity::Warning, text, Some(key)));
                 warnings.push(format!("{text} ({key})"));
             }
             warnings
@@ -162,5 +158,7 @@ fn repair_links(host: &dyn Host, store: &mut dyn MailStore) -> Vec<String> {
             );
             Vec::new()
         }
-    }
+    };
+    run::write_activities(host, &lines);
+    warnings
 }

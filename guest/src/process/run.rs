@@ -3,7 +3,9 @@
 
 use super::report::{Outcome, Report};
 use crate::classify::NotLoggedReason;
-use crate::host::{Host, JOB_NAME, Level, MessageLink, Severity};
+use crate::host::{
+    Activity, EntryRecord, Host, JOB_NAME, Level, LinkUpdate, MessageLink, Severity,
+};
 use crate::mail_store::{MailError, MailStore};
 use crate::message::InboxMessage;
 use crate::run_error::RunError;
@@ -26,6 +28,11 @@ pub(super) struct Run<'a> {
     pub(super) not_logged_folder: Option<String>,
     pub(super) quarantine_folder: Option<String>,
     pub(super) report: Report,
+    /// Activity log lines not yet written: the ERP gets them in one call
+    /// per page.
+    activities: Vec<Activity>,
+    /// Links of messages moved in this page, for one call after the moves.
+    pub(super) link_updates: Vec<LinkUpdate>,
 }
 
 impl<'a> Run<'a> {
@@ -51,6 +58,8 @@ impl<'a> Run<'a> {
             not_logged_folder: None,
             quarantine_folder: None,
             report: Report::new(host.now()),
+            activities: Vec::new(),
+            link_updates: Vec::new(),
         })
     }
 
@@ -66,19 +75,52 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Writes an activity log line; a failure to write is logged, never fatal.
-    pub(super) fn activity(&self, severity: Severity, description: &str, key: Option<&str>) {
-        if let Err(e) = self.host.log_activity(severity, description, key) {
-            self.host.log(
-                Level::Warn,
-                "could not write the activity log",
-                &[("error", &e.to_string())],
-            );
-        }
+    /// Adds an activity log line; the page's lines are written together by
+    /// [`Self::write_activities`].
+    pub(super) fn activity(&mut self, severity: Severity, description: &str, key: Option<&str>) {
+        self.activities
+            .push(Activity::new(severity, description, key));
+    }
+
+    /// Writes the activity lines gathered so far in one call; a failure to
+    /// write is logged, never fatal.
+    pub(super) fn write_activities(&mut self) {
+        let lines = std::mem::take(&mut self.activities);
+        write_activities(self.host, &lines);
     }
 }
 
-/// A message whose entries are committed and whose move is still to send.
+/// Writes activity lines in one call; a failure is logged, never fatal.
+pub(super) fn write_activities(host: &dyn Host, lines: &[Activity]) {
+    if lines.is_empty() {
+        return;
+    }
+    if let Err(e) = host.log_activities(lines) {
+        host.log(
+            Level::Warn,
+            "could not write the activity log",
+            &[
+                ("error", &e.to_string()),
+                ("lines", &lines.len().to_string()),
+            ],
+        );
+    }
+}
+
+/// A message to log: its entries are committed with the page's others
+/// before any move is sent; it then becomes a [`Pending`] move.
+pub(super) struct ToLog {
+    pub(super) msg: InboxMessage,
+    pub(super) destination: String,
+    pub(super) key: String,
+    pub(super) link: MessageLink,
+    pub(super) records: Vec<EntryRecord>,
+    /// The storage folder's path, for the link and the limit check.
+    pub(super) folder: String,
+}
+
+/// A message whose move is still to send: not loggable, or logged (its
+/// entries committed).
 pub(super) struct Pending {
     pub(super) msg: InboxMessage,
     pub(super) destination: String,
@@ -104,7 +146,9 @@ pub(super) enum PendingKind {
 pub(super) enum Step {
     /// Settled already.
     Done(InboxMessage, Handled),
-    /// Entries committed; the move is still to send.
+    /// To log, then move.
+    Log(ToLog),
+    /// To move.
     Move(Pending),
 }
 

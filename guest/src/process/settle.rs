@@ -4,9 +4,9 @@
 
 use super::failure::Failure;
 use super::report::{LedgerLine, Outcome};
-use super::run::{FolderRole, Handled, Pending, PendingKind, Run};
+use super::run::{FolderRole, Handled, Pending, PendingKind, Run, ToLog};
 use crate::classify::NotLoggedReason;
-use crate::host::{Level, MessageLink, Severity};
+use crate::host::{Level, LinkUpdate, MessageLink, Severity};
 use crate::mail_store::{MailError, Moved};
 use crate::message::InboxMessage;
 use chrono::{DateTime, Utc};
@@ -33,8 +33,23 @@ impl Run<'_> {
         h.left_inbox
     }
 
-    /// Sends a page's moves together and settles each message by its own answer.
-    pub(super) fn flush(&mut self, pending: Vec<Pending>) -> Vec<(InboxMessage, Handled)> {
+    /// Commits the entries of a page's messages to log, then sends the
+    /// page's moves together, settles each message by its own answer and
+    /// keeps the moved messages' links, in one ERP call each.
+    pub(super) fn flush(
+        &mut self,
+        to_log: Vec<ToLog>,
+        mut moves: Vec<Pending>,
+    ) -> Vec<(InboxMessage, Handled)> {
+        let (logged, mut settled) = self.commit(to_log);
+        moves.extend(logged);
+        settled.extend(self.move_committed(moves));
+        self.write_links();
+        settled
+    }
+
+    /// Sends the moves of messages not to log, or whose entries are committed.
+    fn move_committed(&mut self, pending: Vec<Pending>) -> Vec<(InboxMessage, Handled)> {
         let moves: Vec<(String, String)> = pending
             .iter()
             .map(|p| (p.msg.id.clone(), p.destination.clone()))
@@ -86,19 +101,16 @@ impl Run<'_> {
                 Handled::new(outcome, None, entries, true)
             }
             Ok(Some(moved)) => {
-                let previous = link.message_id.clone();
-                let link = MessageLink {
-                    message_id: moved.id,
-                    web_link: moved.web_link,
-                    ..link
-                };
-                if let Err(e) = self.host.update_link(key, &previous, &link) {
-                    self.activity(
-                        Severity::Warning,
-                        &format!("logged and moved, but the link could not be updated: {e}"),
-                        Some(key),
-                    );
-                }
+                let previous_id = link.message_id.clone();
+                self.link_updates.push(LinkUpdate {
+                    key: key.to_string(),
+                    previous_id,
+                    link: MessageLink {
+                        message_id: moved.id,
+                        web_link: moved.web_link,
+                        ..link
+                    },
+                });
                 Handled::new(outcome, None, entries, true)
             }
             Err(e) => {
@@ -108,6 +120,39 @@ impl Run<'_> {
                 // anyway).
                 self.flag_link(msg, key, &link, "logged");
                 self.after_failed_move(msg, key, outcome, entries, &e)
+            }
+        }
+    }
+
+    /// Keeps the links of the messages moved in this page, in one ERP call;
+    /// when it fails, the links are flagged for the next run's repair.
+    fn write_links(&mut self) {
+        let updates = std::mem::take(&mut self.link_updates);
+        if updates.is_empty() {
+            return;
+        }
+        if let Err(e) = self.host.update_links(&updates) {
+            for u in &updates {
+                let done = format!("logged and moved, but the link could not be updated ({e})");
+                if let Err(e) = crate::links::flag(
+                    self.host,
+                    &u.key,
+                    &u.link.mailbox,
+                    &u.previous_id,
+                    u.link.internet_message_id.as_deref(),
+                ) {
+                    self.activity(
+                        Severity::Warning,
+                        &format!("{done}, nor flagged for repair ({e}); run entries repair-links"),
+                        Some(&u.key),
+                    );
+                } else {
+                    self.activity(
+                        Severity::Warning,
+                        &format!("{done}; the next run repairs it"),
+                        Some(&u.key),
+                    );
+                }
             }
         }
     }

@@ -513,3 +513,62 @@ fn a_flagged_message_that_is_gone_is_reported_and_forgotten() {
     let again = run(&host, &mut store);
     assert!(again.warnings.is_empty(), "it was forgotten");
 }
+
+// --- the page-level contract ----------------------------------------------
+
+#[test]
+fn a_page_costs_the_erp_three_calls_whatever_its_size() {
+    let host = MemHost::new();
+    let mut messages: Vec<Value> = (0..20)
+        .map(|i| message(&format!("<p{i}@x>"), JO, &[ANDY], &[]))
+        .collect();
+    // Not loggable: moved with the others, its activity line written with theirs.
+    messages.push(message("<int@x>", JO, &[LT], &[]));
+    let mut store = MemStore::new(messages);
+    let r = run_with(
+        &host,
+        &mut store,
+        &Setup {
+            batch_size: 50,
+            ..setup()
+        },
+    );
+    assert_eq!((r.messages_logged, r.pages), (20, 2), "{r:?}");
+    assert_eq!(
+        *host.calls.borrow(),
+        ["log-page", "update-links", "log-activities"],
+        "one call of each for the page of 21; the empty second page needs none"
+    );
+    assert_eq!(host.logged.borrow().len(), 20);
+}
+
+#[test]
+fn copies_of_one_message_on_one_page_are_logged_once() {
+    let host = MemHost::new();
+    let mut store = MemStore::new(vec![
+        message("<twice@x>", JO, &[ANDY], &[]),
+        message("<twice@x>", JO, &[ANDY], &[]),
+    ]);
+    let r = run(&host, &mut store);
+    assert_eq!((r.messages_logged, r.messages_already_logged), (1, 1));
+    assert_eq!(host.pairs().len(), 1);
+    assert_eq!(store.count("archive"), 2, "both copies leave the Inbox");
+}
+
+#[test]
+fn one_refused_message_does_not_cost_its_page_neighbours_their_entries() {
+    let host = MemHost::new();
+    let mut store = MemStore::new(vec![
+        message("<a@x>", JO, &[ANDY], &[]),
+        message("<b@x>", JO, &[ANDY], &[]),
+        message("<c@x>", JO, &[ANDY], &[]),
+    ]);
+    // The ERP fails <a@x> alone; the others are logged in the same call.
+    host.log_faults
+        .borrow_mut()
+        .push_back(HostError::Internal("not this one".into()));
+    let r = run(&host, &mut store);
+    assert_eq!(r.messages_logged, 2, "{r:?}");
+    assert_eq!(r.messages_deferred + r.messages_quarantined, 1);
+    assert_eq!(host.logged.borrow().len(), 2);
+}

@@ -118,6 +118,37 @@ impl Drop for EmulatorThread {
     }
 }
 
+/// The environment variable naming a `perf record --control` FIFO: the
+/// profiler is then enabled for the measured drain only, so a profile shows
+/// the run and not the bench's set-up (seeding 5,000 messages, the CRM).
+/// `perf record -D -1 --control fifo:ctl.fifo …` with
+/// `EMAIL_LOGGING_PERF_CTL=ctl.fifo` (BENCHMARKS.md, "Profiling").
+const PERF_CTL: &str = "EMAIL_LOGGING_PERF_CTL";
+
+/// The profiler enabled while this lives, when [`PERF_CTL`] names a FIFO.
+struct ProfileWindow(Option<std::fs::File>);
+
+impl ProfileWindow {
+    fn open() -> Self {
+        use std::io::Write as _;
+        let fifo = std::env::var_os(PERF_CTL).and_then(|path| {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path).ok()?;
+            f.write_all(b"enable\n").ok()?;
+            Some(f)
+        });
+        Self(fifo)
+    }
+}
+
+impl Drop for ProfileWindow {
+    fn drop(&mut self) {
+        use std::io::Write as _;
+        if let Some(f) = &mut self.0 {
+            let _ = f.write_all(b"disable\n");
+        }
+    }
+}
+
 /// Time spent inside the component, summed at transitions.
 #[derive(Default)]
 struct GuestClock {
@@ -179,6 +210,7 @@ pub(super) async fn measure(s: &Sizes, r: &mut Results) -> anyhow::Result<()> {
     });
 
     let emulator_before = em.cpu().await?;
+    let profile = ProfileWindow::open();
     let process_before = process_cpu();
     let plugin = pre.instantiate_async(&mut store).await?;
     let report = plugin
@@ -187,6 +219,7 @@ pub(super) async fn measure(s: &Sizes, r: &mut Results) -> anyhow::Result<()> {
         .await?
         .map_err(|e| anyhow::anyhow!("the run failed: {e:?}"))?;
     let process = process_cpu() - process_before;
+    drop(profile);
     let emulator = em.cpu().await? - emulator_before;
     anyhow::ensure!(
         report.inbox_drained && report.messages_seen as usize == s.cpu_messages,

@@ -8,15 +8,18 @@ pub mod opportunity;
 pub mod parties;
 pub mod seed;
 
-pub use crate::store::activity::{ActivityView, activities, log_activity, recent_activities};
+pub use crate::store::activity::{
+    ActivityView, NewActivity, activities, log_activities, log_activity, recent_activities,
+};
 pub use crate::store::entries::{
-    EntryFilter, EntryView, Link, NewEntry, SUBJECT_LEN, StoredLink, entries, entry, is_logged,
-    log_message, record_link_check, stored_links, update_link,
+    EntryFilter, EntryView, Link, LinkChange, NewEntry, NewMessage, SUBJECT_LEN, StoredLink,
+    entries, entry, log_message, log_page, record_link_check, stored_links, update_link,
+    update_links,
 };
 pub use crate::store::records::{ContactView, contact, contacts, counts};
 pub use parties::{
     AddressFieldRow, ContactMatch, SalespersonMatch, address_fields, email_template, lookup,
-    normalise,
+    lookup_many, normalise,
 };
 pub use seed::{
     CrmSeed, ImportSummary, SeedAltAddress, SeedContact, SeedSalesperson, import, parse_seed,
@@ -102,6 +105,91 @@ mod tests {
         assert!(
             !update_link(&db, c, "<1@x>", "M1", &link).unwrap(),
             "M1 is gone"
+        );
+    }
+
+    #[test]
+    fn a_page_is_one_transaction_with_an_answer_per_message() {
+        let (db, c) = db();
+        let msg = |key: &str, entries: usize| NewMessage {
+            key: key.into(),
+            entries: (0..entries)
+                .map(|i| NewEntry {
+                    contact_no: format!("CT{i}"),
+                    contact_company_no: None,
+                    contact_alt_address_code: None,
+                    salesperson_code: "JO".into(),
+                    interaction_template_code: "EMAIL".into(),
+                    information_flow: "inbound",
+                    initiated_by: "them",
+                    subject: key.into(),
+                    datetime: "2026-11-02T09:00:00Z".into(),
+                })
+                .collect(),
+            link: Link {
+                mailbox: "log@us.example".into(),
+                message_id: format!("id-{key}"),
+                internet_message_id: Some(key.into()),
+                web_link: "https://outlook.office365.com/owa/?ItemID=1".into(),
+                folder: None,
+            },
+        };
+        assert!(
+            log_message(
+                &db,
+                c,
+                "<old@x>",
+                &msg("<old@x>", 1).entries,
+                &msg("<old@x>", 1).link
+            )
+            .unwrap()
+        );
+        let answers = log_page(
+            &db,
+            c,
+            &[
+                msg("<a@x>", 2),
+                msg("<old@x>", 1),
+                msg("<b@x>", 1),
+                msg("<a@x>", 1),
+            ],
+        )
+        .unwrap();
+        let answers: Vec<bool> = answers.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            answers,
+            [true, false, true, false],
+            "logged before, or earlier in the page: already logged"
+        );
+        let all = entries(&db, c, &EntryFilter::default()).unwrap();
+        let numbered: Vec<(i64, &str)> = all
+            .iter()
+            .map(|e| (e.entry_no, e.subject.as_str()))
+            .collect();
+        assert_eq!(
+            numbered,
+            [(1, "<old@x>"), (2, "<a@x>"), (3, "<a@x>"), (4, "<b@x>")],
+            "numbers follow on, with no gap for the messages already logged"
+        );
+        let moved = |key: &str| {
+            (
+                key.to_string(),
+                format!("id-{key}"),
+                Link {
+                    folder: Some("archive".into()),
+                    ..msg(key, 1).link
+                },
+            )
+        };
+        let stranger = (
+            "<b@x>".to_string(),
+            "another copy".to_string(),
+            msg("<b@x>", 1).link,
+        );
+        assert_eq!(
+            update_links(&db, c, &[moved("<a@x>"), stranger, moved("<b@x>")]).unwrap(),
+            2,
+            "a copy's id changes nothing"
         );
     }
 

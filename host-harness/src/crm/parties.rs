@@ -20,3 +20,14 @@ pub fn lookup(
 ) -> anyhow::Result<(Option<SalespersonMatch>, Vec<ContactMatch>)> {
     Ok(store::records::lookup(db, company, &normalise(address))?)
 }
+
+/// The salesperson and contacts behind each address (any case or
+/// spacing), in order, in one pass over the database.
+pub fn lookup_many(
+    db: &Store,
+    company: CompanyId,
+    addresses: &[String],
+) -> anyhow::Result<Vec<(Option<SalespersonMatch>, Vec<ContactMatch>)>> {
+    let normalised: Vec<String> = addresses.iter().map(|a| normalise(a)).collect();
+    Ok(store::records::lookup_many(db, company, &normalised)?)
+}

@@ -1,8 +1,8 @@
 //! `erp:host/crm`: party lookup, idempotent entry insert, links, activity log.
 
 use super::bindings::erp::host::crm::{
-    Activity, AddressField, ContactMatch, Host, InformationFlow, InitiatedBy, InteractionLogEntry,
-    LogOutcome, MessageLink, Owner, Party, Salesperson,
+    Activity, AddressField, ContactMatch, Host, InformationFlow, InitiatedBy, LinkUpdate,
+    LogOutcome, MessageEntries, MessageLink, Owner, Party, Salesperson,
 };
 use super::{CrashPoint, PluginState, WitError, internal};
 use crate::crm;
@@ -12,6 +12,13 @@ type R<T> = wasmtime::Result<Result<T, WitError>>;
 /// Most addresses one lookup may ask for (a page of 1,000 messages with a
 /// few recipients each fits; a runaway guest does not).
 const MAX_LOOKUP: usize = 20_000;
+
+/// Most messages (or link updates) one page call may carry: the setup's
+/// largest batch size is 1,000.
+const MAX_PAGE: usize = 1_000;
+
+/// Most activity lines in one call (a page's worth, and then some).
+const MAX_ACTIVITIES: usize = 10_000;
 
 fn link(l: MessageLink) -> crm::Link {
     crm::Link {
@@ -43,25 +50,26 @@ impl Host for PluginState {
                 "at most {MAX_LOOKUP} addresses per lookup"
             ))));
         }
-        let mut out = Vec::with_capacity(addresses.len());
-        for address in addresses {
-            match crm::lookup(&self.ctx.db, self.company, &address) {
-                Ok((sp, contacts)) => out.push(Party {
-                    address,
-                    salesperson: sp.map(|(code, name)| Salesperson { code, name }),
-                    contacts: contacts
-                        .into_iter()
-                        .map(|(contact_no, company_no, alt_address_code)| ContactMatch {
-                            contact_no,
-                            company_no,
-                            alt_address_code,
-                        })
-                        .collect(),
-                }),
-                Err(e) => return Ok(Err(internal("cannot look up addresses", e))),
-            }
-        }
-        Ok(Ok(out))
+        let found = match crm::lookup_many(&self.ctx.db, self.company, &addresses) {
+            Ok(found) => found,
+            Err(e) => return Ok(Err(internal("cannot look up addresses", e))),
+        };
+        Ok(Ok(addresses
+            .into_iter()
+            .zip(found)
+            .map(|(address, (sp, contacts))| Party {
+                address,
+                salesperson: sp.map(|(code, name)| Salesperson { code, name }),
+                contacts: contacts
+                    .into_iter()
+                    .map(|(contact_no, company_no, alt_address_code)| ContactMatch {
+                        contact_no,
+                        company_no,
+                        alt_address_code,
+                    })
+                    .collect(),
+            })
+            .collect()))
     }
 
     async fn address_fields(&mut self) -> R<Vec<AddressField>> {
@@ -87,84 +95,135 @@ impl Host for PluginState {
             .map_err(|e| internal("cannot read the interaction templates", e)))
     }
 
-    async fn is_logged(&mut self, key: String) -> R<bool> {
-        Ok(crm::is_logged(&self.ctx.db, self.company, &key)
-            .map_err(|e| internal("cannot read the interaction log", e)))
-    }
-
-    async fn log_message(
+    async fn log_page(
         &mut self,
-        key: String,
-        entries: Vec<InteractionLogEntry>,
-        l: MessageLink,
-    ) -> R<LogOutcome> {
-        if key.is_empty() || key.len() > 2048 {
-            return Ok(Err(WitError::Invalid(
-                "the message key must be 1 to 2048 bytes".into(),
-            )));
+        page: Vec<MessageEntries>,
+    ) -> R<Vec<Result<LogOutcome, WitError>>> {
+        if page.len() > MAX_PAGE {
+            return Ok(Err(WitError::Invalid(format!(
+                "at most {MAX_PAGE} messages per page"
+            ))));
         }
-        for e in &entries {
-            if let Err(m) = entry_datetime(&e.datetime) {
-                return Ok(Err(WitError::Invalid(m)));
+        // The host's own refusals, message by message; the rest is recorded.
+        let mut answers: Vec<Option<Result<LogOutcome, WitError>>> = Vec::with_capacity(page.len());
+        let mut messages = Vec::with_capacity(page.len());
+        for m in page {
+            match new_message(m) {
+                Ok(m) => {
+                    answers.push(None);
+                    messages.push(m);
+                }
+                Err(e) => answers.push(Some(Err(e))),
             }
         }
-        let entries: Vec<crm::NewEntry> = entries
-            .into_iter()
-            .map(|e| crm::NewEntry {
-                contact_no: e.contact_no,
-                contact_company_no: e.contact_company_no,
-                contact_alt_address_code: e.contact_alt_address_code,
-                salesperson_code: e.salesperson_code,
-                interaction_template_code: e.interaction_template_code,
-                information_flow: match e.information_flow {
-                    InformationFlow::Inbound => "inbound",
-                    InformationFlow::Outbound => "outbound",
-                },
-                initiated_by: match e.initiated_by {
-                    InitiatedBy::Us => "us",
-                    InitiatedBy::Them => "them",
-                },
-                subject: e.subject,
-                datetime: entry_datetime(&e.datetime).unwrap_or(e.datetime),
-            })
-            .collect();
         if let Some(hook) = &self.ctx.crash_hook
-            && hook(&CrashPoint::Log { key: &key })
+            && let Some(m) = messages
+                .iter()
+                .find(|m| hook(&CrashPoint::Log { key: &m.key }))
         {
-            wasmtime::bail!("simulated host crash before logging {key}");
+            wasmtime::bail!("simulated host crash before logging {}", m.key);
         }
-        Ok(
-            crm::log_message(&self.ctx.db, self.company, &key, &entries, &link(l))
-                .map(|inserted| {
-                    if inserted {
-                        LogOutcome::Inserted
-                    } else {
-                        LogOutcome::AlreadyLogged
-                    }
-                })
-                .map_err(|e| internal("cannot save interaction log entries", e)),
-        )
+        let recorded = match crm::log_page(&self.ctx.db, self.company, &messages) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(unavailable("cannot save interaction log entries", e))),
+        };
+        let mut recorded = recorded.into_iter();
+        Ok(Ok(answers
+            .into_iter()
+            .map(|a| match a {
+                Some(refused) => refused,
+                None => match recorded.next() {
+                    Some(Ok(true)) => Ok(LogOutcome::Inserted),
+                    Some(Ok(false)) => Ok(LogOutcome::AlreadyLogged),
+                    Some(Err(e)) => Err(internal("cannot save a message's entries", e)),
+                    None => Err(WitError::Internal("no answer for this message".into())),
+                },
+            })
+            .collect()))
     }
 
-    async fn update_link(&mut self, key: String, previous_id: String, l: MessageLink) -> R<()> {
-        Ok(
-            crm::update_link(&self.ctx.db, self.company, &key, &previous_id, &link(l))
-                .map(|_| ())
-                .map_err(|e| internal("cannot update the message link", e)),
-        )
+    async fn update_links(&mut self, updates: Vec<LinkUpdate>) -> R<()> {
+        if updates.len() > MAX_PAGE {
+            return Ok(Err(WitError::Invalid(format!(
+                "at most {MAX_PAGE} link updates per call"
+            ))));
+        }
+        let changes: Vec<crm::LinkChange> = updates
+            .into_iter()
+            .map(|u| (u.message_key, u.previous_message_id, link(u.link)))
+            .collect();
+        Ok(crm::update_links(&self.ctx.db, self.company, &changes)
+            .map(|_| ())
+            .map_err(|e| unavailable("cannot update the message links", e)))
     }
 
-    async fn log_activity(&mut self, a: Activity) -> R<()> {
-        let description: String = a.description.chars().take(2000).collect();
-        Ok(crm::log_activity(
-            &self.ctx.db,
-            self.company,
-            "email-logging",
-            a.severity.name(),
-            &description,
-            a.message_key.as_deref(),
+    async fn log_activities(&mut self, lines: Vec<Activity>) -> R<()> {
+        if lines.len() > MAX_ACTIVITIES {
+            return Ok(Err(WitError::Invalid(format!(
+                "at most {MAX_ACTIVITIES} activity lines per call"
+            ))));
+        }
+        let descriptions: Vec<String> = lines
+            .iter()
+            .map(|a| a.description.chars().take(2000).collect())
+            .collect();
+        let rows: Vec<crm::NewActivity<'_>> = lines
+            .iter()
+            .zip(&descriptions)
+            .map(|(a, d)| (a.severity.name(), d.as_str(), a.message_key.as_deref()))
+            .collect();
+        Ok(
+            crm::log_activities(&self.ctx.db, self.company, "email-logging", &rows)
+                .map_err(|e| unavailable("cannot write the activity log", e)),
         )
-        .map_err(|e| internal("cannot write the activity log", e)))
+    }
+}
+
+/// A message of a page as the store takes it, or why the host refuses it.
+fn new_message(m: MessageEntries) -> Result<crm::NewMessage, WitError> {
+    if m.message_key.is_empty() || m.message_key.len() > 2048 {
+        return Err(WitError::Invalid(
+            "the message key must be 1 to 2048 bytes".into(),
+        ));
+    }
+    if m.entries.is_empty() {
+        return Err(WitError::Invalid(
+            "a message to log needs at least one entry".into(),
+        ));
+    }
+    let mut entries = Vec::with_capacity(m.entries.len());
+    for e in m.entries {
+        entries.push(crm::NewEntry {
+            datetime: entry_datetime(&e.datetime).map_err(WitError::Invalid)?,
+            contact_no: e.contact_no,
+            contact_company_no: e.contact_company_no,
+            contact_alt_address_code: e.contact_alt_address_code,
+            salesperson_code: e.salesperson_code,
+            interaction_template_code: e.interaction_template_code,
+            information_flow: match e.information_flow {
+                InformationFlow::Inbound => "inbound",
+                InformationFlow::Outbound => "outbound",
+            },
+            initiated_by: match e.initiated_by {
+                InitiatedBy::Us => "us",
+                InitiatedBy::Them => "them",
+            },
+            subject: e.subject,
+        });
+    }
+    Ok(crm::NewMessage {
+        key: m.message_key,
+        entries,
+        link: link(m.link),
+    })
+}
+
+/// A database failure the component should retry in a later run (a busy or
+/// locked database, a full disk), logged in detail here.
+fn unavailable(what: &str, e: impl Into<anyhow::Error>) -> WitError {
+    match internal(what, e) {
+        WitError::Internal(m) => WitError::Unavailable(m),
+        other => other,
     }
 }
 

@@ -4,6 +4,31 @@ use super::{CompanyId, Result, Store};
 use rusqlite::params;
 use serde::Serialize;
 
+/// An activity line to append: severity, description and message key.
+pub type NewActivity<'a> = (&'a str, &'a str, Option<&'a str>);
+
+/// Appends activity log lines in one transaction, in order.
+pub fn log_activities(
+    db: &Store,
+    company: CompanyId,
+    source: &str,
+    lines: &[NewActivity<'_>],
+) -> Result<()> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let at = chrono::Utc::now().to_rfc3339();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO activity_log(company_id, at, source, severity, description, message_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for (severity, description, key) in lines {
+            insert.execute(params![company, at, source, severity, description, key])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Appends an activity log line.
 pub fn log_activity(
     db: &Store,
@@ -13,11 +38,7 @@ pub fn log_activity(
     description: &str,
     key: Option<&str>,
 ) -> Result<()> {
-    db.lock().execute(
-        "INSERT INTO activity_log(company_id, at, source, severity, description, message_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![company, chrono::Utc::now().to_rfc3339(), source, severity, description, key],
-    )?;
-    Ok(())
+    log_activities(db, company, source, &[(severity, description, key)])
 }
 
 /// An activity log line.

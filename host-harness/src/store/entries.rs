@@ -68,20 +68,8 @@ pub struct EntryFilter {
     pub to: Option<chrono::NaiveDate>,
 }
 
-/// Whether a message key was logged.
-pub fn is_logged(db: &Store, company: CompanyId, key: &str) -> Result<bool> {
-    Ok(db
-        .lock()
-        .query_row(
-            "SELECT 1 FROM logged_message WHERE company_id = ?1 AND message_key = ?2",
-            params![company, key],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
 /// An entry to insert.
+#[derive(Debug, Clone)]
 pub struct NewEntry {
     /// Contact.
     pub contact_no: String,
@@ -118,31 +106,79 @@ pub struct Link {
     pub folder: Option<String>,
 }
 
-/// Inserts a message's entries and link in one transaction; `false` when
-/// the key was logged already (then nothing is written).
-pub fn log_message(
+/// One message's entries and link, for [`log_page`].
+pub struct NewMessage {
+    /// The message key.
+    pub key: String,
+    /// Its entries.
+    pub entries: Vec<NewEntry>,
+    /// Where it is.
+    pub link: Link,
+}
+
+/// Inserts the entries and links of a page's messages in one transaction,
+/// each message on its own savepoint: one answer per message, `true` when
+/// inserted, `false` when its key was logged already (then nothing of it
+/// is written, as for a second copy of a key in the same page), an error
+/// when its rows could not be written (then none of them are, and the
+/// others still are). One commit, so one WAL sync, per page.
+pub fn log_page(
     db: &Store,
     company: CompanyId,
-    key: &str,
-    entries: &[NewEntry],
-    link: &Link,
-) -> Result<bool> {
+    messages: &[NewMessage],
+) -> Result<Vec<Result<bool>>> {
     let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let inserted = tx.execute(
-        "INSERT INTO logged_message(company_id, message_key, logged_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT DO NOTHING",
-        params![company, key, chrono::Utc::now().to_rfc3339()],
-    )?;
+    let mut tx = conn.transaction()?;
+    let logged_at = chrono::Utc::now().to_rfc3339();
+    let mut next: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE(MAX(entry_no), 0) + 1 FROM interaction_log_entry WHERE company_id = ?1",
+        )?
+        .query_row(params![company], |r| r.get(0))?;
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for m in messages {
+        let sp = tx.savepoint()?;
+        let outcome = insert_message(&sp, company, m, next, &logged_at);
+        match outcome {
+            Ok(true) => {
+                sp.commit()?;
+                next += m.entries.len() as i64;
+            }
+            Ok(false) => sp.commit()?,
+            // Dropping the savepoint rolls this message's rows back.
+            Err(_) => drop(sp),
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// One message's rows, entry numbers from `first`; `false` when its key was
+/// logged already.
+fn insert_message(
+    conn: &rusqlite::Connection,
+    company: CompanyId,
+    m: &NewMessage,
+    first: i64,
+    logged_at: &str,
+) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO logged_message(company_id, message_key, logged_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![company, m.key, logged_at])?;
     if inserted == 0 {
         return Ok(false);
     }
-    let first: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(entry_no), 0) + 1 FROM interaction_log_entry WHERE company_id = ?1",
-        params![company],
-        |r| r.get(0),
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO interaction_log_entry(company_id, entry_no, contact_no, contact_company_no, contact_alt_address_code,
+           salesperson_code, interaction_template_code, information_flow, initiated_by, description, subject, datetime, message_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)
+         ON CONFLICT DO NOTHING",
     )?;
-    for (next, e) in (first..).zip(entries) {
+    for (next, e) in (first..).zip(&m.entries) {
         // Control characters (NUL, escapes) have no place in an ERP field.
         let subject: String = e
             .subject
@@ -150,24 +186,80 @@ pub fn log_message(
             .map(|c| if c.is_control() { ' ' } else { c })
             .take(SUBJECT_LEN)
             .collect();
-        tx.execute(
-            "INSERT INTO interaction_log_entry(company_id, entry_no, contact_no, contact_company_no, contact_alt_address_code,
-               salesperson_code, interaction_template_code, information_flow, initiated_by, description, subject, datetime, message_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)
-             ON CONFLICT DO NOTHING",
-            params![
-                company, next, e.contact_no, e.contact_company_no, e.contact_alt_address_code, e.salesperson_code,
-                e.interaction_template_code, e.information_flow, e.initiated_by, subject, e.datetime, key
-            ],
-        )?;
+        insert.execute(params![
+            company,
+            next,
+            e.contact_no,
+            e.contact_company_no,
+            e.contact_alt_address_code,
+            e.salesperson_code,
+            e.interaction_template_code,
+            e.information_flow,
+            e.initiated_by,
+            subject,
+            e.datetime,
+            m.key
+        ])?;
     }
-    tx.execute(
+    let l = &m.link;
+    conn.prepare_cached(
         "INSERT INTO attachment(company_id, message_key, message_id, internet_message_id, web_link, mailbox, folder)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![company, key, link.message_id, link.internet_message_id, link.web_link, link.mailbox, link.folder],
-    )?;
-    tx.commit()?;
+    )?
+    .execute(params![company, m.key, l.message_id, l.internet_message_id, l.web_link, l.mailbox, l.folder])?;
     Ok(true)
+}
+
+/// Inserts one message's entries and link; `false` when the key was
+/// logged already (then nothing is written).
+pub fn log_message(
+    db: &Store,
+    company: CompanyId,
+    key: &str,
+    entries: &[NewEntry],
+    link: &Link,
+) -> Result<bool> {
+    let message = NewMessage {
+        key: key.to_string(),
+        entries: entries.to_vec(),
+        link: link.clone(),
+    };
+    log_page(db, company, std::slice::from_ref(&message))?
+        .pop()
+        .unwrap_or(Ok(false))
+}
+
+/// A logged message's new link: (key, previous message id, link).
+pub type LinkChange = (String, String, Link);
+
+/// Replaces the links of logged messages in one transaction, each only if
+/// it is the same message (same id as `previous`): a duplicate copy never
+/// takes over the original's link. Answers how many changed.
+pub fn update_links(db: &Store, company: CompanyId, changes: &[LinkChange]) -> Result<usize> {
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    let mut changed = 0;
+    {
+        let mut update = tx.prepare_cached(
+            "UPDATE attachment SET web_link = ?3, internet_message_id = COALESCE(?4, internet_message_id),
+               folder = COALESCE(?6, folder), mailbox = ?7, link_status = 'ok', message_id = ?5
+             WHERE company_id = ?1 AND message_key = ?2 AND message_id = ?8",
+        )?;
+        for (key, previous_id, link) in changes {
+            changed += update.execute(params![
+                company,
+                key,
+                link.web_link,
+                link.internet_message_id,
+                link.message_id,
+                link.folder,
+                link.mailbox,
+                previous_id
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(changed)
 }
 
 /// Replaces the link of a logged message, if it is the same message (same
@@ -179,13 +271,8 @@ pub fn update_link(
     previous_id: &str,
     link: &Link,
 ) -> Result<bool> {
-    let n = db.lock().execute(
-        "UPDATE attachment SET web_link = ?3, internet_message_id = COALESCE(?4, internet_message_id),
-           folder = COALESCE(?6, folder), mailbox = ?7, link_status = 'ok', message_id = ?5
-         WHERE company_id = ?1 AND message_key = ?2 AND message_id = ?8",
-        params![company, key, link.web_link, link.internet_message_id, link.message_id, link.folder, link.mailbox, previous_id],
-    )?;
-    Ok(n > 0)
+    let change = (key.to_string(), previous_id.to_string(), link.clone());
+    Ok(update_links(db, company, &[change])? > 0)
 }
 
 const ENTRY_SELECT: &str = "SELECT e.entry_no, e.contact_no, e.contact_company_no, e.contact_alt_address_code, e.salesperson_code,

@@ -200,22 +200,19 @@ pub type SalespersonMatch = (String, String);
 /// A contact match: number, company number, alternative address code.
 pub type ContactMatch = (String, Option<String>, Option<String>);
 
-/// The salesperson and contacts behind one address, as stored (normalised).
-pub fn lookup(
+/// The salesperson and contacts of each address (normalised), in order:
+/// one lock and the same prepared statements for all of them.
+pub fn lookup_many(
     db: &Store,
     company: CompanyId,
-    address: &str,
-) -> Result<(Option<SalespersonMatch>, Vec<ContactMatch>)> {
+    addresses: &[String],
+) -> Result<Vec<(Option<SalespersonMatch>, Vec<ContactMatch>)>> {
     let conn = db.lock();
-    let sp = conn
-        .query_row(
-            "SELECT code, name FROM salesperson WHERE company_id = ?1 AND email = ?2 ORDER BY code LIMIT 1",
-            params![company, address],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let mut salesperson = conn.prepare_cached(
+        "SELECT code, name FROM salesperson WHERE company_id = ?1 AND email = ?2 ORDER BY code LIMIT 1",
+    )?;
     // Best match first: e-mail, then e-mail 2, then alternative address.
-    let mut stmt = conn.prepare_cached(
+    let mut contact = conn.prepare_cached(
         "SELECT no, company_no, NULL, 0 AS rank FROM contact WHERE company_id = ?1 AND email = ?2
          UNION ALL
          SELECT no, company_no, NULL, 1 FROM contact WHERE company_id = ?1 AND email2 = ?2
@@ -225,17 +222,34 @@ pub fn lookup(
            WHERE a.company_id = ?1 AND a.email = ?2
          ORDER BY rank, 1",
     )?;
-    let rows = stmt.query_map(params![company, address], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })?;
-    let mut contacts: Vec<ContactMatch> = Vec::new();
-    for row in rows {
-        let row = row?;
-        if !contacts.iter().any(|c| c.0 == row.0) {
-            contacts.push(row);
+    let mut out = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let sp = salesperson
+            .query_row(params![company, address], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let rows = contact.query_map(params![company, address], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        let mut contacts: Vec<ContactMatch> = Vec::new();
+        for row in rows {
+            let row = row?;
+            if !contacts.iter().any(|c| c.0 == row.0) {
+                contacts.push(row);
+            }
         }
+        out.push((sp, contacts));
     }
-    Ok((sp, contacts))
+    Ok(out)
+}
+
+/// The salesperson and contacts of one address (normalised).
+pub fn lookup(
+    db: &Store,
+    company: CompanyId,
+    address: &str,
+) -> Result<(Option<SalespersonMatch>, Vec<ContactMatch>)> {
+    let mut found = lookup_many(db, company, &[address.to_string()])?;
+    Ok(found.pop().unwrap_or_default())
 }
 
 /// One e-mail field: owner kind, code or number, field name, value.
