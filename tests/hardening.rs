@@ -114,6 +114,53 @@ async fn a_message_larger_than_the_host_takes_is_quarantined_by_its_identity() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_message_read_along_with_moves_costs_them_nothing() {
+    // The next page is read inside the last batch of moves; here it holds a
+    // message past the host's cap, so the batch's whole answer cannot be
+    // read although Graph made the moves. The job finds them where they
+    // went, and the huge message is quarantined on its own.
+    let mut inbox: Vec<Value> = (0..4).map(ordinary).collect();
+    inbox.push(crowded(4, 240_000));
+    inbox.push(ordinary(5));
+    let h = Harness::start(inbox, vec![]).await;
+    h.enable(4).await;
+    let r = h.run().await;
+    assert_eq!(
+        (
+            r.messages_logged,
+            r.messages_quarantined,
+            r.messages_deferred
+        ),
+        (5, 1, 0),
+        "{r:?}"
+    );
+    assert!(r.inbox_drained, "{:?}", r.stopped_early);
+    assert_eq!(h.count("inbox"), 0);
+    assert_eq!(h.count("archive"), 5);
+    for e in h.entries() {
+        assert_eq!(e.folder.as_deref(), Some("archive"), "{e:?}");
+        assert!(h.emulator.resolve_web_link(&e.web_link).is_some(), "{e:?}");
+    }
+    let batches = h
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("$batch[read]"))
+        .count();
+    assert!(batches >= 1, "the next page was read with the moves");
+    let looked_for = h
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path_and_query.contains("parentFolderId"))
+        .count();
+    assert_eq!(
+        looked_for, 5,
+        "each of the 4 moves of the unreadable answer was looked for, and the huge message's own move to quarantine"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_web_link_is_never_kept() {
     let config = EmulatorConfig {
         outlook_public_base: "javascript:alert(document.cookie)//".into(),

@@ -297,6 +297,22 @@ async fn more_messages_than_one_page_are_all_logged_oldest_first(x: Experience) 
                 selects.iter().all(|q| q.path_and_query.contains("select=")
                     || q.path_and_query.contains("%24select="))
             );
+            // Pipelined: after the first page, pages are read inside the
+            // last $batch of the moves before them (validation's probe aside).
+            let pages = || {
+                selects
+                    .iter()
+                    .filter(|q| q.path_and_query.contains("internetMessageId"))
+            };
+            let alone = pages()
+                .filter(|q| q.path_and_query.starts_with("/v1.0/"))
+                .count();
+            let riding = pages()
+                .filter(|q| q.path_and_query.starts_with("$batch[read]"))
+                .count() as u32;
+            // A page with a single move reads the next one on its own.
+            assert_eq!(alone as u32 + riding, r.pages, "{selects:#?}");
+            assert!(riding >= 2 && riding > alone as u32, "{selects:#?}");
         }
         Experience::Ews => {
             // One GetItem per page fetches what the rules need (the last,

@@ -163,3 +163,62 @@ in_both_experiences!(
     five_thousand_messages_through_faults_and_throttling,
     a_throttled_run_ends_early_and_postpones_the_job,
 );
+
+/// The pacing window outlives a run: a run that starts soon after another
+/// counts that one's requests, and stops short of the limit instead of
+/// meeting a 429 it could have foreseen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_soon_after_another_paces_against_its_requests() {
+    let batch = |from: usize| -> Vec<_> {
+        (from..from + 10)
+            .map(|i| message(&format!("<w-{i}@x>"), "W", ANDY, &[JO], &[]))
+            .collect()
+    };
+    let h = Harness::start(batch(0), vec![]).await;
+    h.enable(5).await;
+    // 20 requests per two minutes, for the emulator and the component alike;
+    // one run of 10 messages costs about 15 of them.
+    let limits = json!({"max_requests": 20, "window_ms": 120_000, "pacing": true});
+    email_logging_host::store::plugin_state::set(
+        &h.erp.db,
+        h.company,
+        "graph-limits",
+        &limits.to_string(),
+    )
+    .unwrap();
+    h.emulator.set_throttling(Some(Throttling {
+        max_concurrent: 4,
+        max_requests: 20,
+        window: Duration::from_secs(120),
+        retry_after: Duration::from_secs(120),
+    }));
+    let first = h.run().await;
+    assert!(
+        first.inbox_drained && first.stopped_early.is_none(),
+        "{first:?}"
+    );
+    for m in batch(10) {
+        h.emulator.add_message(MAILBOX, "inbox", m).unwrap();
+    }
+    match h.run_outcome().await {
+        JobOutcome::Report(r) => {
+            assert!(
+                r.stopped_early.as_deref().unwrap_or("").contains("throttl"),
+                "{r:?}"
+            );
+        }
+        JobOutcome::Error(RunError::Throttled(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    let throttled = h
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert_eq!(
+        throttled, 0,
+        "the second run knew of the first one's requests"
+    );
+    assert_eq!(h.in_queue() + h.in_storage(), 20, "nothing lost");
+}

@@ -4,8 +4,11 @@
 //! retries transient failures with `Retry-After` honoured, and renews the
 //! access token once on a 401.
 
+mod batch;
 pub mod pacing;
 pub mod store;
+
+pub use batch::MoveAnswer;
 
 use crate::retry::{MAX_ATTEMPTS, MAX_WAIT, Patience, Verdict, parse_retry_after, verdict};
 
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 /// Graph's v1.0 base URL.
 pub const GRAPH_BASE: &str = "https://graph.microsoft.com/v1.0";
 /// Graph's limit of requests in one `$batch`.
-const BATCH_LIMIT: usize = 20;
+pub(crate) const BATCH_LIMIT: usize = 20;
 
 /// Well-known folder names, usable directly in paths and as `destinationId`.
 pub const WELL_KNOWN_FOLDERS: &[&str] = &[
@@ -67,6 +70,10 @@ pub enum GraphError {
     /// The host refused or failed.
     #[error(transparent)]
     Host(#[from] HostError),
+    /// Graph answered, but its answer was larger than the host takes; what
+    /// the request did is not known from it.
+    #[error("Microsoft Graph's answer could not be read: {0}")]
+    AnswerTooLarge(String),
     /// Graph's answer was not what the API documents.
     #[error("Microsoft Graph sent an unreadable answer: {0}")]
     Malformed(String),
@@ -144,6 +151,49 @@ impl<'a> Graph<'a> {
     /// Paces requests against these limits instead of the documented ones.
     pub fn set_limits(&mut self, limits: pacing::GraphLimits) {
         self.pacer = pacing::Pacer::new(limits);
+    }
+
+    /// Takes in the requests earlier runs sent to this mailbox within the
+    /// throttling window (kept by [`Self::keep_window`]).
+    pub fn restore_window(&mut self) {
+        let Ok(Some((text, _))) = self.host.storage_get(pacing::WINDOW_KEY) else {
+            return;
+        };
+        match serde_json::from_str::<pacing::Window>(&text) {
+            Ok(w) => {
+                let now_ms = self.host.now().timestamp_millis().max(0) as u64;
+                self.pacer
+                    .restore(&w, &self.mailbox, Instant::now(), now_ms);
+            }
+            // Only a courtesy to the next run: an unreadable log paces as none.
+            Err(_) => self.host.log(
+                crate::host::Level::Warn,
+                "the kept Graph pacing log is unreadable; pacing without it",
+                &[("key", pacing::WINDOW_KEY)],
+            ),
+        }
+    }
+
+    /// Keeps this run's requests within the throttling window for the next
+    /// run. A failure is logged, never fatal: the next run may then meet a
+    /// 429, which it waits out.
+    pub fn keep_window(&self) {
+        let now_ms = self.host.now().timestamp_millis().max(0) as u64;
+        let w = self.pacer.window(&self.mailbox, Instant::now(), now_ms);
+        let Ok(text) = serde_json::to_string(&w) else {
+            return;
+        };
+        let kept = self.host.storage_get(pacing::WINDOW_KEY).and_then(|old| {
+            let version = old.map(|(_, v)| v);
+            self.host.storage_put(pacing::WINDOW_KEY, &text, version)
+        });
+        if let Err(e) = kept {
+            self.host.log(
+                crate::host::Level::Warn,
+                "could not keep the Graph pacing log for the next run",
+                &[("error", &e.to_string())],
+            );
+        }
     }
 
     /// Waits until `cost` more requests fit the throttling window. A wait
@@ -250,130 +300,6 @@ impl<'a> Graph<'a> {
         let url = format!("{}/messages/{}/move", self.mailbox_url(), enc(id));
         let body = serde_json::json!({ "destinationId": destination });
         self.call("POST", &url, Some(body))
-    }
-
-    /// Moves many messages with JSON batching, at most 20 per `$batch` (Graph
-    /// runs at most 4 of them at once, so one batch never exceeds the
-    /// mailbox's concurrency limit). Inner requests that are throttled or hit
-    /// a transient fault are sent again after their `Retry-After`. Answers in
-    /// the order asked.
-    pub fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Value, GraphError>> {
-        let mut results: Vec<Option<Result<Value, GraphError>>> = vec![None; moves.len()];
-        let mut todo: Vec<usize> = (0..moves.len()).collect();
-        let mailbox = enc(&self.mailbox);
-        let mut renewed = false;
-        for attempt in 1..=MAX_ATTEMPTS {
-            let mut again = Vec::new();
-            let mut wait: Option<Duration> = None;
-            let mut expired = false;
-            for chunk in todo.chunks(BATCH_LIMIT) {
-                let requests: Vec<Value> = chunk
-                    .iter()
-                    .map(|&i| {
-                        serde_json::json!({
-                            "id": i.to_string(),
-                            "method": "POST",
-                            "url": format!("/users/{mailbox}/messages/{}/move", enc(&moves[i].0)),
-                            "headers": {"Content-Type": "application/json", "Prefer": "IdType=\"ImmutableId\""},
-                            "body": {"destinationId": moves[i].1},
-                        })
-                    })
-                    .collect();
-                let url = format!("{GRAPH_BASE}/$batch");
-                // Graph counts each inner request against the mailbox.
-                let answer = self.call_costing(
-                    "POST",
-                    &url,
-                    Some(serde_json::json!({ "requests": requests })),
-                    chunk.len(),
-                );
-                let responses = match answer {
-                    Ok(v) => v
-                        .get("responses")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default(),
-                    Err(e) => {
-                        for &i in chunk {
-                            results[i] = Some(Err(e.clone()));
-                        }
-                        continue;
-                    }
-                };
-                for &i in chunk {
-                    let id = i.to_string();
-                    let Some(r) = responses
-                        .iter()
-                        .find(|r| r.get("id").and_then(Value::as_str) == Some(&id))
-                    else {
-                        results[i] = Some(Err(GraphError::Malformed(
-                            "a batch answer without this request".into(),
-                        )));
-                        continue;
-                    };
-                    let status = r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
-                    let body = r.get("body").cloned().unwrap_or(Value::Null);
-                    results[i] = Some(match verdict(status, renewed) {
-                        Verdict::Done => Ok(body),
-                        // The token expired between the batch and this inner
-                        // request: renew once and send it again.
-                        Verdict::Renew => {
-                            expired = true;
-                            again.push(i);
-                            wait.get_or_insert(Duration::ZERO);
-                            Err(api_error_of(status, &body))
-                        }
-                        Verdict::Retry { throttled } => {
-                            let after = r
-                                .get("headers")
-                                .and_then(Value::as_object)
-                                .and_then(|h| {
-                                    h.iter()
-                                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                                })
-                                .and_then(|(_, v)| {
-                                    v.as_str()
-                                        .map(str::to_string)
-                                        .or_else(|| v.as_f64().map(|f| f.to_string()))
-                                })
-                                .and_then(|v| parse_retry_after(&v));
-                            let w = after.unwrap_or_else(|| self.backoff(attempt));
-                            wait = Some(wait.map_or(w, |x| x.max(w)));
-                            again.push(i);
-                            Err(if throttled {
-                                GraphError::Throttled(w.as_secs().max(1) as u32)
-                            } else {
-                                GraphError::Transient(format!("HTTP {status} in a batch"))
-                            })
-                        }
-                        Verdict::Fail => Err(api_error_of(status, &body)),
-                    });
-                }
-            }
-            if expired {
-                renewed = true;
-                self.tokens.invalidate(self.host);
-            }
-            let Some(wait) = wait else { break };
-            if again.is_empty()
-                || attempt == MAX_ATTEMPTS
-                || wait > MAX_WAIT
-                || self.past_deadline(wait)
-            {
-                break;
-            }
-            if !wait.is_zero() {
-                self.patience.throttled_waits += 1;
-                self.wait(wait, "Microsoft Graph throttled or failed some moves");
-            }
-            todo = again;
-        }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(GraphError::Transient("the move was not sent".into())))
-            })
-            .collect()
     }
 
     /// Creates a draft in Drafts that says what it is, for the move check of
@@ -584,6 +510,7 @@ impl<'a> Graph<'a> {
         body: Option<Value>,
         cost: usize,
     ) -> Result<Value, GraphError> {
+        let body = body.map(|b| b.to_string().into_bytes());
         let body = self.send_costing(method, url, body, cost)?;
         parse_body(&body)
     }
@@ -593,7 +520,7 @@ impl<'a> Graph<'a> {
         &mut self,
         method: &str,
         url: &str,
-        body: Option<Value>,
+        body: Option<Vec<u8>>,
         cost: usize,
     ) -> Result<Vec<u8>, GraphError> {
         let mut renewed = false;
@@ -615,7 +542,7 @@ impl<'a> Graph<'a> {
                 method: method.into(),
                 url: url.into(),
                 headers,
-                body: body.as_ref().map(|b| b.to_string().into_bytes()),
+                body: body.clone(),
                 timeout_ms: Some(60_000),
                 sensitive: false,
             });

@@ -191,6 +191,20 @@ pub trait MailStore {
     /// store cannot tell its new id (an EWS move into a public folder, of an
     /// item with nothing to find it by), which link repair then looks for.
     fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>>;
+    /// [`Self::move_many`], reading the Inbox's first page of `batch` at the
+    /// same time where the store can do it without a request of its own
+    /// (Graph: one more inner request of the last `$batch`), for the drain's
+    /// next page: a following `page(Cursor::First, batch)` takes it. The
+    /// page read while the moves are in flight may still hold some of them,
+    /// which the drain has seen already. By default it only moves.
+    fn move_many_and_read_ahead(
+        &mut self,
+        moves: &[(String, String)],
+        batch: u32,
+    ) -> Vec<Result<Option<Moved>, MailError>> {
+        let _ = batch;
+        self.move_many(moves)
+    }
     /// Deletes a message the way a person would (it goes to Deleted Items).
     fn delete(&mut self, id: &str) -> Result<(), MailError>;
     /// The folder id for a folder path, creating missing levels.
@@ -222,4 +236,7 @@ pub trait MailStore {
     fn web_link(&self, id: &str, given: Option<&str>) -> String;
     /// What the calls so far cost.
     fn usage(&self) -> Usage;
+    /// Ends a run: keeps what the next run should know (Graph: its requests
+    /// within the throttling window). By default nothing.
+    fn finish(&mut self) {}
 }

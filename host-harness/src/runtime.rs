@@ -78,6 +78,11 @@ pub fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // For profiling the component with `perf` (BENCHMARKS.md): its
+        // functions named in /tmp/perf-PID.map.
+        if std::env::var_os("EMAIL_LOGGING_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         // Compiled code is kept on disk by `load_component`, not by
         // wasmtime's own cache, whose lookup hashes the whole wasm and reads
         // a compressed file on every start.

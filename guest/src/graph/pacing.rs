@@ -9,11 +9,15 @@
 //! client sends one request at a time, and Graph runs the inner requests of
 //! one `$batch` at most 4 at once.
 //!
-//! The window is paced with a sliding log of this run's own requests: a
+//! The window is paced with a sliding log of the job's own requests: a
 //! request (or a `$batch` of `n` inner requests, each counted by Graph) is
 //! sent only when the requests of the last window plus `n` fit the budget.
 //! Each request is logged at the time its answer arrived, which is never
 //! earlier than the time Graph counted it, so the log can only over-count.
+//!
+//! The log outlives a run: it is kept in plugin storage ([`WINDOW_KEY`]) by
+//! the second, so a run that starts within the window of an earlier one
+//! paces against that one's requests too instead of meeting a 429.
 
 use crate::host::Host;
 use serde::Deserialize;
@@ -24,6 +28,18 @@ use std::time::{Duration, Instant};
 /// [`GraphLimits`]); for tenants whose limits differ from the documented
 /// ones, and for tests that compress the window.
 pub const LIMITS_KEY: &str = "graph-limits";
+
+/// The plugin-state key of the pacing log between runs (JSON [`Window`]).
+pub const WINDOW_KEY: &str = "graph-pacing";
+
+/// The requests of the last window, as kept between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Window {
+    /// The mailbox the requests went to (another mailbox has its own limits).
+    pub mailbox: String,
+    /// (Unix time in milliseconds, requests), oldest first, by the second.
+    pub sent: Vec<(u64, u32)>,
+}
 
 /// Outlook's throttling limits as this client paces against them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -123,6 +139,55 @@ impl Pacer {
             self.sent.extend(std::iter::repeat_n(at, n));
         }
     }
+
+    /// The log as kept between runs: `now` is `now_ms` on the wall clock.
+    /// Requests are grouped by the second and logged at its end, which can
+    /// only over-count.
+    pub fn window(&self, mailbox: &str, now: Instant, now_ms: u64) -> Window {
+        let window = Duration::from_millis(self.limits.window_ms);
+        let mut sent: Vec<(u64, u32)> = Vec::new();
+        for t in &self.sent {
+            let age = now.saturating_duration_since(*t);
+            if age >= window {
+                continue;
+            }
+            let at = now_ms.saturating_sub(age.as_millis() as u64);
+            let second = (at / 1000 + 1) * 1000;
+            match sent.last_mut() {
+                Some((s, n)) if *s == second => *n += 1,
+                _ => sent.push((second, 1)),
+            }
+        }
+        Window {
+            mailbox: mailbox.to_string(),
+            sent,
+        }
+    }
+
+    /// Takes in the requests an earlier run logged for `mailbox`.
+    pub fn restore(&mut self, w: &Window, mailbox: &str, now: Instant, now_ms: u64) {
+        if !self.limits.pacing || !w.mailbox.eq_ignore_ascii_case(mailbox) {
+            return;
+        }
+        let window = self.limits.window_ms;
+        let mut earlier: Vec<Instant> = Vec::new();
+        for &(at, n) in &w.sent {
+            // From the future (a clock set back): as if sent now.
+            let age = now_ms.saturating_sub(at);
+            if age >= window {
+                continue;
+            }
+            let Some(t) = now.checked_sub(Duration::from_millis(age)) else {
+                continue;
+            };
+            // At most a window's budget: a corrupt count must not stall the job.
+            let room = self.limits.budget().saturating_sub(earlier.len());
+            earlier.extend(std::iter::repeat_n(t, (n as usize).min(room)));
+        }
+        earlier.sort();
+        earlier.extend(self.sent.drain(..));
+        self.sent = earlier.into();
+    }
 }
 
 #[cfg(test)]
@@ -193,6 +258,43 @@ mod tests {
             assert!(in_window <= 29, "{in_window} requests in one window");
         }
         assert!(now > start);
+    }
+
+    #[test]
+    fn the_window_outlives_a_run() {
+        let l = limits(100, 10_000); // budget 98
+        let t0 = Instant::now();
+        let mut first = Pacer::new(l);
+        first.record(20, t0);
+        first.record(50, t0 + Duration::from_millis(1500));
+        let now_ms = 1_800_000_000_000;
+        let kept = first.window("box@x", t0 + Duration::from_millis(2000), now_ms);
+        assert_eq!(kept.sent.iter().map(|(_, n)| n).sum::<u32>(), 70);
+        assert!(kept.sent.iter().all(|(at, _)| *at <= now_ms + 1000));
+        let text = serde_json::to_string(&kept).unwrap();
+
+        // A run three seconds later knows of the 70.
+        let mut next = Pacer::new(l);
+        let t1 = Instant::now() + Duration::from_secs(60);
+        let w: Window = serde_json::from_str(&text).unwrap();
+        next.restore(&w, "BOX@x", t1, now_ms + 1000);
+        assert_eq!(next.delay(28, t1), Duration::ZERO);
+        assert!(next.delay(29, t1) > Duration::ZERO, "70 + 29 > 98");
+        // Another mailbox, or a window long past, counts nothing.
+        let mut other = Pacer::new(l);
+        other.restore(&w, "other@x", t1, now_ms + 1000);
+        assert_eq!(other.delay(98, t1), Duration::ZERO);
+        let mut later = Pacer::new(l);
+        later.restore(&w, "box@x", t1, now_ms + 20_000);
+        assert_eq!(later.delay(98, t1), Duration::ZERO);
+        // A corrupt count is held to one window's budget.
+        let mut bad = Pacer::new(l);
+        let huge = Window {
+            mailbox: "box@x".into(),
+            sent: vec![(now_ms, u32::MAX)],
+        };
+        bad.restore(&huge, "box@x", t1, now_ms);
+        assert!(bad.delay(1, t1) <= Duration::from_millis(10_000));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! page sizes that fit the host's response cap, Graph's error codes and what
 //! they mean for the pipeline, the checks and hints of the mailbox access.
 
-use super::{Graph, GraphError, enc, pacing};
+use super::{Graph, GraphError, MoveAnswer, enc, pacing};
 use crate::auth::AuthError;
 use crate::host::{Host, HostError};
 use crate::mail_store::{
@@ -20,6 +20,9 @@ use std::time::Instant;
 /// An answer past this many bytes makes the next pages smaller, so that a
 /// page and its parsed messages stay well inside the component's memory.
 const PAGE_BYTES: usize = 4 << 20;
+
+/// Graph's largest `$top` for messages.
+const MAX_TOP: u32 = 1000;
 
 /// What link repair asks of a message.
 const FIND_SELECT: &str = "$select=id,webLink,parentFolderId,internetMessageId";
@@ -38,6 +41,13 @@ pub struct GraphStore<'a> {
     last_read: usize,
     /// The last page's next link, while the page size stays as it was.
     next_link: Option<String>,
+    /// The first page of the Inbox, read with the last moves, for the next
+    /// `page(Cursor::First, …)`; any other read drops it.
+    read_ahead: Option<super::Page>,
+    /// The page size the read-ahead page was asked with.
+    read_ahead_top: u32,
+    /// The size of the last page's answer.
+    last_bytes: usize,
     folder_names: HashMap<String, String>,
 }
 
@@ -52,6 +62,9 @@ impl<'a> GraphStore<'a> {
             position: 0,
             last_read: 0,
             next_link: None,
+            read_ahead: None,
+            read_ahead_top: 0,
+            last_bytes: 0,
             folder_names: HashMap::new(),
         }
     }
@@ -62,6 +75,7 @@ impl<'a> GraphStore<'a> {
         let mut store = Self::new(host, setup, mailbox);
         store.graph.set_deadline(deadline);
         store.graph.set_limits(pacing::GraphLimits::load(host));
+        store.graph.restore_window();
         store
     }
 
@@ -118,22 +132,7 @@ impl<'a> GraphStore<'a> {
         };
         loop {
             match self.graph.page(&url) {
-                Ok(page) => {
-                    let read = page.items.len();
-                    self.last_read = read;
-                    let sized = page_size(self.top, self.batch, read, page.bytes);
-                    let more = page.next_link.is_some();
-                    self.next_link = page.next_link.filter(|_| sized == self.top);
-                    self.top = sized;
-                    // Items are parsed one at a time and their text dropped as
-                    // they go, so a page costs little more than its answer.
-                    let items = page
-                        .items
-                        .into_iter()
-                        .map(|raw| InboxMessage::from_raw(&raw))
-                        .collect();
-                    return Ok(Page { items, more });
-                }
+                Ok(page) => return Ok(self.accept(page)),
                 Err(GraphError::Host(HostError::Invalid(m))) if m.contains("larger than") => {
                     if self.top > 1 {
                         self.top = (self.top / 2).max(1);
@@ -151,6 +150,65 @@ impl<'a> GraphStore<'a> {
                 Err(e) => return Err(self.mail_error(e)),
             }
         }
+    }
+
+    /// Graph's answers to moves, as the pipeline takes them. A move whose
+    /// answer was too large to read is looked for in its destination.
+    fn moved(
+        &mut self,
+        moves: &[(String, String)],
+        results: Vec<Result<MoveAnswer, GraphError>>,
+    ) -> Vec<Result<Option<Moved>, MailError>> {
+        moves
+            .iter()
+            .zip(results)
+            .map(|((id, destination), r)| match r {
+                Err(GraphError::AnswerTooLarge(m)) => match self.moved_yet(id, destination) {
+                    Ok(Some(v)) => Ok(MoveAnswer::of_value(&v)),
+                    Ok(None) => Err(GraphError::Transient(format!(
+                        "the move's answer could not be read ({m}) and the message is not in the destination"
+                    ))),
+                    Err(e) => Err(e),
+                },
+                other => other,
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .zip(moves)
+            .map(|(r, (id, _))| match r {
+                Ok(answer) => {
+                    let id = answer
+                        .id
+                        .filter(|i| !i.trim().is_empty())
+                        .unwrap_or_else(|| id.clone());
+                    // Immutable ids: Graph always knows where it went.
+                    Ok(Some(Moved {
+                        web_link: self.web_link(&id, answer.web_link.as_deref()),
+                        id,
+                    }))
+                }
+                Err(e) => Err(self.mail_error(e)),
+            })
+            .collect()
+    }
+
+    /// Takes a page read at the current position: the next page's size and
+    /// link follow from it, and its items are parsed one at a time, their
+    /// text dropped as they go, so a page costs little more than its answer.
+    fn accept(&mut self, page: super::Page) -> Page {
+        let read = page.items.len();
+        self.last_read = read;
+        self.last_bytes = page.bytes;
+        let sized = page_size(self.top, self.batch, read, page.bytes);
+        let more = page.next_link.is_some();
+        self.next_link = page.next_link.filter(|_| sized == self.top);
+        self.top = sized;
+        let items = page
+            .items
+            .into_iter()
+            .map(|raw| InboxMessage::from_raw(&raw))
+            .collect();
+        Page { items, more }
     }
 
     /// The message at the current position by its identity only, as an item
@@ -358,6 +416,7 @@ impl MailStore for GraphStore<'_> {
 
     fn page(&mut self, cursor: Cursor, batch: u32) -> Result<Page, MailError> {
         let batch = batch.max(1);
+        let read_ahead = self.read_ahead.take();
         match cursor {
             Cursor::First => {
                 // The run changed the Inbox: a next link would skip unseen
@@ -376,7 +435,13 @@ impl MailStore for GraphStore<'_> {
             self.top = batch;
             self.next_link = None;
         }
-        self.read_page(cursor == Cursor::Next)
+        match read_ahead {
+            // Read from the start with this very page size: as if read now.
+            Some(page) if cursor == Cursor::First && self.top == self.read_ahead_top => {
+                Ok(self.accept(page))
+            }
+            _ => self.read_page(cursor == Cursor::Next),
+        }
     }
 
     fn rights_hint(&self) -> &'static str {
@@ -390,28 +455,46 @@ impl MailStore for GraphStore<'_> {
     fn move_many(&mut self, moves: &[(String, String)]) -> Vec<Result<Option<Moved>, MailError>> {
         let results = match moves {
             [] => return Vec::new(),
-            [(id, destination)] => vec![self.move_one(id, destination)],
-            many => self.graph.move_many(many),
+            [(id, destination)] => vec![
+                self.move_one(id, destination)
+                    .map(|v| MoveAnswer::of_value(&v)),
+            ],
+            many => self.graph.move_many(many, None).0,
         };
-        moves
-            .iter()
-            .zip(results)
-            .map(|((id, _), r)| match r {
-                Ok(v) => {
-                    let id = v
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .filter(|i| !i.trim().is_empty())
-                        .unwrap_or(id);
-                    // Immutable ids: Graph always knows where it went.
-                    Ok(Some(Moved {
-                        web_link: self.web_link(id, v.get("webLink").and_then(Value::as_str)),
-                        id: id.to_string(),
-                    }))
-                }
-                Err(e) => Err(self.mail_error(e)),
-            })
-            .collect()
+        self.moved(moves, results)
+    }
+
+    fn move_many_and_read_ahead(
+        &mut self,
+        moves: &[(String, String)],
+        batch: u32,
+    ) -> Vec<Result<Option<Moved>, MailError>> {
+        self.read_ahead = None;
+        // A page rides in the moves' answer only while pages are small: an
+        // answer past the host's cap would hide where the moves went.
+        // One move goes alone, as it always did (its retries are a move's).
+        if moves.len() < 2 || self.last_bytes > PAGE_BYTES / 4 {
+            return self.move_many(moves);
+        }
+        // The page `page(Cursor::First, batch)` would read next, and as many
+        // more as moves may still be in flight with it (the last batch's):
+        // those the drain has seen already, and the page would come short.
+        let top = match self.top {
+            0 => batch.max(1),
+            top => top.min(batch.max(1)),
+        };
+        let in_flight = (moves.len() % super::BATCH_LIMIT) as u32;
+        let url = self.graph.page_url(
+            "inbox",
+            message::SELECT,
+            Some(message::EXPAND),
+            (top + in_flight).min(MAX_TOP),
+            0,
+        );
+        let (results, page) = self.graph.move_many(moves, Some(&url));
+        self.read_ahead = page;
+        self.read_ahead_top = top;
+        self.moved(moves, results)
     }
 
     fn delete(&mut self, id: &str) -> Result<(), MailError> {
@@ -505,6 +588,10 @@ impl MailStore for GraphStore<'_> {
 
     fn web_link(&self, id: &str, given: Option<&str>) -> String {
         crate::web_link::outlook_link(given, id)
+    }
+
+    fn finish(&mut self) {
+        self.graph.keep_window();
     }
 
     fn usage(&self) -> Usage {

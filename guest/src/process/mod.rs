@@ -105,6 +105,7 @@ pub(crate) fn run_on(
         run.check_folder_limits();
     }
     run.write_activities();
+    run.store.finish();
     drained?;
     let usage = run.store.usage();
     let mut report = run.report;

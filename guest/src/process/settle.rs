@@ -54,7 +54,13 @@ impl Run<'_> {
             .iter()
             .map(|p| (p.msg.id.clone(), p.destination.clone()))
             .collect();
-        let results = self.store.move_many(&moves);
+        // While the run goes on, the next page is read with these moves.
+        let results = if self.report.budget_exhausted || self.report.stopped_early.is_some() {
+            self.store.move_many(&moves)
+        } else {
+            let batch = self.setup.batch_size.max(1);
+            self.store.move_many_and_read_ahead(&moves, batch)
+        };
         pending
             .into_iter()
             .zip(results)
