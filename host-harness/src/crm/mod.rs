@@ -181,6 +181,25 @@ mod tests {
                 },
             )
         };
+        // A message the database refuses costs only itself, and leaves no
+        // trace that would make it "logged already" next time.
+        let mut bad = msg("<bad@x>", 1);
+        bad.entries[0].information_flow = "sideways";
+        let answers = log_page(&db, c, &[msg("<c@x>", 1), bad, msg("<d@x>", 1)]).unwrap();
+        assert!(answers[0].as_ref().is_ok_and(|i| *i), "{answers:?}");
+        assert!(answers[1].is_err(), "{answers:?}");
+        assert!(answers[2].as_ref().is_ok_and(|i| *i), "{answers:?}");
+        assert!(
+            log_page(&db, c, &[msg("<bad@x>", 1)]).unwrap()[0]
+                .as_ref()
+                .is_ok_and(|i| *i)
+        );
+        let numbers: Vec<i64> = entries(&db, c, &EntryFilter::default())
+            .unwrap()
+            .iter()
+            .map(|e| e.entry_no)
+            .collect();
+        assert_eq!(numbers, [1, 2, 3, 4, 5, 6, 7], "no gaps after the refusal");
         let stranger = (
             "<b@x>".to_string(),
             "another copy".to_string(),

@@ -116,35 +116,54 @@ pub struct NewMessage {
     pub link: Link,
 }
 
-/// Inserts the entries and links of a page's messages in one transaction,
-/// each message on its own savepoint: one answer per message, `true` when
-/// inserted, `false` when its key was logged already (then nothing of it
-/// is written, as for a second copy of a key in the same page), an error
-/// when its rows could not be written (then none of them are, and the
-/// others still are). One commit, so one WAL sync, per page.
+/// Inserts the entries and links of a page's messages in one transaction:
+/// one answer per message, `true` when inserted, `false` when its key was
+/// logged already (then nothing of it is written, as for a second copy of a
+/// key in the same page), an error when its rows could not be written (then
+/// none of them are, and the others still are). One commit, so one WAL
+/// sync, per page.
 pub fn log_page(
     db: &Store,
     company: CompanyId,
     messages: &[NewMessage],
 ) -> Result<Vec<Result<bool>>> {
     let mut conn = db.lock();
-    let mut tx = conn.transaction()?;
     let logged_at = chrono::Utc::now().to_rfc3339();
-    let mut next: i64 = tx
-        .prepare_cached(
-            "SELECT COALESCE(MAX(entry_no), 0) + 1 FROM interaction_log_entry WHERE company_id = ?1",
-        )?
-        .query_row(params![company], |r| r.get(0))?;
+    // Every message at once; only when one fails is the page done again,
+    // each message on a savepoint of its own (a savepoint journals every
+    // page it changes, which cost more than the inserts).
+    let tx = conn.transaction()?;
+    let mut next = next_entry_no(&tx, company)?;
+    let mut outcomes = Vec::with_capacity(messages.len());
+    for m in messages {
+        match insert_message(&tx, company, m, next, &logged_at) {
+            Ok(inserted) => {
+                if inserted {
+                    next += m.entries.len() as i64;
+                }
+                outcomes.push(Ok(inserted));
+            }
+            Err(_) => break,
+        }
+    }
+    if outcomes.len() == messages.len() {
+        tx.commit()?;
+        return Ok(outcomes);
+    }
+    drop(tx);
+    let mut tx = conn.transaction()?;
+    let mut next = next_entry_no(&tx, company)?;
     let mut outcomes = Vec::with_capacity(messages.len());
     for m in messages {
         let sp = tx.savepoint()?;
         let outcome = insert_message(&sp, company, m, next, &logged_at);
         match outcome {
-            Ok(true) => {
+            Ok(inserted) => {
                 sp.commit()?;
-                next += m.entries.len() as i64;
+                if inserted {
+                    next += m.entries.len() as i64;
+                }
             }
-            Ok(false) => sp.commit()?,
             // Dropping the savepoint rolls this message's rows back.
             Err(_) => drop(sp),
         }
@@ -152,6 +171,15 @@ pub fn log_page(
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// The number the company's next interaction log entry gets.
+fn next_entry_no(conn: &rusqlite::Connection, company: CompanyId) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE(MAX(entry_no), 0) + 1 FROM interaction_log_entry WHERE company_id = ?1",
+        )?
+        .query_row(params![company], |r| r.get(0))?)
 }
 
 /// One message's rows, entry numbers from `first`; `false` when its key was
