@@ -66,7 +66,12 @@ fn main() {
             println!("cargo:rerun-if-changed={}", dep.display());
         }
     }
-    for manifest in ["guest/Cargo.toml", "guests/misbehaving/Cargo.toml"] {
+    // The workspace manifest holds the component's profile (guest-release).
+    for manifest in [
+        "Cargo.toml",
+        "guest/Cargo.toml",
+        "guests/misbehaving/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(manifest).display());
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
