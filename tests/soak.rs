@@ -82,12 +82,7 @@ async fn five_thousand_messages_through_faults_and_throttling(x: Experience) {
         "{faults} faults in {requests} requests"
     );
     // Graph throttles with 429; Exchange with ErrorServerBusy faults.
-    let throttled = h
-        .emulator
-        .requests()
-        .iter()
-        .filter(|r| r.status == 429)
-        .count();
+    let throttled = h.throttled();
     match x {
         Experience::Graph => assert!(throttled > 0, "throttling was on"),
         Experience::Ews => assert!(waits + throttled_runs > 0, "throttling was on"),
@@ -210,12 +205,7 @@ async fn a_run_soon_after_another_paces_against_its_requests() {
         JobOutcome::Error(RunError::Throttled(_)) => {}
         other => panic!("{other:?}"),
     }
-    let throttled = h
-        .emulator
-        .requests()
-        .iter()
-        .filter(|r| r.status == 429)
-        .count();
+    let throttled = h.throttled();
     assert_eq!(
         throttled, 0,
         "the second run knew of the first one's requests"

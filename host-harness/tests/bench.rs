@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "mailboxes_10_msgs_per_s",
     "mailboxes_100_msgs_per_s",
     "mailboxes_100_zero_latency_msgs_per_s",
+    "mailboxes_100_ratio_to_ceiling",
     "peak_rss_mb_100k",
     "pacing_msgs_per_s_with",
     "pacing_msgs_per_s_without",

@@ -344,6 +344,15 @@ impl Harness {
         self.in_folder("inbox", QUEUE)
     }
 
+    /// 429 answers the emulator gave so far (inner `$batch` requests too).
+    pub fn throttled(&self) -> usize {
+        self.emulator
+            .requests()
+            .iter()
+            .filter(|r| r.status == 429)
+            .count()
+    }
+
     /// Messages in the storage folder.
     pub fn in_storage(&self) -> usize {
         self.in_folder("archive", STORAGE)

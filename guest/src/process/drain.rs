@@ -75,8 +75,8 @@ impl Run<'_> {
                     break;
                 }
             }
-            // The entries of these messages are committed: move them now,
-            // even when the budget or a throttled step ends the run.
+            // Commit the page's entries, then move its messages, even when
+            // the budget or a throttled step ends the run.
             for (m, h) in self.flush(to_log, pending) {
                 inbox_changed |= self.finish(&m, h);
             }

@@ -23,6 +23,10 @@ pub(super) async fn measure(s: &Sizes, latency: Latency, r: &mut Results) -> any
         r.mailboxes_10_msgs_per_s,
         r.mailboxes_100_msgs_per_s,
     ] = figures;
+    // What the most mailboxes could reach if each drained at its ceiling.
+    let ceiling = super::drain::ceiling(&Throttling::default(), latency, 50);
+    r.mailboxes_100_ratio_to_ceiling =
+        r.mailboxes_100_msgs_per_s / (ceiling * s.mailbox_counts[2] as f64);
     let most = s.mailbox_counts[2];
     progress(&format!("  {most} mailboxes at zero latency"));
     r.mailboxes_100_zero_latency_msgs_per_s =

@@ -18,6 +18,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 mod workload;
 
 /// Where the build put the wasm build of the workload: next to the component.
+/// Tries on each side; the fastest counts.
+const TRIES: usize = 5;
+
 fn command_path() -> PathBuf {
     PathBuf::from(env!("EMAIL_LOGGING_COMPONENT")).with_file_name("classify-bench.wasm")
 }
@@ -87,13 +90,22 @@ async fn in_wasm(messages: usize, rounds: usize) -> anyhow::Result<(u128, u64)> 
 pub(super) async fn measure(s: &Sizes, r: &mut Results) -> anyhow::Result<()> {
     let (n, rounds) = (s.classify_messages, s.classify_rounds);
     let (inputs, directory) = workload::inputs(n);
-    let (native_ns, native_sum) = workload::timed(&inputs, &directory, rounds);
-    let (wasm_ns, wasm_sum) = in_wasm(n, rounds).await?;
-    anyhow::ensure!(
-        native_sum == wasm_sum,
-        "the wasm and native workloads disagree ({wasm_sum} vs {native_sum}); is {} stale?",
-        command_path().display()
-    );
+    // The fastest of a few alternating tries on each side: on a shared
+    // machine a single try measured anything from 1.05 to 1.74 (the other
+    // core's load lands on one side or the other); the minimum is each
+    // side's own cost.
+    let (mut native_ns, mut wasm_ns) = (u128::MAX, u128::MAX);
+    for _ in 0..TRIES {
+        let (ns, native_sum) = workload::timed(&inputs, &directory, rounds);
+        native_ns = native_ns.min(ns);
+        let (ns, wasm_sum) = in_wasm(n, rounds).await?;
+        wasm_ns = wasm_ns.min(ns);
+        anyhow::ensure!(
+            native_sum == wasm_sum,
+            "the wasm and native workloads disagree ({wasm_sum} vs {native_sum}); is {} stale?",
+            command_path().display()
+        );
+    }
     let per = |ns: u128| ns as f64 / 1e3 / (n * rounds) as f64;
     r.classify_native_us_per_message = per(native_ns);
     r.classify_wasm_us_per_message = per(wasm_ns);
