@@ -75,6 +75,8 @@ pub enum NotLoggedReason {
     ExternalOnly,
     /// The sender is neither a salesperson nor a contact.
     UnknownSender,
+    /// The ERP's `decide` extension point skipped it, for its own reason.
+    SkippedByErp,
 }
 
 impl NotLoggedReason {
@@ -89,6 +91,7 @@ impl NotLoggedReason {
             Self::NoContact => "no-contact-among-recipients",
             Self::ExternalOnly => "external-only",
             Self::UnknownSender => "unknown-sender",
+            Self::SkippedByErp => "skipped-by-erp",
         }
     }
 }
@@ -125,9 +128,6 @@ pub fn classify(msg: &InboxMessage, dir: &Directory) -> Classification {
     use NotLoggedReason::*;
     if msg.is_draft {
         return Classification::NotLogged(Draft);
-    }
-    if msg.sensitivity.keeps_it_out() {
-        return Classification::NotLogged(Sensitive);
     }
     let Some(sender) = &msg.sender else {
         return Classification::NotLogged(NoSender);

@@ -177,6 +177,56 @@ impl Activity {
     }
 }
 
+/// What the ERP's `decide` extension point is told of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageFacts {
+    /// The message key.
+    pub key: String,
+    /// The message's id in the mailbox or queue folder.
+    pub message_id: String,
+    /// The sender, if usable.
+    pub sender: Option<String>,
+    /// To, Cc and Bcc, without the shared mailbox.
+    pub recipients: Vec<String>,
+    /// The subject.
+    pub subject: String,
+    /// When it was sent, RFC 3339 UTC.
+    pub sent: Option<String>,
+    /// Marked private or confidential.
+    pub sensitive: bool,
+}
+
+/// What the ERP decided for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Go on; with a text, the entries keep it instead of the subject.
+    Log(Option<String>),
+    /// Do not log it, for the ERP's reason.
+    Skip(String),
+}
+
+/// An address that matched nobody, for the ERP's `unknown-parties`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAddress {
+    /// The address.
+    pub address: String,
+    /// The display name the message gave it.
+    pub display_name: Option<String>,
+    /// The first message of the page that needs it.
+    pub key: String,
+}
+
+/// A message whose entries were inserted, for the ERP's `after-log`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedMessage {
+    /// The message key.
+    pub key: String,
+    /// The entries inserted for it.
+    pub entries: Vec<EntryRecord>,
+    /// Where it is now.
+    pub link: MessageLink,
+}
+
 /// What `log_page` did for one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogOutcome {
@@ -284,6 +334,21 @@ pub trait Host {
     fn update_links(&self, updates: &[LinkUpdate]) -> Result<(), HostError>;
     /// Appends activity log lines.
     fn log_activities(&self, lines: &[Activity]) -> Result<(), HostError>;
+    /// The ERP's `decide` extension point: one decision per message.
+    fn decide(&self, messages: &[MessageFacts]) -> Result<Vec<Decision>, HostError> {
+        Ok(vec![Decision::Log(None); messages.len()])
+    }
+    /// The ERP's `unknown-parties` extension point: a contact per address, or none.
+    fn unknown_parties(
+        &self,
+        addresses: &[UnknownAddress],
+    ) -> Result<Vec<Option<crate::classify::ContactMatch>>, HostError> {
+        Ok(vec![None; addresses.len()])
+    }
+    /// The ERP's `after-log` extension point.
+    fn after_log(&self, _messages: &[LoggedMessage]) -> Result<(), HostError> {
+        Ok(())
+    }
     /// Reads a stored value and its version.
     fn storage_get(&self, key: &str) -> Result<Option<(String, u64)>, HostError>;
     /// Writes a stored value with compare-and-swap.

@@ -61,6 +61,9 @@ pub struct InboxMessage {
     pub web_link: Option<String>,
     /// How the sender marked it.
     pub sensitivity: Sensitivity,
+    /// The display names the message gave its parties' addresses (the first
+    /// non-empty one per address).
+    pub display_names: Vec<(Address, String)>,
 }
 
 /// How the sender marked a message (Outlook's Sensitivity, MAPI PR_SENSITIVITY).
@@ -288,29 +291,51 @@ impl InboxMessage {
         &mut self,
         sender: RawParty,
         from: RawParty,
-        recipients: impl IntoIterator<Item = Result<Address, String>>,
+        recipients: impl IntoIterator<Item = Result<Named, String>>,
     ) {
-        let mut keep_bad = |p: RawParty| match p {
-            Some(Ok(a)) => Some(a),
-            Some(Err(bad)) => {
-                self.bad_addresses.push(bad);
+        let mut names: Vec<(Address, String)> = Vec::new();
+        let mut keep = |n: Named| {
+            if let Some(name) = n.name
+                && !names.iter().any(|(a, _)| *a == n.address)
+            {
+                names.push((n.address.clone(), name));
+            }
+            n.address
+        };
+        let mut bad = Vec::new();
+        let mut usable = |p: RawParty| match p {
+            Some(Ok(n)) => Some(n),
+            Some(Err(b)) => {
+                bad.push(b);
                 None
             }
             None => None,
         };
-        self.sender = keep_bad(sender).or_else(|| keep_bad(from));
+        let sender = usable(sender).or_else(|| usable(from));
+        self.sender = sender.map(&mut keep);
         let mut known = std::collections::HashSet::new();
         for r in recipients {
             self.had_recipient_entries = true;
             match r {
-                Ok(a) => {
+                Ok(n) => {
+                    let a = keep(n);
                     if known.insert(a.clone()) {
                         self.recipients.push(a);
                     }
                 }
-                Err(bad) => self.bad_addresses.push(bad),
+                Err(b) => bad.push(b),
             }
         }
+        self.bad_addresses.extend(bad);
+        self.display_names = names;
+    }
+
+    /// The display name the message gave this address, if any.
+    pub fn display_name(&self, a: &Address) -> Option<&str> {
+        self.display_names
+            .iter()
+            .find(|(x, _)| x == a)
+            .map(|(_, n)| n.as_str())
     }
 
     /// The key that makes logging idempotent: the `internetMessageId`, or
@@ -327,7 +352,7 @@ impl InboxMessage {
 /// building a JSON tree: a tree costs an allocation per field, and reading
 /// the page was most of the component's time per message.
 mod wire {
-    use super::{Address, InboxMessage, MessageError, NO_ADDRESS, RawParty, Sensitivity};
+    use super::{InboxMessage, MessageError, NO_ADDRESS, Named, RawParty, Sensitivity};
     use serde::Deserialize;
     use serde_json::Value;
     use serde_json::value::RawValue;
@@ -376,6 +401,8 @@ mod wire {
     struct EmailAddress<'a> {
         #[serde(borrow)]
         address: Option<&'a RawValue>,
+        #[serde(borrow)]
+        name: Option<&'a RawValue>,
     }
 
     /// A JSON object's text can only be read as a struct here when it is an
@@ -473,7 +500,7 @@ mod wire {
             return Some(tree());
         };
         Some(match string(e.address) {
-            Some(a) => Address::parse(&a).map_err(|e| e.to_string()),
+            Some(a) => Named::parse(&a, string(e.name).as_deref()),
             None => Err(NO_ADDRESS.into()),
         })
     }
@@ -502,7 +529,29 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 
 /// An address field as a store read it: `None` when absent, `Err` with the
 /// offending text when unusable.
-pub type RawParty = Option<Result<Address, String>>;
+pub type RawParty = Option<Result<Named, String>>;
+
+/// An address and the display name the message gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    /// The address.
+    pub address: Address,
+    /// The display name, trimmed, if it had a non-empty one.
+    pub name: Option<String>,
+}
+
+impl Named {
+    /// A parsed address with the name the message gave it.
+    pub fn parse(address: &str, name: Option<&str>) -> Result<Self, String> {
+        Ok(Self {
+            address: Address::parse(address).map_err(|e| e.to_string())?,
+            name: name
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+        })
+    }
+}
 
 /// What an address field without an address is reported as.
 pub const NO_ADDRESS: &str = "(recipient without address)";
@@ -511,12 +560,11 @@ pub const NO_ADDRESS: &str = "(recipient without address)";
 /// absent or null, `Err` with the offending text when unusable.
 fn party(v: Option<&Value>) -> RawParty {
     let v = v.filter(|v| !v.is_null())?;
-    let addr = v
-        .get("emailAddress")
-        .and_then(|e| e.get("address"))
-        .and_then(Value::as_str);
+    let email = v.get("emailAddress");
+    let addr = email.and_then(|e| e.get("address")).and_then(Value::as_str);
+    let name = email.and_then(|e| e.get("name")).and_then(Value::as_str);
     match addr {
-        Some(a) => Some(Address::parse(a).map_err(|e| e.to_string())),
+        Some(a) => Some(Named::parse(a, name)),
         None => Some(Err(NO_ADDRESS.into())),
     }
 }
@@ -664,6 +712,30 @@ mod tests {
         assert_eq!(no_id.id, None);
         assert_eq!(no_id.error, MessageError::NotAnObject);
         assert!(no_id.identity().is_none());
+    }
+
+    #[test]
+    fn display_names_are_kept_per_address_by_both_readers() {
+        let v = json!({
+            "id": "M",
+            "sender": {"emailAddress": {"name": " Jim Olive ", "address": "Jim@Cronus.example"}},
+            "toRecipients": [
+                {"emailAddress": {"name": "", "address": "a@x.example"}},
+                {"emailAddress": {"name": "Ann", "address": "b@x.example"}},
+                {"emailAddress": {"name": "Other name", "address": "B@x.example"}},
+            ],
+        });
+        let quick = InboxMessage::from_raw(&raw(&v)).unwrap();
+        let tree = InboxMessage::from_json(&v).unwrap();
+        assert_eq!(quick.display_names, tree.display_names);
+        let name = |a: &str| {
+            quick
+                .display_name(&Address::parse(a).unwrap())
+                .map(str::to_string)
+        };
+        assert_eq!(name("jim@cronus.example").as_deref(), Some("Jim Olive"));
+        assert_eq!(name("a@x.example"), None, "an empty name is none");
+        assert_eq!(name("b@x.example").as_deref(), Some("Ann"), "the first one");
     }
 
     #[test]

@@ -6,8 +6,9 @@
 
 use crate::classify::{ContactMatch, Party, Salesperson};
 use crate::host::{
-    Activity, AddressField, EntryRecord, Host, HostError, HttpRequest, HttpResponse, JobState,
-    JobStatus, Level, LinkUpdate, LogOutcome, MessageEntries, MessageLink, Recurrence, Severity,
+    Activity, AddressField, Decision, EntryRecord, Host, HostError, HttpRequest, HttpResponse,
+    JobState, JobStatus, Level, LinkUpdate, LogOutcome, LoggedMessage, MessageEntries,
+    MessageFacts, MessageLink, Recurrence, Severity, UnknownAddress,
 };
 use crate::mail_store::{
     AccessCheck, Cursor, FolderInfo, MailError, MailStore, MessageRef, Moved, Page, Resolution,
@@ -66,7 +67,25 @@ pub struct MemHost {
     pub sent: RefCell<Vec<HttpRequest>>,
     /// The waits asked for.
     pub slept: RefCell<Vec<std::time::Duration>>,
+    /// The ERP's `decide`: its decision for a message (none set: log all).
+    pub decide_with: RefCell<Option<DecideFn>>,
+    /// The next `decide` calls fail with these.
+    pub decide_faults: RefCell<VecDeque<HostError>>,
+    /// Every message `decide` was asked about.
+    pub decided: RefCell<Vec<MessageFacts>>,
+    /// The ERP's `unknown-parties`: the contact it creates for an address
+    /// (then found by later lookups, as a real ERP's would be).
+    pub creates: RefCell<HashMap<String, ContactMatch>>,
+    /// Every address `unknown-parties` was asked about.
+    pub unknown_asked: RefCell<Vec<UnknownAddress>>,
+    /// The next `after-log` calls fail with these.
+    pub after_log_faults: RefCell<VecDeque<HostError>>,
+    /// Every message `after-log` was told about.
+    pub after_logged: RefCell<Vec<LoggedMessage>>,
 }
+
+/// A test ERP's decision for one message.
+pub type DecideFn = Box<dyn Fn(&MessageFacts) -> Decision>;
 
 impl Default for MemHost {
     fn default() -> Self {
@@ -95,6 +114,13 @@ impl MemHost {
             http: RefCell::default(),
             sent: RefCell::default(),
             slept: RefCell::default(),
+            decide_with: RefCell::default(),
+            decide_faults: RefCell::default(),
+            decided: RefCell::default(),
+            creates: RefCell::default(),
+            unknown_asked: RefCell::default(),
+            after_log_faults: RefCell::default(),
+            after_logged: RefCell::default(),
         };
         h.salesperson(JO, "JO");
         h.salesperson(LT, "LT");
@@ -241,6 +267,56 @@ impl Host for MemHost {
                 .iter()
                 .map(|a| (a.severity, a.description.clone(), a.key.clone())),
         );
+        Ok(())
+    }
+
+    fn decide(&self, messages: &[MessageFacts]) -> Result<Vec<Decision>, HostError> {
+        self.calls.borrow_mut().push("decide");
+        if let Some(e) = self.decide_faults.borrow_mut().pop_front() {
+            return Err(e);
+        }
+        self.decided.borrow_mut().extend(messages.iter().cloned());
+        let decide = self.decide_with.borrow();
+        Ok(messages
+            .iter()
+            .map(|m| match decide.as_ref() {
+                Some(f) => f(m),
+                None => Decision::Log(None),
+            })
+            .collect())
+    }
+
+    fn unknown_parties(
+        &self,
+        addresses: &[UnknownAddress],
+    ) -> Result<Vec<Option<ContactMatch>>, HostError> {
+        self.calls.borrow_mut().push("unknown-parties");
+        self.unknown_asked
+            .borrow_mut()
+            .extend(addresses.iter().cloned());
+        Ok(addresses
+            .iter()
+            .map(|a| {
+                let c = self.creates.borrow().get(&a.address).cloned()?;
+                self.contact(
+                    &a.address,
+                    &c.contact_no,
+                    c.company_no.as_deref(),
+                    c.alt_address_code.as_deref(),
+                );
+                Some(c)
+            })
+            .collect())
+    }
+
+    fn after_log(&self, messages: &[LoggedMessage]) -> Result<(), HostError> {
+        self.calls.borrow_mut().push("after-log");
+        if let Some(e) = self.after_log_faults.borrow_mut().pop_front() {
+            return Err(e);
+        }
+        self.after_logged
+            .borrow_mut()
+            .extend(messages.iter().cloned());
         Ok(())
     }
 

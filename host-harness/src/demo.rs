@@ -1,8 +1,10 @@
 //! `email-logging-host demo`: the whole flow on embedded defaults.
 //!
 //! Starts the Graph emulator in-process, loads the CRM seed into a fresh
-//! database, sets up and signs in like an administrator would, enables
-//! email logging, runs the job until the Inbox is drained, and reports.
+//! database (its records and email-logging policy, and its `log_sensitive`
+//! into the setup), sets up and signs in like an administrator would,
+//! enables email logging, runs the job until the Inbox is drained, and
+//! reports.
 
 use crate::crm::{self, EntryView};
 use crate::erp::{Erp, ErpOptions, JobOutcome, follow_authorize_url};
@@ -120,6 +122,8 @@ pub async fn run(
     } = Sandbox::start(seed).await?;
     let company = erp.company(DEMO_COMPANY)?;
     erp.import_seed(company, &crm_seed)?;
+    // The seed's `log_sensitive` is the component's setup field.
+    erp.apply_seed_setup(company, &crm_seed).await?;
 
     // The setup's defaults, as a real installation has them.
     let mailbox = match &ews {

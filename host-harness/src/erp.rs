@@ -3,7 +3,7 @@
 use crate::crm;
 use crate::crypto::SecretBox;
 use crate::host::http::HttpPolicy;
-use crate::host::{AppRegistration, CrashHook, HostContext};
+use crate::host::{AfterLogFault, AppRegistration, CrashHook, HostContext};
 use crate::jobs::{self, RunEnd};
 use crate::runtime::{CallError, Limits, Outcome, RunError, RunReport, Runtime, SetupError};
 use crate::store::{CompanyId, Store};
@@ -33,6 +33,8 @@ pub struct ErpOptions {
     pub limits: Option<Limits>,
     /// Test hook: crash calls before matching requests.
     pub crash_hook: Option<CrashHook>,
+    /// Test hook: make the `after-log` extension point fail.
+    pub after_log_fault: Option<AfterLogFault>,
 }
 
 /// The ERP with the Email Logging component loaded.
@@ -82,6 +84,7 @@ impl Erp {
             http: HttpPolicy::new(opts.emulator.clone())?,
             app: opts.app,
             crash_hook: opts.crash_hook,
+            after_log_fault: opts.after_log_fault,
             progress: Default::default(),
         });
         let wasm = opts
@@ -148,10 +151,66 @@ impl Erp {
         self.db.company(name.trim())
     }
 
-    /// Imports a CRM seed file's text into a company.
+    /// Imports a CRM seed file's text into a company: its records and its
+    /// email-logging policy, in one transaction. The seed's
+    /// `email_logging.log_sensitive` is the component's, not applied here:
+    /// [`Erp::import_crm_and_setup`] applies it too.
     pub fn import_crm(&self, company: CompanyId, text: &str) -> anyhow::Result<crm::ImportSummary> {
         let seed = crm::parse_seed(text)?;
         self.import_seed(company, &seed)
+    }
+
+    /// [`Erp::import_crm`], then the seed's `log_sensitive` through the
+    /// component's setup ([`Erp::apply_seed_setup`]).
+    pub async fn import_crm_and_setup(
+        &self,
+        company: CompanyId,
+        text: &str,
+    ) -> anyhow::Result<crm::ImportSummary> {
+        let seed = crm::parse_seed(text)?;
+        let summary = self.import_seed(company, &seed)?;
+        self.apply_seed_setup(company, &seed).await?;
+        Ok(summary)
+    }
+
+    /// Applies what a CRM seed says of the component's setup (its
+    /// `email_logging.log_sensitive`) with the component's `setup.update`;
+    /// a seed that says nothing of it changes nothing. Answers whether it
+    /// changed the setup.
+    pub async fn apply_seed_setup(
+        &self,
+        company: CompanyId,
+        seed: &crm::CrmSeed,
+    ) -> anyhow::Result<bool> {
+        let Some(on) = seed.log_sensitive() else {
+            return Ok(false);
+        };
+        let change = crate::setup_form::SetupForm {
+            log_sensitive: Some(on),
+            ..Default::default()
+        }
+        .into_setup_change();
+        self.runtime
+            .setup_update(company, change)
+            .await?
+            .map_err(setup_failed)
+            .context("the seed's email_logging.log_sensitive was not applied to the setup")?;
+        Ok(true)
+    }
+
+    /// The company's email-logging policy.
+    pub fn policy(&self, company: CompanyId) -> anyhow::Result<crm::policy::Policy> {
+        Ok(crm::policy::policy(&self.db, company)?)
+    }
+
+    /// Changes the company's email-logging policy (all of the change, or
+    /// nothing) and answers it as it is then.
+    pub fn change_policy(
+        &self,
+        company: CompanyId,
+        change: &crm::policy::PolicyChange,
+    ) -> Result<crm::policy::Policy, crm::policy::PolicyError> {
+        crm::policy::change_policy(&self.db, company, change)
     }
 
     /// Writes a parsed CRM seed into a company, all of it or nothing.

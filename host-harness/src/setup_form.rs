@@ -229,6 +229,10 @@ pub struct SetupForm {
     /// The folder for messages whose handling failed for good.
     #[arg(long)]
     pub quarantine_folder: Option<String>,
+    /// Log mail its sender marked private or confidential: on or off (off
+    /// by default: such mail is not logged).
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub log_sensitive: Option<bool>,
     /// EWS: the Exchange service URL (https://…/EWS/Exchange.asmx).
     #[arg(long)]
     pub ews_url: Option<String>,
@@ -290,6 +294,7 @@ impl SetupForm {
             not_logged_policy: self.not_logged_policy.map(Into::into),
             not_logged_folder: self.not_logged_folder,
             quarantine_folder: self.quarantine_folder,
+            log_sensitive: self.log_sensitive,
         }
     }
 }

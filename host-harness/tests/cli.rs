@@ -289,7 +289,7 @@ fn the_component_speaks_exactly_the_contract() {
     .unwrap();
     assert_eq!(
         exports,
-        ["erp:plugin/processing@0.4.0", "erp:plugin/setup@0.4.0"]
+        ["erp:plugin/processing@0.5.0", "erp:plugin/setup@0.5.0"]
     );
     for i in &imports {
         assert!(
@@ -299,9 +299,17 @@ fn the_component_speaks_exactly_the_contract() {
             "unexpected import {i}"
         );
     }
-    for wanted in ["http", "crm", "storage", "scheduler", "secrets", "log"] {
+    for wanted in [
+        "http",
+        "crm",
+        "extensions",
+        "storage",
+        "scheduler",
+        "secrets",
+        "log",
+    ] {
         assert!(
-            imports.contains(&format!("erp:host/{wanted}@0.4.0")),
+            imports.contains(&format!("erp:host/{wanted}@0.5.0")),
             "imports {wanted}: {imports:?}"
         );
     }
@@ -1355,5 +1363,325 @@ fn records_entries_and_opportunities_from_the_command_line() {
         String::from_utf8_lossy(&o.stdout).contains("Checked 7 links: 0 repaired, 7 already right"),
         "{}",
         text(&o)
+    );
+}
+
+/// One JSON value from a command's standard output.
+fn json_out(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn crm_policy_shows_and_changes_the_email_logging_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let o = host(&["crm", "policy"], dir);
+    assert!(o.status.success(), "{}", text(&o));
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(shown.contains("Company by domain:   off"), "{shown}");
+    assert!(shown.contains("Never log:           (none)"), "{shown}");
+    assert!(shown.contains("Subject withheld:    (none)"), "{shown}");
+
+    let p = json_out(&host(
+        &[
+            "crm",
+            "policy",
+            "--company-by-domain",
+            "on",
+            "--never-log",
+            " HR@Contoso.com ",
+            "--never-log",
+            "@legal.contoso.com",
+            "--withhold-subject",
+            "Fabrikam.com",
+            "--json",
+        ],
+        dir,
+    ));
+    assert_eq!(
+        p,
+        serde_json::json!({
+            "company_by_domain": true,
+            "never_log": ["hr@contoso.com", "legal.contoso.com"],
+            "withheld_subject_domains": ["fabrikam.com"],
+        })
+    );
+
+    // A bad value: one line naming the flag, and nothing changed.
+    let o = host(
+        &[
+            "crm",
+            "policy",
+            "--company-by-domain",
+            "off",
+            "--never-log",
+            "not a domain",
+            "--withhold-subject",
+            "hr@contoso.com",
+        ],
+        dir,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("never-log: \"not a domain\" is not an e-mail address or a domain"),
+        "{err}"
+    );
+    assert!(
+        err.contains("withhold-subject: \"hr@contoso.com\" is not a domain"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert_eq!(json_out(&host(&["crm", "policy", "--json"], dir)), p);
+
+    let p = json_out(&host(
+        &[
+            "crm",
+            "policy",
+            "--clear-never-log",
+            "--never-log",
+            "gc@contoso.com",
+            "--remove-withhold-subject",
+            "fabrikam.com",
+            "--json",
+        ],
+        dir,
+    ));
+    assert_eq!(p["company_by_domain"], true);
+    assert_eq!(p["never_log"], serde_json::json!(["gc@contoso.com"]));
+    assert_eq!(p["withheld_subject_domains"], serde_json::json!([]));
+    let o = host(&["crm", "policy", "--company-by-domain", "maybe"], dir);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn a_seed_and_csv_files_carry_company_domains_never_log_and_log_sensitive() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let seed = dir.join("crm.json");
+    std::fs::write(
+        &seed,
+        serde_json::json!({
+            "contacts": [
+                {"no": "C1", "name": "Adatum", "type": "company", "domains": ["adatum.com", "@Adatum.de"]},
+                {"no": "P1", "name": "Pat", "type": "person", "company_no": "C1", "email": "pat@adatum.com"},
+            ],
+            "email_logging": {
+                "company_by_domain": true,
+                "never_log": ["hr@contoso.com", "legal.contoso.com"],
+                "log_sensitive": true,
+            },
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let o = host(&["crm", "import", seed.to_str().unwrap()], dir);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(
+            "2 contacts, 0 alternative addresses, 2 company domains, 2 never-log entries."
+        ),
+        "{out}"
+    );
+    assert!(out.contains("The setup's log-sensitive is on."), "{out}");
+    let p = json_out(&host(&["crm", "policy", "--json"], dir));
+    assert_eq!(p["company_by_domain"], true);
+    assert_eq!(
+        p["never_log"],
+        serde_json::json!(["hr@contoso.com", "legal.contoso.com"])
+    );
+    let show = host(&["setup", "show"], dir);
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("Sensitive mail:      logged"),
+        "{}",
+        text(&show)
+    );
+    let contacts = json_out(&host(&["crm", "contacts", "--json"], dir));
+    let c1 = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["no"] == "C1")
+        .unwrap();
+    assert_eq!(
+        c1["domains"],
+        serde_json::json!(["adatum.com", "adatum.de"])
+    );
+    assert_eq!(c1["created_by"], Value::Null);
+
+    // `setup set --log-sensitive` turns it off again.
+    let o = host(&["setup", "set", "--log-sensitive", "off"], dir);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Sensitive mail:      not logged"),
+        "{}",
+        text(&o)
+    );
+
+    // A seed with an unknown email_logging key: refused, nothing imported.
+    std::fs::write(
+        &seed,
+        r#"{"contacts":[{"no":"C2","name":"X","type":"company"}],"email_logging":{"log_sensitve":true}}"#,
+    )
+    .unwrap();
+    let o = host(&["crm", "import", seed.to_str().unwrap()], dir);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = stderr(&o);
+    assert!(err.contains("email_logging is not valid"), "{err}");
+    assert!(err.contains("unknown field `log_sensitve`"), "{err}");
+
+    // CSV: company domains and never-log entries, together, all or nothing.
+    let domains = dir.join("company-domains.csv");
+    let never = dir.join("never-log.csv");
+    std::fs::write(
+        &domains,
+        "contact_no,domain\nC1,adatum.nl\nP1,pat.example\n",
+    )
+    .unwrap();
+    std::fs::write(&never, "entry\n@fabrikam.com\n").unwrap();
+    let args = [
+        "crm",
+        "import",
+        domains.to_str().unwrap(),
+        never.to_str().unwrap(),
+    ];
+    let o = host(&args, dir);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("company-domains.csv:3: contact \"P1\" is a person"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&domains, "contact_no,domain\nC1,adatum.nl\n").unwrap();
+    let o = host(&args, dir);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 company domains, 1 never-log entries"),
+        "{}",
+        text(&o)
+    );
+    let p = json_out(&host(&["crm", "policy", "--json"], dir));
+    assert_eq!(
+        p["never_log"],
+        serde_json::json!(["fabrikam.com", "hr@contoso.com", "legal.contoso.com"])
+    );
+    let o = host(&["crm", "contacts"], dir);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("domains adatum.com adatum.de adatum.nl"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// The sample CRM with a policy: Andy Teal's second address never logged,
+/// and the unknown vendor's domain owned by the Cannon Group.
+fn sample_crm_with_policy() -> Value {
+    let mut crm: Value = serde_json::from_str(graph_emulator::SAMPLE_CRM).unwrap();
+    for c in crm["contacts"].as_array_mut().unwrap() {
+        if c["no"] == "CT000010" {
+            c["domains"] = serde_json::json!(["unknown-vendor.example"]);
+        }
+    }
+    crm["email_logging"] = serde_json::json!({
+        "company_by_domain": true,
+        "never_log": ["andy@teal-family.example"],
+    });
+    crm
+}
+
+#[test]
+fn the_demo_applies_the_seed_policy_through_the_extension_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let crm = dir.path().join("crm.json");
+    std::fs::write(&crm, sample_crm_with_policy().to_string()).unwrap();
+    let v = json_out(&host(
+        &["demo", "--json", "--crm", crm.to_str().unwrap()],
+        dir.path(),
+    ));
+    // Of the sample's 10 entries, #1 (2 entries, Andy's second address in
+    // Cc) and #3 (1, from it) are never logged; #8 from the unknown vendor
+    // now has a contact under the Cannon Group (1).
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 8, "{entries:#?}");
+    let vendor: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["subject"] == "Special offer on office chairs")
+        .collect();
+    assert_eq!(vendor.len(), 1, "{entries:#?}");
+    assert_eq!(vendor[0]["contact_no"], "EL-000001");
+    assert_eq!(vendor[0]["contact_company_no"], "CT000010");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["subject"] != "Weekend delivery question"),
+        "{entries:#?}"
+    );
+    let skipped = v["report"]["not_logged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"] == "skipped-by-erp")
+        .map(|r| r["count"].as_u64().unwrap());
+    assert_eq!(skipped, Some(2), "{}", v["report"]);
+}
+
+#[test]
+fn contacts_created_by_company_by_domain_are_marked_and_get_their_last_email() {
+    let st = Standalone::start();
+    let crm = st.dir.path().join("crm.json");
+    std::fs::write(&crm, sample_crm_with_policy().to_string()).unwrap();
+    let o = st.run(&["crm", "import", crm.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(st.set_up_app().status.success());
+    let (o, _) = st.with_browser(&["setup", "sign-in", "--timeout-seconds", "60"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(st.run(&["setup", "enable"]).status.success());
+    let o = st.run(&["run"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let contacts = json_out(&st.run(&["crm", "contacts", "--json"]));
+    let created = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["no"] == "EL-000001")
+        .unwrap_or_else(|| panic!("no contact was created: {contacts:#}"));
+    assert_eq!(created["email"], "someone@unknown-vendor.example");
+    assert_eq!(created["company_no"], "CT000010");
+    assert_eq!(created["kind"], "person");
+    assert_eq!(created["created_by"], "email-logging");
+    // `after-log` moved the contacts' latest e-mail dates forward.
+    assert!(
+        created["last_email_at"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("2026-11-")),
+        "{created:#}"
+    );
+    let adatum = contacts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["no"] == "CT000030")
+        .unwrap();
+    assert!(adatum["last_email_at"].is_string(), "{adatum:#}");
+    let o = st.run(&["crm", "contacts"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("(created by email logging)"),
+        "{}",
+        text(&o)
+    );
+    let log = json_out(&st.run(&["activity-log", "--json"]));
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["source"] == "company-by-domain"
+                && l["description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("contact EL-000001 ")),
+        "{log:#}"
     );
 }

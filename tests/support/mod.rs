@@ -5,7 +5,7 @@
 //! or a public folder over EWS (Basic authentication, as on-premises).
 
 use email_logging_host::crm::{self, EntryView};
-use email_logging_host::host::{AppRegistration, CrashHook};
+use email_logging_host::host::{AfterLogFault, AppRegistration, CrashHook};
 pub use email_logging_host::runtime::Experience;
 use email_logging_host::runtime::{RunReport, SetupChange};
 use email_logging_host::{Erp, ErpOptions, JobOutcome};
@@ -248,6 +248,19 @@ impl Harness {
     /// Re-opens the host on the same database (as after a crash), with a new hook.
     pub fn reopen(&mut self, hook: Option<CrashHook>) {
         self.erp = open(&self.dir, &self.base, hook, self.app.clone());
+    }
+
+    /// Re-opens the host on the same database with its `after-log`
+    /// follow-up work failing as `fault` says.
+    pub fn reopen_with_after_log_fault(&mut self, fault: AfterLogFault) {
+        self.erp = Erp::open(ErpOptions {
+            data_dir: self.dir.path().to_path_buf(),
+            emulator: Some(self.base.clone()),
+            app: self.app.clone(),
+            after_log_fault: Some(fault),
+            ..Default::default()
+        })
+        .expect("the host opens");
     }
 
     /// Configures, signs in (through the emulator's /authorize, for Graph)

@@ -67,6 +67,7 @@ fn wit_record(v: admin::SetupView) -> pt::SetupRecord {
         not_logged_policy: wit_policy(s.not_logged_policy),
         not_logged_folder: s.not_logged_folder,
         quarantine_folder: s.quarantine_folder,
+        log_sensitive: s.log_sensitive,
         enabled: s.enabled,
         consent_given: s.consent_given,
         signed_in_account: s.signed_in_account,
@@ -117,6 +118,7 @@ impl ex::setup::Guest for Component {
             }),
             not_logged_folder: change.not_logged_folder,
             quarantine_folder: change.quarantine_folder,
+            log_sensitive: change.log_sensitive,
         };
         admin::update(&WitHost, change)
             .map(wit_record)
@@ -290,6 +292,7 @@ fn wit_reason(r: classify::NotLoggedReason) -> pt::NotLoggedReason {
         R::NoContact => pt::NotLoggedReason::NoContactAmongRecipients,
         R::ExternalOnly => pt::NotLoggedReason::ExternalOnly,
         R::UnknownSender => pt::NotLoggedReason::UnknownSender,
+        R::SkippedByErp => pt::NotLoggedReason::SkippedByErp,
     }
 }
 

@@ -179,6 +179,69 @@ impl host::Host for WitHost {
         wit::crm::log_activities(&lines).map_err(host_error)
     }
 
+    fn decide(
+        &self,
+        messages: &[host::MessageFacts],
+    ) -> Result<Vec<host::Decision>, host::HostError> {
+        let facts: Vec<wit::extensions::MessageFacts> = messages
+            .iter()
+            .map(|m| wit::extensions::MessageFacts {
+                message_key: m.key.clone(),
+                message_id: m.message_id.clone(),
+                sender: m.sender.clone(),
+                recipients: m.recipients.clone(),
+                subject: m.subject.clone(),
+                sent: m.sent.clone(),
+                sensitive: m.sensitive,
+            })
+            .collect();
+        Ok(wit::extensions::decide(&facts)
+            .map_err(host_error)?
+            .into_iter()
+            .map(|d| match d {
+                wit::extensions::Decision::Log(subject) => host::Decision::Log(subject),
+                wit::extensions::Decision::Skip(reason) => host::Decision::Skip(reason),
+            })
+            .collect())
+    }
+
+    fn unknown_parties(
+        &self,
+        addresses: &[host::UnknownAddress],
+    ) -> Result<Vec<Option<classify::ContactMatch>>, host::HostError> {
+        let asked: Vec<wit::extensions::UnknownAddress> = addresses
+            .iter()
+            .map(|a| wit::extensions::UnknownAddress {
+                address: a.address.clone(),
+                display_name: a.display_name.clone(),
+                message_key: a.key.clone(),
+            })
+            .collect();
+        Ok(wit::extensions::unknown_parties(&asked)
+            .map_err(host_error)?
+            .into_iter()
+            .map(|c| {
+                c.map(|c| classify::ContactMatch {
+                    contact_no: c.contact_no,
+                    company_no: c.company_no,
+                    alt_address_code: c.alt_address_code,
+                })
+            })
+            .collect())
+    }
+
+    fn after_log(&self, messages: &[host::LoggedMessage]) -> Result<(), host::HostError> {
+        let logged: Vec<wit::extensions::LoggedMessage> = messages
+            .iter()
+            .map(|m| wit::extensions::LoggedMessage {
+                message_key: m.key.clone(),
+                entries: m.entries.iter().map(wit_entry).collect(),
+                link: wit_link(&m.link),
+            })
+            .collect();
+        wit::extensions::after_log(&logged).map_err(host_error)
+    }
+
     fn storage_get(&self, key: &str) -> Result<Option<(String, u64)>, host::HostError> {
         Ok(wit::storage::get(key)
             .map_err(host_error)?

@@ -20,7 +20,7 @@ use bindings::exports::erp::plugin as ex;
 /// The exported component.
 struct Component;
 
-// Export symbols are named after WIT (`erp:plugin/setup@0.4.0#get`), which a
+// Export symbols are named after WIT (`erp:plugin/setup@0.5.0#get`), which a
 // native linker's version script cannot hold; native builds exist only for
 // the unit tests of the logic.
 #[cfg(target_arch = "wasm32")]

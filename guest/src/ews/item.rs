@@ -3,9 +3,8 @@
 
 use super::soap::id_of;
 use super::xml::{Element, Ns};
-use crate::address::Address;
 use crate::message::{
-    InboxMessage, MessageError, NO_ADDRESS, RawParty, Sensitivity, Unreadable, parse_date,
+    InboxMessage, MessageError, NO_ADDRESS, Named, RawParty, Sensitivity, Unreadable, parse_date,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -60,13 +59,13 @@ pub fn message(el: &Element) -> Result<InboxMessage, Unreadable> {
 /// A `t:Mailbox`: its SMTP address. Exchange gives `EX` (legacy DN)
 /// addresses for some internal senders; they are no e-mail addresses and
 /// match nobody.
-fn mailbox(m: &Element) -> Result<Address, String> {
+fn mailbox(m: &Element) -> Result<Named, String> {
     let address = m.text_of(Ns::Types, "EmailAddress").ok_or(NO_ADDRESS)?;
     match m.text_of(Ns::Types, "RoutingType") {
         Some(r) if !r.eq_ignore_ascii_case("SMTP") => {
             Err(format!("{address} (a {r} address, not SMTP)"))
         }
-        _ => Address::parse(address).map_err(|e| e.to_string()),
+        _ => Named::parse(address, m.text_of(Ns::Types, "Name")),
     }
 }
 
@@ -78,6 +77,7 @@ fn fingerprint(el: &Element) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::Address;
     use crate::ews::soap;
     use crate::ews::xml::{MESSAGES, SOAP, TYPES};
 

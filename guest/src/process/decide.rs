@@ -4,8 +4,8 @@
 
 use super::failure::Failure;
 use super::report::Outcome;
-use super::run::{FolderRole, Handled, Pending, PendingKind, Run, Step, ToLog};
-use crate::classify::{self, Classification, Directory, Flow, NotLoggedReason, Pair};
+use super::run::{FolderRole, Handled, NotLogged, Pending, PendingKind, Run, Step, ToLog};
+use crate::classify::{self, Classification, Directory, Flow, Pair};
 use crate::host::{EntryRecord, HostError, LogOutcome, MessageEntries, MessageLink};
 use crate::message::InboxMessage;
 use crate::setup::NotLoggedPolicy;
@@ -21,7 +21,7 @@ impl Run<'_> {
                 datetime,
                 pairs,
             } => self.log(msg, flow, datetime, &pairs),
-            Classification::NotLogged(reason) => self.not_logged(msg, reason),
+            Classification::NotLogged(reason) => self.not_logged(msg, NotLogged::of(reason)),
         }
     }
 
@@ -104,10 +104,12 @@ impl Run<'_> {
         };
         let mut logged = Vec::with_capacity(to_log.len());
         let mut failed = Vec::new();
-        for ((t, sent), outcome) in to_log.into_iter().zip(&page).zip(outcomes) {
-            let (outcome, entries) = match outcome {
-                Ok(LogOutcome::Inserted) => (Outcome::Logged, sent.entries.len() as u32),
-                Ok(LogOutcome::AlreadyLogged) => (Outcome::AlreadyLogged, 0),
+        for ((t, sent), outcome) in to_log.into_iter().zip(page).zip(outcomes) {
+            let (outcome, entries, records) = match outcome {
+                Ok(LogOutcome::Inserted) => {
+                    (Outcome::Logged, sent.entries.len() as u32, sent.entries)
+                }
+                Ok(LogOutcome::AlreadyLogged) => (Outcome::AlreadyLogged, 0, Vec::new()),
                 Err(e) => {
                     let f = Failure::of_host("the ERP could not save the entries", e);
                     let h = self.failed(&t.msg, f);
@@ -124,6 +126,7 @@ impl Run<'_> {
                     link: t.link,
                     outcome,
                     entries,
+                    records,
                     folder: t.folder,
                 },
             });
@@ -131,22 +134,23 @@ impl Run<'_> {
         (logged, failed)
     }
 
-    fn not_logged(&mut self, msg: InboxMessage, reason: NotLoggedReason) -> Step {
-        let why = Some(reason.as_str().to_string());
+    /// A message not to log goes by the not-logged policy.
+    pub(super) fn not_logged(&mut self, msg: InboxMessage, why: NotLogged) -> Step {
         match self.setup.not_logged_policy {
             NotLoggedPolicy::Leave => {
-                Step::Done(msg, Handled::new(Outcome::NotLogged(reason), why, 0, false))
+                let h = Handled::new(Outcome::NotLogged(why.reason), Some(why.text), 0, false);
+                Step::Done(msg, h)
             }
             NotLoggedPolicy::Delete => {
                 let result = self.store.delete(&msg.id);
-                let h = self.after_not_logged(&msg, reason, result);
+                let h = self.after_not_logged(&msg, why, result);
                 Step::Done(msg, h)
             }
             NotLoggedPolicy::MoveToFolder => match self.folder(FolderRole::NotLogged) {
                 Ok(destination) => Step::Move(Pending {
                     msg,
                     destination,
-                    kind: PendingKind::NotLogged(reason),
+                    kind: PendingKind::NotLogged(why),
                 }),
                 Err(e) => {
                     let h = self.failed(&msg, Failure::of_mail(&e));

@@ -3,6 +3,7 @@
 //! own and each page's moves sent together.
 
 use super::failure::Failure;
+use super::gate::Gated;
 use super::lookup::PageDirectory;
 use super::report::{self, LedgerLine, Outcome};
 use super::run::{Run, Step};
@@ -48,28 +49,40 @@ impl Run<'_> {
                     })
                 })
                 .collect();
-            let directory = PageDirectory::look_up(self.host, &parsed);
+            let gated = self.gate(parsed);
+            let mut directory =
+                PageDirectory::look_up(self.host, gated.iter().filter_map(Gated::passed));
+            self.find_unknown_parties(&mut directory, gated.iter().filter_map(Gated::passed));
             let mut inbox_changed = false;
             let mut to_log = Vec::new();
             let mut pending = Vec::new();
-            for msg in parsed {
+            for item in gated {
                 if Instant::now() >= deadline {
                     self.report.budget_exhausted = true;
                     break;
                 }
-                match msg {
-                    Ok(m) => match directory.failure(&m) {
+                let step = match item {
+                    Gated::Pass(m) => match directory.failure(&m) {
                         Some(f) => {
                             let h = self.failed(&m, f);
-                            inbox_changed |= self.finish(&m, h);
+                            Step::Done(m, h)
                         }
-                        None => match self.prepare(m, &directory.parties) {
-                            Step::Done(m, h) => inbox_changed |= self.finish(&m, h),
-                            Step::Log(t) => to_log.push(t),
-                            Step::Move(p) => pending.push(p),
-                        },
+                        None => self.prepare(m, &directory.parties),
                     },
-                    Err(u) => inbox_changed |= self.unreadable(u),
+                    Gated::Out(m, why) => self.not_logged(m, why),
+                    Gated::Failed(m, f) => {
+                        let h = self.failed(&m, f);
+                        Step::Done(m, h)
+                    }
+                    Gated::Unreadable(u) => {
+                        inbox_changed |= self.unreadable(u);
+                        continue;
+                    }
+                };
+                match step {
+                    Step::Done(m, h) => inbox_changed |= self.finish(&m, h),
+                    Step::Log(t) => to_log.push(t),
+                    Step::Move(p) => pending.push(p),
                 }
                 if self.report.stopped_early.is_some() {
                     break;

@@ -1,11 +1,13 @@
 //! The ERP's parties for a page's addresses: one lookup per at most
-//! [`LOOKUP_CHUNK`] addresses, and which messages a failed lookup fails.
+//! [`LOOKUP_CHUNK`] addresses, which messages a failed lookup fails, and
+//! the ERP's `unknown-parties` answer for the addresses that matched nobody.
 
 use super::failure::Failure;
+use super::run::Run;
 use crate::address::Address;
 use crate::classify::{self, Directory};
-use crate::host::{Host, HostError};
-use crate::message::{InboxMessage, Unreadable};
+use crate::host::{Host, HostError, Severity, UnknownAddress};
+use crate::message::InboxMessage;
 use std::collections::{HashMap, HashSet};
 
 /// Most addresses asked of the ERP in one lookup. The WIT asks every host
@@ -24,10 +26,13 @@ impl PageDirectory {
     /// Looks up every address of the page's messages. A lookup the host
     /// refuses as too large (`invalid`) is split in two until it fits;
     /// addresses whose lookup failed otherwise fail only their messages.
-    pub(super) fn look_up(host: &dyn Host, parsed: &[Result<InboxMessage, Unreadable>]) -> Self {
+    pub(super) fn look_up<'m>(
+        host: &dyn Host,
+        messages: impl Iterator<Item = &'m InboxMessage>,
+    ) -> Self {
         let mut addresses = Vec::new();
         let mut known = HashSet::new();
-        for m in parsed.iter().flatten() {
+        for m in messages {
             for a in classify::addresses_of(m) {
                 if known.insert(a.clone()) {
                     addresses.push(a);
@@ -85,5 +90,89 @@ impl PageDirectory {
             }
             other => Failure::StopRun(format!("{what}: {other}")),
         })
+    }
+}
+
+impl PageDirectory {
+    /// The page's external addresses that matched nobody where a contact
+    /// would make the message loggable: a salesperson's recipients, and a
+    /// sender who wrote to a salesperson. Each once, with the first message
+    /// that needs it.
+    fn unknown<'m>(&self, messages: impl Iterator<Item = &'m InboxMessage>) -> Vec<UnknownAddress> {
+        let mut asked: Vec<UnknownAddress> = Vec::new();
+        let mut known = HashSet::new();
+        for m in messages {
+            let Some(sender) = &m.sender else { continue };
+            if m.is_draft || self.failure(m).is_some() {
+                continue;
+            }
+            let party = |a: &Address| self.parties.get(a);
+            let is_salesperson = |a: &Address| party(a).is_some_and(|p| p.salesperson.is_some());
+            let is_nobody = |a: &Address| {
+                party(a).is_none_or(|p| p.salesperson.is_none() && p.contacts.is_empty())
+            };
+            let wanted: Vec<&Address> = if is_salesperson(sender) {
+                m.recipients
+                    .iter()
+                    .filter(|r| *r != sender && is_nobody(r))
+                    .collect()
+            } else if is_nobody(sender) && m.recipients.iter().any(is_salesperson) {
+                vec![sender]
+            } else {
+                Vec::new()
+            };
+            for a in wanted {
+                if known.insert(a.clone()) {
+                    asked.push(UnknownAddress {
+                        address: a.as_str().to_string(),
+                        display_name: m.display_name(a).map(str::to_string),
+                        key: m.dedup_key(),
+                    });
+                }
+            }
+        }
+        asked
+    }
+}
+
+impl Run<'_> {
+    /// Asks the ERP's `unknown-parties` extension point, once per page, for
+    /// contacts behind the addresses that matched nobody, and adds those it
+    /// answers. A failure leaves them unknown (the messages are then not
+    /// logged by the rules) and is written to the activity log.
+    pub(super) fn find_unknown_parties<'m>(
+        &mut self,
+        dir: &mut PageDirectory,
+        messages: impl Iterator<Item = &'m InboxMessage>,
+    ) {
+        let asked = dir.unknown(messages);
+        if asked.is_empty() {
+            return;
+        }
+        let answer = match self.host.unknown_parties(&asked) {
+            Ok(a) if a.len() == asked.len() => a,
+            Ok(a) => {
+                let e = format!("the ERP answered {} of {} addresses", a.len(), asked.len());
+                return self.unknown_parties_failed(&e);
+            }
+            Err(e) => return self.unknown_parties_failed(&e.to_string()),
+        };
+        for (a, contact) in asked.iter().zip(answer) {
+            let (Some(c), Ok(address)) = (contact, Address::parse(&a.address)) else {
+                continue;
+            };
+            if c.contact_no.trim().is_empty() {
+                continue;
+            }
+            dir.parties.entry(address).or_default().contacts.push(c);
+        }
+    }
+
+    fn unknown_parties_failed(&mut self, e: &str) {
+        self.activity(
+            Severity::Warning,
+            &format!("the ERP could not answer for addresses that match nobody: {e}"),
+            None,
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! point a run dies at, the next run completes the work without duplicates.
 //!
 //! One module per stage of a message's life: [`drain`] reads the pages,
-//! [`lookup`] asks the ERP for the parties, [`decide`] classifies and
+//! [`gate`] keeps out private mail and what the ERP's `decide` skips,
+//! [`lookup`] asks the ERP for the parties (and its `unknown-parties` for
+//! the addresses that matched nobody), [`decide`] classifies and
 //! commits the entries, [`settle`] moves and records the outcome,
 //! [`failure`] says what a failed step means, [`report`] is what the run
 //! hands back. The mailbox is a [`MailStore`]: Graph in production, an
@@ -15,6 +17,7 @@
 mod decide;
 mod drain;
 mod failure;
+mod gate;
 mod lookup;
 pub mod report;
 mod run;

@@ -4,7 +4,7 @@
 use super::report::{Outcome, Report};
 use crate::classify::NotLoggedReason;
 use crate::host::{
-    Activity, EntryRecord, Host, JOB_NAME, Level, LinkUpdate, MessageLink, Severity,
+    Activity, EntryRecord, Host, JOB_NAME, Level, LinkUpdate, LoggedMessage, MessageLink, Severity,
 };
 use crate::mail_store::{MailError, MailStore};
 use crate::message::InboxMessage;
@@ -33,6 +33,9 @@ pub(super) struct Run<'a> {
     activities: Vec<Activity>,
     /// Links of messages moved in this page, for one call after the moves.
     pub(super) link_updates: Vec<LinkUpdate>,
+    /// Messages of this page whose entries were inserted, for the ERP's
+    /// `after-log` once the page is settled.
+    pub(super) logged: Vec<LoggedMessage>,
 }
 
 impl<'a> Run<'a> {
@@ -60,6 +63,7 @@ impl<'a> Run<'a> {
             report: Report::new(host.now()),
             activities: Vec::new(),
             link_updates: Vec::new(),
+            logged: Vec::new(),
         })
     }
 
@@ -135,11 +139,32 @@ pub(super) enum PendingKind {
         link: MessageLink,
         outcome: Outcome,
         entries: u32,
+        /// The entries inserted for it (none when it was logged already),
+        /// for the ERP's `after-log`.
+        records: Vec<EntryRecord>,
         /// The storage folder's path, for the link and the limit check.
         folder: String,
     },
     /// Not loggable: to the not-logged folder.
-    NotLogged(NotLoggedReason),
+    NotLogged(NotLogged),
+}
+
+/// Why a message is not logged: the reason it is counted by, and the text
+/// its ledger and activity lines carry (the ERP's own for a skip by the ERP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NotLogged {
+    pub(super) reason: NotLoggedReason,
+    pub(super) text: String,
+}
+
+impl NotLogged {
+    /// One of the component's own reasons, by its name.
+    pub(super) fn of(reason: NotLoggedReason) -> Self {
+        Self {
+            reason,
+            text: reason.as_str().to_string(),
+        }
+    }
 }
 
 /// What deciding a message led to.

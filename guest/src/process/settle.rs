@@ -4,9 +4,9 @@
 
 use super::failure::Failure;
 use super::report::{LedgerLine, Outcome};
-use super::run::{FolderRole, Handled, Pending, PendingKind, Run, ToLog};
+use super::run::{FolderRole, Handled, NotLogged, Pending, PendingKind, Run, ToLog};
 use crate::classify::NotLoggedReason;
-use crate::host::{Level, LinkUpdate, MessageLink, Severity};
+use crate::host::{Level, LinkUpdate, LoggedMessage, MessageLink, Severity};
 use crate::mail_store::{MailError, Moved};
 use crate::message::InboxMessage;
 use chrono::{DateTime, Utc};
@@ -45,7 +45,36 @@ impl Run<'_> {
         moves.extend(logged);
         settled.extend(self.move_committed(moves));
         self.write_links();
+        self.tell_logged();
         settled
+    }
+
+    /// Hands the page's newly logged messages to the ERP's `after-log`
+    /// extension point. Its failure changes nothing of the run: the entries
+    /// and the moves stand; it is written to the activity log.
+    fn tell_logged(&mut self) {
+        let logged = std::mem::take(&mut self.logged);
+        if logged.is_empty() {
+            return;
+        }
+        if let Err(e) = self.host.after_log(&logged) {
+            self.host.log(
+                Level::Warn,
+                "the ERP's after-log failed",
+                &[
+                    ("error", &e.to_string()),
+                    ("messages", &logged.len().to_string()),
+                ],
+            );
+            self.activity(
+                Severity::Warning,
+                &format!(
+                    "the ERP's follow-up work after logging {} message(s) failed ({e}); the entries and the moves stand",
+                    logged.len()
+                ),
+                None,
+            );
+        }
     }
 
     /// Sends the moves of messages not to log, or whose entries are committed.
@@ -71,6 +100,7 @@ impl Run<'_> {
                         link,
                         outcome,
                         entries,
+                        records,
                         folder,
                     } => {
                         if result.is_ok() {
@@ -80,10 +110,27 @@ impl Run<'_> {
                             folder: Some(folder),
                             ..link
                         };
+                        if !records.is_empty() {
+                            // Where the message is now: moved, or still
+                            // waiting in the queue when the move failed.
+                            let now = match &result {
+                                Ok(Some(moved)) => MessageLink {
+                                    message_id: moved.id.clone(),
+                                    web_link: moved.web_link.clone(),
+                                    ..link.clone()
+                                },
+                                _ => link.clone(),
+                            };
+                            self.logged.push(LoggedMessage {
+                                key: key.clone(),
+                                entries: records,
+                                link: now,
+                            });
+                        }
                         self.after_log(&p.msg, &key, link, outcome, entries, result)
                     }
-                    PendingKind::NotLogged(reason) => {
-                        self.after_not_logged(&p.msg, reason, result.map(|_| ()))
+                    PendingKind::NotLogged(why) => {
+                        self.after_not_logged(&p.msg, why, result.map(|_| ()))
                     }
                 };
                 (p.msg, h)
@@ -211,23 +258,24 @@ impl Run<'_> {
     pub(super) fn after_not_logged(
         &mut self,
         msg: &InboxMessage,
-        reason: NotLoggedReason,
+        why: NotLogged,
         result: Result<(), MailError>,
     ) -> Handled {
         match result.map_err(|e| Failure::of_mail(&e)) {
             Ok(()) | Err(Failure::Vanished) => {
-                let what = format!(
-                    "not logged ({}): '{}'",
-                    reason.as_str(),
-                    msg.subject.chars().take(120).collect::<String>()
-                );
+                // Mail kept out for privacy leaves no subject behind.
+                let what = match why.reason {
+                    NotLoggedReason::Sensitive | NotLoggedReason::SkippedByErp => {
+                        format!("not logged ({})", why.text)
+                    }
+                    _ => format!(
+                        "not logged ({}): '{}'",
+                        why.text,
+                        msg.subject.chars().take(120).collect::<String>()
+                    ),
+                };
                 self.activity(Severity::Info, &what, Some(&msg.dedup_key()));
-                Handled::new(
-                    Outcome::NotLogged(reason),
-                    Some(reason.as_str().to_string()),
-                    0,
-                    true,
-                )
+                Handled::new(Outcome::NotLogged(why.reason), Some(why.text), 0, true)
             }
             Err(f) => self.failed(msg, f),
         }

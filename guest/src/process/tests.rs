@@ -3,8 +3,9 @@
 
 use super::report::{Outcome, Report};
 use super::run_on;
+use crate::classify::ContactMatch;
 use crate::classify::NotLoggedReason;
-use crate::host::{HostError, Severity};
+use crate::host::{Decision, HostError, Severity};
 use crate::mail_store::{MailError, MailStore};
 use crate::setup::{NotLoggedPolicy, Setup};
 use crate::testing::{ANDY, JO, LT, MAILBOX, MINDY, MINDY_HOME, MemHost, MemStore, message};
@@ -517,7 +518,7 @@ fn a_flagged_message_that_is_gone_is_reported_and_forgotten() {
 // --- the page-level contract ----------------------------------------------
 
 #[test]
-fn a_page_costs_the_erp_three_calls_whatever_its_size() {
+fn a_page_costs_the_erp_a_fixed_number_of_calls_whatever_its_size() {
     let host = MemHost::new();
     let mut messages: Vec<Value> = (0..20)
         .map(|i| message(&format!("<p{i}@x>"), JO, &[ANDY], &[]))
@@ -536,7 +537,13 @@ fn a_page_costs_the_erp_three_calls_whatever_its_size() {
     assert_eq!((r.messages_logged, r.pages), (20, 2), "{r:?}");
     assert_eq!(
         *host.calls.borrow(),
-        ["log-page", "update-links", "log-activities"],
+        [
+            "decide",
+            "log-page",
+            "update-links",
+            "after-log",
+            "log-activities"
+        ],
         "one call of each for the page of 21; the empty second page needs none"
     );
     assert_eq!(host.logged.borrow().len(), 20);
@@ -571,4 +578,199 @@ fn one_refused_message_does_not_cost_its_page_neighbours_their_entries() {
     assert_eq!(r.messages_logged, 2, "{r:?}");
     assert_eq!(r.messages_deferred + r.messages_quarantined, 1);
     assert_eq!(host.logged.borrow().len(), 2);
+}
+
+// --- privacy and the ERP's extension points --------------------------------
+
+/// A message its sender marked private (PR_SENSITIVITY 2).
+fn private(imid: &str, from: &str, to: &[&str]) -> Value {
+    let mut m = message(imid, from, to, &[]);
+    m["singleValueExtendedProperties"] = json!([{"id": "Integer 0x36", "value": "2"}]);
+    m
+}
+
+#[test]
+fn private_mail_never_reaches_the_erp_unless_the_setup_logs_it() {
+    let (host, store, r) = one(private("<p@x>", JO, &[ANDY]));
+    assert_eq!(r.not_logged.get(&NotLoggedReason::Sensitive), Some(&1));
+    assert!(host.logged.borrow().is_empty());
+    assert!(host.decided.borrow().is_empty(), "not even its facts");
+    assert!(!host.saw_activity("About <p@x>"), "its subject is kept out");
+    assert_eq!(store.count("not logged"), 1);
+
+    let host = MemHost::new();
+    let mut store = MemStore::new(vec![private("<p@x>", JO, &[ANDY])]);
+    let logs_it = Setup {
+        log_sensitive: true,
+        ..setup()
+    };
+    let r = run_with(&host, &mut store, &logs_it);
+    assert_eq!(r.messages_logged, 1, "{r:?}");
+    assert!(host.decided.borrow()[0].sensitive, "the ERP is told");
+}
+
+#[test]
+fn the_erp_may_skip_a_message_with_its_own_reason() {
+    let host = MemHost::new();
+    *host.decide_with.borrow_mut() = Some(Box::new(|m| {
+        if m.recipients.iter().any(|r| r == MINDY) {
+            Decision::Skip("never-log".into())
+        } else {
+            Decision::Log(None)
+        }
+    }));
+    let mut store = MemStore::new(vec![
+        message("<hr@x>", JO, &[MINDY], &[]),
+        message("<ok@x>", JO, &[ANDY], &[]),
+    ]);
+    let r = run(&host, &mut store);
+    assert_eq!(r.messages_logged, 1);
+    assert_eq!(r.not_logged.get(&NotLoggedReason::SkippedByErp), Some(&1));
+    let line = r
+        .ledger
+        .iter()
+        .find(|l| l.outcome != Outcome::Logged)
+        .unwrap();
+    assert_eq!(line.reason.as_deref(), Some("never-log"));
+    assert!(!host.logged.borrow().contains_key("<hr@x>"));
+    assert!(host.saw_activity("not logged (never-log)"));
+    assert!(
+        !host.saw_activity("About <hr@x>"),
+        "its subject is kept out"
+    );
+    assert_eq!(store.count("not logged"), 1, "by the not-logged policy");
+    let facts = host.decided.borrow();
+    assert_eq!(facts.len(), 2, "both messages, in one call");
+    assert_eq!(facts[0].key, "<hr@x>");
+    assert_eq!(facts[0].sender.as_deref(), Some(JO));
+    assert_eq!(facts[0].recipients, [MINDY], "without the shared mailbox");
+}
+
+#[test]
+fn a_subject_the_erp_gives_replaces_the_real_one_everywhere() {
+    let host = MemHost::new();
+    *host.decide_with.borrow_mut() = Some(Box::new(|_| {
+        Decision::Log(Some("(subject withheld)".into()))
+    }));
+    let (_, r) = {
+        let mut store = MemStore::new(vec![message("<s@x>", JO, &[ANDY], &[])]);
+        let r = run(&host, &mut store);
+        (store, r)
+    };
+    assert_eq!(r.messages_logged, 1);
+    let logged = host.logged.borrow();
+    assert_eq!(logged["<s@x>"].entries[0].subject, "(subject withheld)");
+    assert!(!host.saw_activity("About <s@x>"));
+}
+
+#[test]
+fn without_the_erps_word_nothing_is_logged_and_the_page_waits() {
+    let host = MemHost::new();
+    host.decide_faults
+        .borrow_mut()
+        .push_back(HostError::Unavailable("busy".into()));
+    let mut store = MemStore::new(vec![message("<w@x>", JO, &[ANDY], &[])]);
+    let r = run(&host, &mut store);
+    assert_eq!((r.messages_logged, r.messages_deferred), (0, 1), "{r:?}");
+    assert!(r.stopped_early.is_some());
+    assert!(host.logged.borrow().is_empty());
+    assert_eq!(store.count("inbox"), 1, "still in the Inbox");
+    let again = run(&host, &mut store);
+    assert_eq!(again.messages_logged, 1, "the next run logs it");
+}
+
+#[test]
+fn the_erp_may_answer_a_contact_for_an_address_that_matched_nobody() {
+    const NEW: &str = "ann@adatum.example";
+    let host = MemHost::new();
+    host.creates.borrow_mut().insert(
+        NEW.into(),
+        ContactMatch {
+            contact_no: "EL-1".into(),
+            company_no: Some("C-ADATUM".into()),
+            alt_address_code: None,
+        },
+    );
+    let mut named = message("<n@x>", JO, &[], &[]);
+    named["toRecipients"] = json!([{"emailAddress": {"name": " Ann Smith ", "address": NEW}}]);
+    let mut store = MemStore::new(vec![named, message("<n2@x>", JO, &[NEW], &[])]);
+    let r = run(&host, &mut store);
+    assert_eq!(r.messages_logged, 2, "{r:?}");
+    assert_eq!(
+        host.pairs(),
+        [
+            ("<n2@x>".into(), "EL-1".into(), "JO".into()),
+            ("<n@x>".into(), "EL-1".into(), "JO".into()),
+        ]
+    );
+    {
+        let asked = host.unknown_asked.borrow();
+        assert_eq!(asked.len(), 1, "once per page and address: {asked:?}");
+        assert_eq!(asked[0].address, NEW);
+        assert_eq!(asked[0].display_name.as_deref(), Some("Ann Smith"));
+        assert_eq!(asked[0].key, "<n@x>");
+    }
+    // A later run finds the contact by lookup and asks no more.
+    store.deliver(message("<n3@x>", NEW, &[JO], &[]));
+    let r = run(&host, &mut store);
+    assert_eq!(r.messages_logged, 1);
+    assert_eq!(host.unknown_asked.borrow().len(), 1);
+}
+
+#[test]
+fn an_unknown_sender_writing_to_a_salesperson_is_asked_about_and_others_are_not() {
+    const STRANGER: &str = "who@nowhere.example";
+    let host = MemHost::new();
+    let mut store = MemStore::new(vec![
+        message("<in@x>", STRANGER, &[JO], &[]),
+        // Nobody of ours took part: nothing to ask.
+        message("<ext@x>", STRANGER, &[ANDY], &[]),
+    ]);
+    let r = run(&host, &mut store);
+    assert_eq!(r.not_logged.get(&NotLoggedReason::UnknownSender), Some(&2));
+    let asked = host.unknown_asked.borrow();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        (asked[0].address.as_str(), asked[0].key.as_str()),
+        (STRANGER, "<in@x>")
+    );
+}
+
+#[test]
+fn after_log_hears_of_each_new_entry_once_with_where_the_message_is_now() {
+    let host = MemHost::new();
+    let mut store = MemStore::new(vec![
+        message("<a@x>", JO, &[ANDY, MINDY], &[]),
+        message("<a@x>", JO, &[ANDY, MINDY], &[]),
+    ]);
+    let r = run(&host, &mut store);
+    assert_eq!((r.messages_logged, r.messages_already_logged), (1, 1));
+    let told = host.after_logged.borrow();
+    assert_eq!(told.len(), 1, "not for the copy found logged already");
+    assert_eq!(told[0].key, "<a@x>");
+    assert_eq!(told[0].entries.len(), 2);
+    assert_eq!(
+        told[0].link.folder.as_deref(),
+        Some("archive"),
+        "after the move"
+    );
+}
+
+#[test]
+fn a_failing_after_log_changes_nothing_else() {
+    let host = MemHost::new();
+    host.after_log_faults
+        .borrow_mut()
+        .push_back(HostError::Internal("follow-up broke".into()));
+    let mut store = MemStore::new(vec![message("<f@x>", JO, &[ANDY], &[])]);
+    let r = run(&host, &mut store);
+    assert_eq!(r.messages_logged, 1, "{r:?}");
+    assert!(r.stopped_early.is_none());
+    assert_eq!(host.logged.borrow().len(), 1, "the entries stand");
+    assert_eq!(store.count("archive"), 1, "the move stands");
+    assert_eq!(
+        host.severity_of("follow-up work"),
+        Some(Severity::Warning),
+        "and an administrator hears of it"
+    );
 }

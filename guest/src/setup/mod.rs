@@ -70,6 +70,9 @@ pub struct Setup {
     pub not_logged_folder: String,
     /// Folder for messages whose handling failed for good.
     pub quarantine_folder: String,
+    /// Whether mail marked private or confidential is logged (off: it is
+    /// not, and the ERP never sees it).
+    pub log_sensitive: bool,
     /// Whether the job is on.
     pub enabled: bool,
     /// Whether a sign-in (or client-credentials grant) succeeded.
@@ -107,6 +110,7 @@ impl Default for Setup {
             not_logged_policy: NotLoggedPolicy::MoveToFolder,
             not_logged_folder: "Not logged".into(),
             quarantine_folder: "Email logging quarantine".into(),
+            log_sensitive: false,
             enabled: false,
             consent_given: false,
             signed_in_account: None,
@@ -150,6 +154,8 @@ pub struct SetupChange {
     pub not_logged_folder: Option<String>,
     /// Quarantine folder.
     pub quarantine_folder: Option<String>,
+    /// Log mail marked private or confidential, or not.
+    pub log_sensitive: Option<bool>,
 }
 
 /// A field the administrator must correct.
@@ -290,6 +296,9 @@ impl Setup {
         }
         if let Some(v) = change.monthly_subfolders {
             next.monthly_subfolders = v;
+        }
+        if let Some(v) = change.log_sensitive {
+            next.log_sensitive = v;
         }
         match change.folder_item_limit {
             Some(0) => errors.push(field_error(

@@ -275,7 +275,7 @@ async fn with_erp(erp: Arc<Erp>, company: CompanyId, command: Command) -> anyhow
             json,
         } => run::once(&erp, company, budget_seconds, json).await,
         Command::Setup(command) => setup::run(&erp, company, command).await,
-        Command::Crm(command) => crm::run(&erp, company, command),
+        Command::Crm(command) => crm::run(&erp, company, command).await,
         Command::Entries(args) => entries::run(&erp, company, args).await,
         Command::Opportunity(command) => opportunity::run(&erp, company, command),
         Command::Opportunities { contact, json } => {

@@ -255,6 +255,14 @@ fn print_setup(s: &SetupRecord) {
         }
     );
     println!("Quarantine folder:   {}", s.quarantine_folder);
+    println!(
+        "Sensitive mail:      {}",
+        if s.log_sensitive {
+            "logged (private and confidential mail too)"
+        } else {
+            "not logged (private and confidential mail)"
+        }
+    );
     println!("Enabled:             {}", s.enabled);
     println!("Consent given:       {}", s.consent_given);
     println!("Signed-in account:   {}", show(&s.signed_in_account));

@@ -2,10 +2,33 @@
 //! all files of one import in one transaction. Every bad row is reported with
 //! its file and line; any error means nothing is imported.
 //!
+//! The types and their columns (the first ones required):
+//!
+//! | type | file name | columns |
+//! | --- | --- | --- |
+//! | `salespeople` | `salespeople.csv` | `code`, `name`, `email` |
+//! | `contacts` | `contacts.csv` | `no`, `name`, `type`, `company_no`, `email`, `email2` |
+//! | `alt-addresses` | `alt-addresses.csv` | `contact_no`, `code`, `email` |
+//! | `interaction-templates` | `interaction-templates.csv` | `code`, `description`, `email_template` |
+//! | `company-domains` | `company-domains.csv` | `contact_no`, `domain` |
+//! | `never-log` | `never-log.csv` | `entry` |
+//!
+//! `company-domains` adds domains a company contact owns, for company by
+//! domain (see [`super::company_domain`]): the contact must be a company
+//! contact, in the ERP or in the same import; `@adatum.com` is read as
+//! `adatum.com`; public mail domains (`gmail.com`) are refused. `never-log`
+//! adds addresses or domains to the email-logging policy's never-log list
+//! (see [`super::policy`]). Both add (as the other types insert or
+//! update); neither removes what is not in the file: `crm policy
+//! --clear-never-log` empties the list.
+//!
 //! A JSON CRM seed goes through the same checks and the same writes (see
 //! [`RecordSet`]), so both formats accept and refuse the same values.
 
+use super::company_domain::is_public_mail_domain;
 use super::normalise;
+use super::policy::{normalise_domain, normalise_never_log};
+use crate::store::policy::PolicyList;
 use crate::store::records::{ContactRow, RecordWriter};
 use crate::store::{CompanyId, Store, StoreError};
 use serde::Serialize;
@@ -23,6 +46,10 @@ pub enum RecordType {
     AltAddresses,
     /// `code,description,email_template`
     InteractionTemplates,
+    /// `contact_no,domain`: domains a company contact owns.
+    CompanyDomains,
+    /// `entry`: addresses and domains whose mail is never logged.
+    NeverLog,
 }
 
 impl RecordType {
@@ -42,6 +69,8 @@ impl RecordType {
                 Some(Self::AltAddresses)
             }
             "interaction-templates" | "templates" => Some(Self::InteractionTemplates),
+            "company-domains" | "contact-domains" | "domains" => Some(Self::CompanyDomains),
+            "never-log" => Some(Self::NeverLog),
             _ => None,
         }
     }
@@ -53,16 +82,20 @@ impl RecordType {
             Self::Contacts => (&["no"], &["name", "type", "company_no", "email", "email2"]),
             Self::AltAddresses => (&["contact_no", "code"], &["email"]),
             Self::InteractionTemplates => (&["code"], &["description", "email_template"]),
+            Self::CompanyDomains => (&["contact_no", "domain"], &[]),
+            Self::NeverLog => (&["entry"], &[]),
         }
     }
 
-    /// Apply order: contacts before the addresses that name them.
+    /// Apply order: contacts before the addresses and domains that name them.
     fn order(self) -> u8 {
         match self {
             Self::Salespeople => 0,
             Self::Contacts => 1,
             Self::AltAddresses => 2,
-            Self::InteractionTemplates => 3,
+            Self::CompanyDomains => 3,
+            Self::InteractionTemplates => 4,
+            Self::NeverLog => 5,
         }
     }
 }
@@ -88,6 +121,10 @@ pub struct CsvSummary {
     pub alt_addresses: usize,
     /// Interaction templates written.
     pub interaction_templates: usize,
+    /// Company contact domains written.
+    pub company_domains: usize,
+    /// Never-log entries written.
+    pub never_log: usize,
 }
 
 /// Why an import was refused; nothing was written.
@@ -150,6 +187,9 @@ fn max_len(kind: RecordType, column: &str) -> Option<usize> {
         (RecordType::AltAddresses, "contact_no") => Some(20),
         (RecordType::AltAddresses | RecordType::InteractionTemplates, "code") => Some(10),
         (RecordType::InteractionTemplates, "description") => Some(100),
+        (RecordType::CompanyDomains, "contact_no") => Some(20),
+        (RecordType::CompanyDomains, "domain") => Some(253),
+        (RecordType::NeverLog, "entry") => Some(254),
         _ => None,
     }
 }
@@ -175,16 +215,17 @@ pub struct RecordSet {
     pub kind: RecordType,
     /// Each record's values by column name (the CSV columns of `kind`).
     pub records: Vec<Vec<(&'static str, Option<String>)>>,
-    /// Contacts of this set list all their alternative addresses: those not
-    /// listed are removed (a seed describes contacts whole).
-    pub replaces_alt_addresses: bool,
+    /// The set describes its records whole (as a seed does): contacts'
+    /// alternative addresses and domains that are not listed are removed,
+    /// and a never-log set replaces the list.
+    pub whole: bool,
 }
 
 /// Where a batch of rows came from.
 struct Source {
     name: String,
     kind: RecordType,
-    replaces_alt_addresses: bool,
+    whole: bool,
 }
 
 impl RecordSet {
@@ -235,6 +276,17 @@ pub fn import_records(
     company: CompanyId,
     sets: &[RecordSet],
 ) -> Result<CsvSummary, CsvError> {
+    import_records_and(db, company, sets, |_| Ok(()))
+}
+
+/// [`import_records`], with `also` writing more in the same transaction
+/// (a seed's policy switches) once every record is written and checked.
+pub fn import_records_and(
+    db: &Store,
+    company: CompanyId,
+    sets: &[RecordSet],
+    also: impl FnOnce(&RecordWriter<'_>) -> Result<(), StoreError>,
+) -> Result<CsvSummary, CsvError> {
     let mut problems = Vec::new();
     let parsed: Vec<(Source, Vec<Row>)> = sets
         .iter()
@@ -242,7 +294,7 @@ pub fn import_records(
             let source = Source {
                 name: set.name.clone(),
                 kind: set.kind,
-                replaces_alt_addresses: set.replaces_alt_addresses,
+                whole: set.whole,
             };
             (source, set.rows(&mut problems))
         })
@@ -250,7 +302,7 @@ pub fn import_records(
     if !problems.is_empty() {
         return Err(CsvError::Invalid(problems));
     }
-    write(db, company, parsed, &|_, _| {})
+    write(db, company, parsed, &|_, _| {}, also)
 }
 
 /// Imports the files in one transaction, or nothing at all.
@@ -272,7 +324,7 @@ pub fn import_with_progress(
             let source = Source {
                 name: f.name.clone(),
                 kind: f.kind,
-                replaces_alt_addresses: false,
+                whole: false,
             };
             (source, parse(f, &mut problems))
         })
@@ -280,7 +332,7 @@ pub fn import_with_progress(
     if !problems.is_empty() {
         return Err(CsvError::Invalid(problems));
     }
-    write(db, company, parsed, progress)
+    write(db, company, parsed, progress, |_| Ok(()))
 }
 
 /// Writes checked rows in one transaction; refuses (writing nothing) when a
@@ -290,6 +342,7 @@ fn write(
     company: CompanyId,
     mut parsed: Vec<(Source, Vec<Row>)>,
     progress: &dyn Fn(u64, u64),
+    also: impl FnOnce(&RecordWriter<'_>) -> Result<(), StoreError>,
 ) -> Result<CsvSummary, CsvError> {
     let total: u64 = parsed.iter().map(|(_, rows)| rows.len() as u64).sum();
     let mut written = 0u64;
@@ -303,6 +356,9 @@ fn write(
             line,
             message,
         };
+        if file.whole && file.kind == RecordType::NeverLog {
+            tx.clear_policy_list(PolicyList::NeverLog)?;
+        }
         for row in rows {
             written += 1;
             if written.is_multiple_of(1000) || written == total {
@@ -330,8 +386,9 @@ fn write(
                             email: email.as_deref(),
                             email2: email2.as_deref(),
                         })?;
-                    if file.replaces_alt_addresses {
+                    if file.whole {
                         tx.remove_alt_addresses(&text("no"))?;
+                        tx.remove_contact_domains(&text("no"))?;
                     }
                     sum.contacts += 1;
                 }
@@ -353,6 +410,29 @@ fn write(
                     tx.upsert_template(&text("code"), row.get("description"), for_email)?;
                     sum.interaction_templates += 1;
                 }
+                RecordType::CompanyDomains => {
+                    let contact = text("contact_no");
+                    let refusal = match tx.contact_kind(&contact)?.as_deref() {
+                        Some("company") => None,
+                        Some(_) => Some(format!("contact {contact:?} is a person: domains belong to company contacts")),
+                        None => Some(format!("there is no contact {contact:?} (import contacts first, or in the same command)")),
+                    };
+                    if let Some(message) = refusal {
+                        problems.push(problem(row.line, message));
+                        continue;
+                    }
+                    // Checked by `check_values`: this cannot fail here.
+                    if let Ok(domain) = normalise_domain(&text("domain")) {
+                        tx.add_contact_domain(&contact, &domain)?;
+                        sum.company_domains += 1;
+                    }
+                }
+                RecordType::NeverLog => {
+                    if let Ok(entry) = normalise_never_log(&text("entry")) {
+                        tx.add_to_policy_list(PolicyList::NeverLog, &entry)?;
+                        sum.never_log += 1;
+                    }
+                }
             }
         }
         if file.kind == RecordType::Contacts {
@@ -363,6 +443,7 @@ fn write(
         // Dropping the transaction rolls every file back.
         return Err(CsvError::Invalid(problems));
     }
+    also(&tx)?;
     tx.commit()?;
     Ok(sum)
     })
@@ -380,6 +461,8 @@ fn parse(file: &CsvFile, problems: &mut Vec<Problem>) -> Vec<Row> {
         .trim(csv::Trim::All)
         .from_reader(file.text.trim_start_matches('\u{feff}').as_bytes());
     let (required, optional) = file.kind.columns();
+    // Problems of files read before this one are not this file's.
+    let before = problems.len();
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h
             .iter()
@@ -416,7 +499,7 @@ fn parse(file: &CsvFile, problems: &mut Vec<Problem>) -> Vec<Row> {
             problems.push(problem(1, format!("the required column {c:?} is missing")));
         }
     }
-    if !problems.is_empty() {
+    if problems.len() > before {
         return Vec::new();
     }
     let mut seen: HashMap<Vec<String>, u64> = HashMap::new();
@@ -526,8 +609,8 @@ fn check_values(
 ) {
     let emails: &[&str] = match kind {
         RecordType::Contacts => &["email", "email2"],
-        RecordType::InteractionTemplates => &[],
-        _ => &["email"],
+        RecordType::InteractionTemplates | RecordType::CompanyDomains | RecordType::NeverLog => &[],
+        RecordType::Salespeople | RecordType::AltAddresses => &["email"],
     };
     for column in emails {
         check_email(row, column, problems, problem);
@@ -539,6 +622,30 @@ fn check_values(
         problems.push(problem(
             row.line,
             format!("type must be \"company\" or \"person\", not {t:?}"),
+        ));
+    }
+    if kind == RecordType::CompanyDomains
+        && let Some(d) = row.get("domain")
+    {
+        match normalise_domain(d) {
+            Err(why) => problems.push(problem(
+                row.line,
+                format!("domain {d:?} is not a domain: {why}"),
+            )),
+            Ok(d) if is_public_mail_domain(&d) => problems.push(problem(
+                row.line,
+                format!("domain {d:?} is a public mail domain: people of every company have addresses there"),
+            )),
+            Ok(_) => {}
+        }
+    }
+    if kind == RecordType::NeverLog
+        && let Some(e) = row.get("entry")
+        && let Err(why) = normalise_never_log(e)
+    {
+        problems.push(problem(
+            row.line,
+            format!("entry {e:?} is not an e-mail address or a domain: {why}"),
         ));
     }
     if kind == RecordType::InteractionTemplates
@@ -678,7 +785,8 @@ mod tests {
                 salespeople: 1,
                 contacts: 2,
                 alt_addresses: 1,
-                interaction_templates: 2
+                interaction_templates: 2,
+                ..Default::default()
             }
         );
         assert_eq!(
@@ -777,6 +885,119 @@ mod tests {
     }
 
     #[test]
+    fn company_domains_and_never_log_entries_import_all_or_nothing() {
+        let db = Store::open_in_memory().unwrap();
+        let c = db.company("CRONUS").unwrap();
+        let contacts = || {
+            file(
+                RecordType::Contacts,
+                "no,name,type,company_no,email\nC1,Adatum,company,,\nP1,Pat,person,C1,pat@adatum.com\n",
+            )
+        };
+        let err = import(
+            &db,
+            c,
+            &[
+                contacts(),
+                file(
+                    RecordType::CompanyDomains,
+                    "contact_no,domain\nC1,adatum.com\nC1,not a domain\nC1,Gmail.com\n",
+                ),
+                file(
+                    RecordType::NeverLog,
+                    "entry\nhr@contoso.com\nhr@@contoso.com\n",
+                ),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "CompanyDomains.csv:3: domain \"not a domain\" is not a domain",
+            "CompanyDomains.csv:4: domain \"gmail.com\" is a public mail domain",
+            "NeverLog.csv:3: entry \"hr@@contoso.com\" is not an e-mail address or a domain",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+        }
+        // Which contacts are companies is known when the rows are written.
+        let err = import(
+            &db,
+            c,
+            &[
+                contacts(),
+                file(
+                    RecordType::CompanyDomains,
+                    "contact_no,domain\nC1,adatum.com\nP1,pat.example\nC9,x.example\n",
+                ),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "CompanyDomains.csv:3: contact \"P1\" is a person: domains belong to company contacts",
+            "CompanyDomains.csv:4: there is no contact \"C9\"",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+        }
+        assert_eq!(counts(&db, c).contacts, 0, "nothing was imported");
+        assert!(db.email_logging_policy(c).unwrap().never_log.is_empty());
+
+        let sum = import(
+            &db,
+            c,
+            &[
+                contacts(),
+                file(
+                    RecordType::CompanyDomains,
+                    "Contact No,Domain\nC1,Adatum.com\nC1,@adatum.de\n",
+                ),
+                file(
+                    RecordType::NeverLog,
+                    "entry\nHR@contoso.com\n@legal.contoso.com\n",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!((sum.company_domains, sum.never_log), (2, 2));
+        assert_eq!(
+            super::super::contact(&db, c, "C1")
+                .unwrap()
+                .unwrap()
+                .domains,
+            ["adatum.com", "adatum.de"]
+        );
+        assert_eq!(
+            db.email_logging_policy(c).unwrap().never_log,
+            ["hr@contoso.com", "legal.contoso.com"]
+        );
+        // A CSV file adds: what it does not name stays.
+        import(
+            &db,
+            c,
+            &[file(RecordType::NeverLog, "entry\nfabrikam.com\n")],
+        )
+        .unwrap();
+        assert_eq!(db.email_logging_policy(c).unwrap().never_log.len(), 3);
+    }
+
+    #[test]
+    fn every_file_is_checked_whatever_the_files_before_it() {
+        let db = Store::open_in_memory().unwrap();
+        let c = db.company("CRONUS").unwrap();
+        let err = import(
+            &db,
+            c,
+            &[
+                file(RecordType::Salespeople, "code,mail\nJO,x\n"),
+                file(RecordType::Contacts, "no,name,type\nCT1,Ann,robot\n"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("Salespeople.csv:1: unknown column"), "{err}");
+        assert!(err.contains("Contacts.csv:2: type must be"), "{err}");
+    }
+
+    #[test]
     fn file_names_say_the_record_type() {
         assert_eq!(
             RecordType::from_file_name("data/Alt_Addresses.csv"),
@@ -787,5 +1008,13 @@ mod tests {
             Some(RecordType::Contacts)
         );
         assert_eq!(RecordType::from_file_name("stuff.csv"), None);
+        assert_eq!(
+            RecordType::from_file_name("company_domains.csv"),
+            Some(RecordType::CompanyDomains)
+        );
+        assert_eq!(
+            RecordType::from_file_name("never-log.csv"),
+            Some(RecordType::NeverLog)
+        );
     }
 }

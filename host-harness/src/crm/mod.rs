@@ -1,11 +1,16 @@
 //! The ERP's CRM, by domain: the seed and CSV imports of salespeople,
 //! contacts and interaction templates, party lookup by address, the
-//! interaction log with its links, the activity log, and opportunities.
+//! interaction log with its links, the activity log, opportunities, and
+//! the email-logging policy with company by domain (what the reference
+//! host answers at the component's extension points).
 //! The records themselves are kept by [`crate::store`].
 
+pub mod company_domain;
 pub mod csv_import;
+pub mod last_email;
 pub mod opportunity;
 pub mod parties;
+pub mod policy;
 pub mod seed;
 
 pub use crate::store::activity::{
@@ -22,7 +27,8 @@ pub use parties::{
     lookup_many, normalise,
 };
 pub use seed::{
-    CrmSeed, ImportSummary, SeedAltAddress, SeedContact, SeedSalesperson, import, parse_seed,
+    CrmSeed, ImportSummary, SeedAltAddress, SeedContact, SeedEmailLogging, SeedSalesperson, import,
+    parse_seed,
 };
 
 #[cfg(test)]
@@ -209,6 +215,95 @@ mod tests {
             update_links(&db, c, &[moved("<a@x>"), stranger, moved("<b@x>")]).unwrap(),
             2,
             "a copy's id changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_seed_carries_company_domains_and_the_email_logging_policy() {
+        let db = Store::open_in_memory().unwrap();
+        let c = db.company("CRONUS").unwrap();
+        let seed = parse_seed(
+            r#"{"contacts":[
+                    {"no":"C1","name":"Adatum","type":"company","domains":["Adatum.com","@adatum.de"]},
+                    {"no":"P1","name":"Pat","type":"person","company_no":"C1","email":"pat@adatum.com"}],
+                "email_logging":{"company_by_domain":true,"never_log":["HR@contoso.com","legal.contoso.com"],
+                                 "log_sensitive":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(seed.log_sensitive(), Some(true));
+        let sum = import(&db, c, &seed).unwrap();
+        assert_eq!(
+            (sum.contacts, sum.company_domains, sum.never_log),
+            (2, 2, 2)
+        );
+        assert_eq!(
+            contact(&db, c, "C1").unwrap().unwrap().domains,
+            ["adatum.com", "adatum.de"]
+        );
+        let p = policy::policy(&db, c).unwrap();
+        assert!(p.company_by_domain);
+        assert_eq!(p.never_log, ["hr@contoso.com", "legal.contoso.com"]);
+
+        // Without `email_logging`, the policy stays; a seed describes its
+        // contacts whole, so domains it does not list go.
+        let seed =
+            parse_seed(r#"{"contacts":[{"no":"C1","name":"Adatum","type":"company"}]}"#).unwrap();
+        assert_eq!(seed.log_sensitive(), None);
+        import(&db, c, &seed).unwrap();
+        assert!(contact(&db, c, "C1").unwrap().unwrap().domains.is_empty());
+        assert_eq!(policy::policy(&db, c).unwrap(), p);
+        // A never-log list given is the whole list; the switch as given.
+        let seed = parse_seed(
+            r#"{"email_logging":{"never_log":["fabrikam.com"],"company_by_domain":false}}"#,
+        )
+        .unwrap();
+        import(&db, c, &seed).unwrap();
+        let p = policy::policy(&db, c).unwrap();
+        assert!(!p.company_by_domain);
+        assert_eq!(p.never_log, ["fabrikam.com"]);
+    }
+
+    #[test]
+    fn bad_email_logging_seeds_say_where() {
+        let err = format!(
+            "{:#}",
+            parse_seed(r#"{"email_logging":{"company_by_domain":true,"never_logs":[]}}"#)
+                .unwrap_err()
+        );
+        assert!(err.contains("email_logging is not valid"), "{err}");
+        assert!(err.contains("unknown field `never_logs`"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse_seed(r#"{"email_logging":{"log_sensitive":"yes"}}"#).unwrap_err()
+        );
+        assert!(err.contains("email_logging is not valid"), "{err}");
+        let seed = serde_json::json!({
+            "contacts": [
+                {"no": "C1", "type": "company", "domains": ["adatum.com", "not a domain", "gmail.com"]},
+            ],
+            "email_logging": {"never_log": ["hr@contoso.com", "com"]},
+        });
+        let err = format!("{:#}", parse_seed(&seed.to_string()).unwrap_err());
+        for expected in [
+            "CRM seed contacts:1 domains:2: domain \"not a domain\" is not a domain",
+            "CRM seed contacts:1 domains:3: domain \"gmail.com\" is a public mail domain",
+            "CRM seed email_logging.never_log:2: entry \"com\" is not an e-mail address or a domain",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+        }
+        // Whether a contact is a company is known on import.
+        let (db, c) = db();
+        let seed =
+            parse_seed(r#"{"contacts":[{"no":"P9","type":"person","domains":["p9.example"]}]}"#)
+                .unwrap();
+        let err = format!("{:#}", import(&db, c, &seed).unwrap_err());
+        assert!(
+            err.contains("CRM seed contacts:1 domains:1: contact \"P9\" is a person"),
+            "{err}"
+        );
+        assert!(
+            contact(&db, c, "P9").unwrap().is_none(),
+            "nothing was imported"
         );
     }
 

@@ -1,5 +1,14 @@
-//! The CRM seed (SPEC §7): a JSON file of salespeople, contacts and the
-//! e-mail interaction template, checked and written as a CSV import is.
+//! The CRM seed (SPEC §7): a JSON file of salespeople, contacts (company
+//! contacts with the domains they own), the e-mail interaction template
+//! and the email-logging policy, checked and written as a CSV import is.
+//!
+//! A seed describes what it names whole: a contact's alternative
+//! addresses and domains are those it lists, and `email_logging.never_log`,
+//! when given, is the whole never-log list. `email_logging.company_by_domain`
+//! is written with the records, in the same transaction.
+//! `email_logging.log_sensitive` is a field of the component's setup, not
+//! of the ERP's records: `Erp::apply_seed_setup` applies it
+//! through the component, after the import.
 
 use super::csv_import;
 use crate::store::{CompanyId, Store};
@@ -19,6 +28,25 @@ pub struct CrmSeed {
     /// The interaction template code for e-mails.
     #[serde(default)]
     pub email_template: Option<String>,
+    /// The email-logging policy, and the setup's `log-sensitive`.
+    #[serde(default)]
+    pub email_logging: Option<SeedEmailLogging>,
+}
+
+/// The seed's `email_logging`: every key optional; what is not given
+/// stays as it is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedEmailLogging {
+    /// Company by domain on or off.
+    #[serde(default)]
+    pub company_by_domain: Option<bool>,
+    /// The whole never-log list: addresses and domains.
+    #[serde(default)]
+    pub never_log: Option<Vec<String>>,
+    /// The setup's `log-sensitive` (applied through the component).
+    #[serde(default)]
+    pub log_sensitive: Option<bool>,
 }
 
 /// A salesperson in the seed.
@@ -57,6 +85,9 @@ pub struct SeedContact {
     /// Alternative addresses.
     #[serde(default)]
     pub alt_addresses: Vec<SeedAltAddress>,
+    /// Domains a company contact owns (company by domain).
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 fn person() -> String {
@@ -82,19 +113,32 @@ pub struct ImportSummary {
     pub contacts: usize,
     /// Alternative addresses written.
     pub alt_addresses: usize,
+    /// Company contact domains written.
+    pub company_domains: usize,
+    /// Never-log entries written (the seed's whole list).
+    pub never_log: usize,
 }
 
 /// Parses a CRM seed, with the file's own words in the error. Its values
 /// are checked as a CSV import checks them (see [`csv_import`]); references
 /// to other records are checked when it is imported.
 pub fn parse_seed(text: &str) -> anyhow::Result<CrmSeed> {
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_str(text).context("the CRM seed is not valid JSON")?;
     anyhow::ensure!(
         value.is_object(),
-        "the CRM seed must be a JSON object with \"salespeople\", \"contacts\" and \"email_template\""
+        "the CRM seed must be a JSON object with \"salespeople\", \"contacts\", \"email_template\" and \"email_logging\""
     );
-    let seed: CrmSeed = serde_json::from_value(value).context("the CRM seed is not valid")?;
+    // Read apart, so that its errors say where they are.
+    let email_logging = value
+        .as_object_mut()
+        .and_then(|o| o.remove("email_logging"))
+        .filter(|v| !v.is_null());
+    let mut seed: CrmSeed = serde_json::from_value(value).context("the CRM seed is not valid")?;
+    if let Some(e) = email_logging {
+        seed.email_logging =
+            Some(serde_json::from_value(e).context("the CRM seed's email_logging is not valid")?);
+    }
     csv_import::check_records(&seed.record_sets()).context("the CRM seed is not valid")?;
     Ok(seed)
 }
@@ -107,7 +151,7 @@ impl CrmSeed {
             name: format!("CRM seed {name}"),
             kind,
             records,
-            replaces_alt_addresses: kind == RecordType::Contacts,
+            whole: true,
         };
         let some = |v: &str| Some(v.to_string());
         let salespeople = self
@@ -154,7 +198,7 @@ impl CrmSeed {
             .filter(|t| !t.trim().is_empty())
             .map(|t| vec![("code", some(t)), ("email_template", some("yes"))])
             .collect();
-        vec![
+        let mut sets = vec![
             set("salespeople", RecordType::Salespeople, salespeople),
             set("contacts", RecordType::Contacts, contacts),
             set(
@@ -167,18 +211,66 @@ impl CrmSeed {
                 RecordType::InteractionTemplates,
                 templates,
             ),
-        ]
+        ];
+        // One set per contact, so that a problem names the contact's line.
+        for (i, c) in self.contacts.iter().enumerate() {
+            if !c.domains.is_empty() {
+                sets.push(set(
+                    &format!("contacts:{} domains", i + 1),
+                    RecordType::CompanyDomains,
+                    c.domains
+                        .iter()
+                        .map(|d| vec![("contact_no", some(&c.no)), ("domain", some(d))])
+                        .collect(),
+                ));
+            }
+        }
+        // Only a list the seed gives replaces the ERP's.
+        if let Some(list) = self
+            .email_logging
+            .as_ref()
+            .and_then(|e| e.never_log.as_ref())
+        {
+            sets.push(set(
+                "email_logging.never_log",
+                RecordType::NeverLog,
+                list.iter().map(|e| vec![("entry", some(e))]).collect(),
+            ));
+        }
+        sets
+    }
+
+    /// The setup's `log-sensitive`, when the seed gives it.
+    pub fn log_sensitive(&self) -> Option<bool> {
+        self.email_logging.as_ref().and_then(|e| e.log_sensitive)
     }
 }
 
 /// Writes a seed into a company (insert or update by code/number), all of
 /// it or, when a check fails, nothing.
+/// The seed's `email_logging.company_by_domain` is written in the same
+/// transaction; its `log_sensitive` is not written here (see the module).
 pub fn import(db: &Store, company: CompanyId, seed: &CrmSeed) -> anyhow::Result<ImportSummary> {
-    let s = csv_import::import_records(db, company, &seed.record_sets())
+    let company_by_domain = seed
+        .email_logging
+        .as_ref()
+        .and_then(|e| e.company_by_domain);
+    let s =
+        csv_import::import_records_and(
+            db,
+            company,
+            &seed.record_sets(),
+            |w| match company_by_domain {
+                Some(on) => w.set_company_by_domain(on),
+                None => Ok(()),
+            },
+        )
         .context("the CRM seed was not imported")?;
     Ok(ImportSummary {
         salespeople: s.salespeople,
         contacts: s.contacts,
         alt_addresses: s.alt_addresses,
+        company_domains: s.company_domains,
+        never_log: s.never_log,
     })
 }

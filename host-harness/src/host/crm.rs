@@ -4,18 +4,18 @@ use super::bindings::erp::host::crm::{
     Activity, AddressField, ContactMatch, Host, InformationFlow, InitiatedBy, LinkUpdate,
     LogOutcome, MessageEntries, MessageLink, Owner, Party, Salesperson,
 };
-use super::{CrashPoint, PluginState, WitError, internal};
+use super::{CrashPoint, PluginState, WitError, internal, unavailable};
 use crate::crm;
 
 type R<T> = wasmtime::Result<Result<T, WitError>>;
 
 /// Most addresses one lookup may ask for (a page of 1,000 messages with a
 /// few recipients each fits; a runaway guest does not).
-const MAX_LOOKUP: usize = 20_000;
+pub(super) const MAX_LOOKUP: usize = 20_000;
 
 /// Most messages (or link updates) one page call may carry: the setup's
 /// largest batch size is 1,000.
-const MAX_PAGE: usize = 1_000;
+pub(super) const MAX_PAGE: usize = 1_000;
 
 /// Most activity lines in one call (a page's worth, and then some).
 const MAX_ACTIVITIES: usize = 10_000;
@@ -32,7 +32,7 @@ fn link(l: MessageLink) -> crm::Link {
 
 /// An entry's date as the ERP stores it: RFC 3339 in UTC to the second.
 /// A leap second (`23:59:60`) is refused: no ERP date field holds one.
-fn entry_datetime(text: &str) -> Result<String, String> {
+pub(super) fn entry_datetime(text: &str) -> Result<String, String> {
     use chrono::Timelike as _;
     let d = chrono::DateTime::parse_from_rfc3339(text)
         .map_err(|e| format!("the entry date {text:?} is not an RFC 3339 date: {e}"))?;
@@ -216,15 +216,6 @@ fn new_message(m: MessageEntries) -> Result<crm::NewMessage, WitError> {
         entries,
         link: link(m.link),
     })
-}
-
-/// A database failure the component should retry in a later run (a busy or
-/// locked database, a full disk), logged in detail here.
-fn unavailable(what: &str, e: impl Into<anyhow::Error>) -> WitError {
-    match internal(what, e) {
-        WitError::Internal(m) => WitError::Unavailable(m),
-        other => other,
-    }
 }
 
 #[cfg(test)]

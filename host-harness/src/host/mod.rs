@@ -3,6 +3,7 @@
 //! company's context).
 
 pub mod crm;
+pub mod extensions;
 pub mod http;
 pub mod log;
 pub mod scheduler;
@@ -37,6 +38,11 @@ pub mod names;
 /// whether to simulate a host crash there (the call then traps). Tests use it
 /// to crash between two steps.
 pub type CrashHook = Arc<dyn Fn(&CrashPoint<'_>) -> bool + Send + Sync>;
+
+/// Test hook: asked at the start of every `after-log` call; a text makes
+/// the call fail with `unavailable` and that text, doing nothing, as a
+/// host whose follow-up work is down would.
+pub type AfterLogFault = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// Where a [`CrashHook`] is asked.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +108,8 @@ pub struct HostContext {
     pub app: AppRegistration,
     /// Test hook: crash the call before a matching request.
     pub crash_hook: Option<CrashHook>,
+    /// Test hook: make `after-log` fail (see [`AfterLogFault`]).
+    pub after_log_fault: Option<AfterLogFault>,
     /// Where the component's `progress` events go, while someone watches.
     pub progress: std::sync::Mutex<Option<log::ProgressSink>>,
 }
@@ -161,4 +169,13 @@ pub(crate) fn internal(what: &str, e: impl Into<anyhow::Error>) -> WitError {
     let e = e.into();
     tracing::error!(error = %format!("{e:#}"), "{what}");
     WitError::Internal(format!("{what}: {e}"))
+}
+
+/// A database failure the component should retry in a later run (a busy or
+/// locked database, a full disk), logged in detail here.
+pub(crate) fn unavailable(what: &str, e: impl Into<anyhow::Error>) -> WitError {
+    match internal(what, e) {
+        WitError::Internal(m) => WitError::Unavailable(m),
+        other => other,
+    }
 }

@@ -57,6 +57,7 @@ names!(NotLoggedReason {
     NoContactAmongRecipients => "no-contact-among-recipients",
     ExternalOnly => "external-only",
     UnknownSender => "unknown-sender",
+    SkippedByErp => "skipped-by-erp",
 });
 names!(FolderRole {
     Inbox => "inbox",
@@ -113,6 +114,10 @@ mod tests {
         }
         assert_eq!(Owner::from_name("contact"), Some(Owner::Contact));
         assert_eq!(FolderRole::StorageMonth.to_string(), "storage month");
+        assert_eq!(
+            NotLoggedReason::from_name("skipped-by-erp"),
+            Some(NotLoggedReason::SkippedByErp)
+        );
         assert_eq!(
             NotLoggedReason::from_name("NoRecipients"),
             None,

@@ -16,16 +16,26 @@ pub fn log_activities(
 ) -> Result<()> {
     let mut conn = db.lock();
     let tx = conn.transaction()?;
-    let at = chrono::Utc::now().to_rfc3339();
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO activity_log(company_id, at, source, severity, description, message_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for (severity, description, key) in lines {
-            insert.execute(params![company, at, source, severity, description, key])?;
-        }
-    }
+    append(&tx, company, source, lines)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Appends lines on a connection already held, as part of its transaction
+/// (a host write that must be logged together with what it did).
+pub(super) fn append(
+    conn: &rusqlite::Connection,
+    company: CompanyId,
+    source: &str,
+    lines: &[NewActivity<'_>],
+) -> Result<()> {
+    let at = chrono::Utc::now().to_rfc3339();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO activity_log(company_id, at, source, severity, description, message_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (severity, description, key) in lines {
+        insert.execute(params![company, at, source, severity, description, key])?;
+    }
     Ok(())
 }
 

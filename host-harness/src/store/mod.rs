@@ -5,10 +5,12 @@
 //! called in one company's context and sees only that company's rows.
 
 pub mod activity;
+pub mod company_domains;
 pub mod entries;
 pub mod jobs;
 pub mod opportunities;
 pub mod plugin_state;
+pub mod policy;
 pub mod records;
 mod schema;
 

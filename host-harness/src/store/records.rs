@@ -79,8 +79,8 @@ pub struct ContactRow<'a> {
 /// Writes records of one company in one transaction: all of them on
 /// [`RecordWriter::commit`], none when it is dropped first.
 pub struct RecordWriter<'a> {
-    tx: rusqlite::Transaction<'a>,
-    company: CompanyId,
+    pub(super) tx: rusqlite::Transaction<'a>,
+    pub(super) company: CompanyId,
 }
 
 impl Store {
@@ -92,7 +92,13 @@ impl Store {
         write: impl FnOnce(RecordWriter<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(super::StoreError::from)?;
+        // Writers read before they write (does the contact exist, which
+        // number is free): taking the write lock first makes a concurrent
+        // writer in another process wait out the busy timeout, where a
+        // deferred transaction would fail on its stale snapshot.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(super::StoreError::from)?;
         write(RecordWriter { tx, company })
     }
 }
@@ -207,7 +213,15 @@ pub fn lookup_many(
     company: CompanyId,
     addresses: &[String],
 ) -> Result<Vec<(Option<SalespersonMatch>, Vec<ContactMatch>)>> {
-    let conn = db.lock();
+    lookup_in(&db.lock(), company, addresses)
+}
+
+/// [`lookup_many`] on a connection already held (a writer's transaction).
+pub(super) fn lookup_in(
+    conn: &rusqlite::Connection,
+    company: CompanyId,
+    addresses: &[String],
+) -> Result<Vec<(Option<SalespersonMatch>, Vec<ContactMatch>)>> {
     let mut salesperson = conn.prepare_cached(
         "SELECT code, name FROM salesperson WHERE company_id = ?1 AND email = ?2 ORDER BY code LIMIT 1",
     )?;
@@ -376,6 +390,26 @@ pub struct ContactView {
     pub email2: Option<String>,
     /// Interaction log entries (its own, and its people's for a company).
     pub entries: i64,
+    /// The domains a company contact owns (company by domain), sorted.
+    pub domains: Vec<String>,
+    /// Who made it, when not an import: `email-logging` for a contact that
+    /// company by domain created.
+    pub created_by: Option<String>,
+    /// When it was made, for a contact made by the host (RFC 3339 UTC).
+    pub created_at: Option<String>,
+    /// The latest date of an e-mail logged for it (RFC 3339 UTC), kept by
+    /// the host's `after-log` extension.
+    pub last_email_at: Option<String>,
+}
+
+/// The `created_by` of a contact that company by domain created.
+pub const CREATED_BY_EMAIL_LOGGING: &str = "email-logging";
+
+impl ContactView {
+    /// Whether email logging created it (company by domain).
+    pub fn created_by_email_logging(&self) -> bool {
+        self.created_by.as_deref() == Some(CREATED_BY_EMAIL_LOGGING)
+    }
 }
 
 /// Contacts by number, with how many entries each has: those whose number,
@@ -426,7 +460,10 @@ fn contact_rows(
     let mut stmt = conn.prepare(&format!(
         "SELECT c.no, c.name, c.type, c.company_no, c.email, c.email2,
                 (SELECT COUNT(*) FROM interaction_log_entry e
-                  WHERE e.company_id = c.company_id AND (e.contact_no = c.no OR e.contact_company_no = c.no))
+                  WHERE e.company_id = c.company_id AND (e.contact_no = c.no OR e.contact_company_no = c.no)),
+                (SELECT group_concat(domain, ' ') FROM (SELECT d.domain FROM contact_domain d
+                  WHERE d.company_id = c.company_id AND d.contact_no = c.no ORDER BY d.domain)),
+                c.created_by, c.created_at, c.last_email_at
          FROM contact c WHERE {condition}"
     ))?;
     let rows = stmt.query_map(params, |r| {
@@ -438,7 +475,52 @@ fn contact_rows(
             email: r.get(4)?,
             email2: r.get(5)?,
             entries: r.get(6)?,
+            // Domains hold no spaces (they are checked on the way in).
+            domains: r
+                .get::<_, Option<String>>(7)?
+                .map(|d| d.split(' ').map(str::to_string).collect())
+                .unwrap_or_default(),
+            created_by: r.get(8)?,
+            created_at: r.get(9)?,
+            last_email_at: r.get(10)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Moves each contact's latest e-mail date forward to the date given for
+/// it (RFC 3339 UTC, so that text order is time order), never back, in one
+/// transaction. Says how many contacts moved.
+pub fn record_last_email(
+    db: &Store,
+    company: CompanyId,
+    dates: &[(String, String)],
+) -> Result<usize> {
+    db.write_records(company, |w| {
+        let mut moved = 0;
+        {
+            let mut update = w.tx.prepare_cached(
+                "UPDATE contact SET last_email_at = ?3
+                  WHERE company_id = ?1 AND no = ?2 AND (last_email_at IS NULL OR last_email_at < ?3)",
+            )?;
+            for (contact_no, at) in dates {
+                moved += update.execute(params![company, contact_no, at])?;
+            }
+        }
+        w.commit()?;
+        Ok(moved)
+    })
+}
+
+/// A contact's latest e-mail date, if one was recorded.
+pub fn last_email_at(db: &Store, company: CompanyId, contact_no: &str) -> Result<Option<String>> {
+    Ok(db
+        .lock()
+        .query_row(
+            "SELECT last_email_at FROM contact WHERE company_id = ?1 AND no = ?2",
+            params![company, contact_no],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
 }

@@ -180,6 +180,44 @@ ALTER TABLE job_queue_entry ADD COLUMN run_owner TEXT;
     r#"
 ALTER TABLE company ADD COLUMN exchange_host TEXT;
 "#,
+    // The company's email-logging policy (what the `decide` and
+    // `unknown-parties` extension points answer from), the domains a company
+    // contact owns, and which contacts email logging made and when a contact
+    // last had an e-mail logged (what `after-log` keeps).
+    r#"
+CREATE TABLE email_logging_policy (
+    company_id INTEGER PRIMARY KEY REFERENCES company(id),
+    company_by_domain INTEGER NOT NULL DEFAULT 0
+);
+-- An address (`hr@contoso.com`) or a domain (`legal.contoso.com`), normalised.
+CREATE TABLE never_log (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    entry TEXT NOT NULL,
+    PRIMARY KEY (company_id, entry)
+);
+CREATE TABLE withheld_subject_domain (
+    company_id INTEGER NOT NULL REFERENCES company(id),
+    domain TEXT NOT NULL,
+    PRIMARY KEY (company_id, domain)
+);
+-- Keyed by domain first: company by domain asks who owns a domain.
+CREATE TABLE contact_domain (
+    company_id INTEGER NOT NULL,
+    domain TEXT NOT NULL,
+    contact_no TEXT NOT NULL,
+    PRIMARY KEY (company_id, domain, contact_no),
+    FOREIGN KEY (company_id, contact_no) REFERENCES contact(company_id, no) ON DELETE CASCADE
+);
+CREATE INDEX contact_domain_contact ON contact_domain(company_id, contact_no);
+ALTER TABLE contact ADD COLUMN created_by TEXT;
+ALTER TABLE contact ADD COLUMN created_at TEXT;
+ALTER TABLE contact ADD COLUMN last_email_at TEXT;
+-- The domain of a company contact's own e-mail, for company by domain; the
+-- query must spell the expression and the condition exactly so.
+CREATE INDEX contact_company_email_domain
+    ON contact(company_id, substr(email, instr(email, '@') + 1))
+    WHERE type = 'company' AND email IS NOT NULL;
+"#,
 ];
 
 /// Brings the schema up to date, one transaction per migration, refusing a

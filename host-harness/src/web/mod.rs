@@ -1,6 +1,7 @@
 //! The host's web side: the OAuth redirect endpoint (`setup sign-in` waits
 //! on it once; `serve --listen` keeps it up) and, under `serve --listen`,
-//! the web page (setup, contacts with their entries, job queue), served on
+//! the web page (setup, email-logging policy, contacts with their entries,
+//! job queue), served on
 //! this machine only and protected by a random token.
 
 mod pages;
@@ -103,6 +104,10 @@ pub fn router(erp: Arc<Erp>, redirect_path: &str, token: &str) -> axum::Router {
         .route("/c/{company}/setup/validate", post(pages::validate))
         .route("/c/{company}/setup/enable", post(pages::enable))
         .route("/c/{company}/setup/disable", post(pages::disable))
+        .route(
+            "/c/{company}/policy",
+            get(pages::policy).post(pages::save_policy),
+        )
         .route("/c/{company}/contacts", get(pages::contacts))
         .route("/c/{company}/contacts/{no}", get(pages::contact))
         .route(

@@ -4,6 +4,7 @@
 
 use super::Web;
 use crate::crm::opportunity::{Created, Opportunity};
+use crate::crm::policy::{ListChange, PolicyChange, PolicyError};
 use crate::crm::{ActivityView, ContactView, EntryFilter, EntryView};
 use crate::erp::{JobOutcome, RUN_BUDGET, describe, setup_failed};
 use crate::jobs::{JobLogLine, JobQueueEntry};
@@ -127,6 +128,7 @@ fn notice(q: &HashMap<String, String>) -> Option<String> {
     let done = q.get("done")?;
     Some(match done.as_str() {
         "saved" => "The setup was saved.".into(),
+        "policy-saved" => "The policy was saved.".into(),
         "enabled" => "Email logging is enabled: the job runs every 10 minutes.".into(),
         "disabled" => "Email logging is disabled; the job was removed.".into(),
         "run" => "The job ran; its outcome is the first line of the latest runs.".into(),
@@ -541,6 +543,11 @@ fn processing_fields(s: &SetupRecord) -> Vec<Field> {
             s.quarantine_folder.clone(),
             "Where messages whose handling failed for good go.",
         ),
+        flag_field(
+            "log-sensitive",
+            "Log mail its sender marked private or confidential",
+            s.log_sensitive,
+        ),
     ]
 }
 
@@ -655,6 +662,7 @@ fn form_from_pairs(form: &[(String, String)], s: &SetupRecord) -> Result<SetupFo
         }
     };
     let monthly = get("monthly-subfolders") == Some("on");
+    let sensitive = get("log-sensitive") == Some("on");
     // Numbers first, in the form's order: the first bad one is the one named.
     let batch_size = narrow(
         "batch-size",
@@ -706,6 +714,7 @@ fn form_from_pairs(form: &[(String, String)], s: &SetupRecord) -> Result<SetupFo
         folder_item_limit,
         folder_warning_percent,
         monthly_subfolders: (monthly != s.monthly_subfolders).then_some(monthly),
+        log_sensitive: (sensitive != s.log_sensitive).then_some(sensitive),
         auth_mode: get("auth-mode")
             .and_then(|v| v.parse::<SignInMode>().ok())
             .filter(|m| AuthMode::from(*m) != s.auth_mode),
@@ -815,6 +824,130 @@ async fn toggle(web: Arc<Web>, name: String, on: bool) -> Response {
                 ..Default::default()
             };
             setup_page(&web, name, company, StatusCode::UNPROCESSABLE_ENTITY, shown).await
+        }
+        Err(e) => failed(e),
+    }
+}
+
+// ---------------------------------------------------------------- policy
+
+#[derive(Template)]
+#[template(path = "policy.html")]
+struct PolicyPage {
+    title: &'static str,
+    company: Option<String>,
+    base: String,
+    notice: Option<String>,
+    error: Option<String>,
+    company_by_domain: bool,
+    /// The never-log list, one entry a line.
+    never_log: String,
+    /// The withheld-subject domains, one a line.
+    withhold_subject: String,
+    /// The setup's `log-sensitive`, when the setup could be read.
+    log_sensitive: Option<bool>,
+}
+
+/// The policy form's values: the switch, then the lists as typed.
+type PolicyForm = (bool, String, String);
+
+async fn policy_page(
+    web: &Web,
+    name: String,
+    company: CompanyId,
+    status: StatusCode,
+    notice: Option<String>,
+    refused: Option<(String, PolicyForm)>,
+) -> Response {
+    let (error, (company_by_domain, never_log, withhold_subject)) = match refused {
+        Some((error, form)) => (Some(error), form),
+        None => match web.erp.policy(company) {
+            Ok(p) => (
+                None,
+                (
+                    p.company_by_domain,
+                    p.never_log.join("\n"),
+                    p.withheld_subject_domains.join("\n"),
+                ),
+            ),
+            Err(e) => return failed(e),
+        },
+    };
+    let log_sensitive = match web.erp.runtime.setup_get(company).await {
+        Ok(Ok(s)) => Some(s.log_sensitive),
+        _ => None,
+    };
+    render(
+        status,
+        &PolicyPage {
+            title: "Email logging policy",
+            base: company_path(&name),
+            company: Some(name),
+            notice,
+            error,
+            company_by_domain,
+            never_log,
+            withhold_subject,
+            log_sensitive,
+        },
+    )
+}
+
+pub(super) async fn policy(
+    State(web): State<Arc<Web>>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    policy_page(&web, name, company, StatusCode::OK, notice(&q), None).await
+}
+
+/// The values of a list typed one a line (commas separate too: no address
+/// or domain holds one); a value with a space in it stays whole, so that
+/// its error names it as typed.
+fn list_values(text: &str) -> Vec<String> {
+    text.split(['\n', ','])
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+pub(super) async fn save_policy(
+    State(web): State<Arc<Web>>,
+    Path(name): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let company = match find_company(&web, &name) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let get = |k: &str| {
+        form.iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    // An unticked checkbox is not posted at all.
+    let by_domain = get("company-by-domain") == Some("on");
+    let never_log = get("never-log").unwrap_or_default().to_string();
+    let withhold = get("withhold-subject").unwrap_or_default().to_string();
+    let change = PolicyChange {
+        company_by_domain: Some(by_domain),
+        never_log: ListChange::replace_with(list_values(&never_log)),
+        withheld_subject_domains: ListChange::replace_with(list_values(&withhold)),
+    };
+    match web.erp.change_policy(company, &change) {
+        Ok(_) => Redirect::to(&format!("{}/policy?done=policy-saved", company_path(&name)))
+            .into_response(),
+        Err(PolicyError::Invalid(problems)) => {
+            let error = format!("Nothing was saved. {}", problems.join("; "));
+            let form = (by_domain, never_log, withhold);
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            policy_page(&web, name, company, status, None, Some((error, form))).await
         }
         Err(e) => failed(e),
     }
@@ -1106,5 +1239,24 @@ pub(super) async fn run_now(State(web): State<Arc<Web>>, Path(name): Path<String
             jobs_page(&web, name, company, None, Some(text)).await
         }
         Err(e) => failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_typed_list_is_split_by_lines_and_commas() {
+        assert_eq!(
+            super::list_values(
+                "hr@contoso.com\r\n legal.contoso.com, x.example,,\n\nnot a domain\n"
+            ),
+            [
+                "hr@contoso.com",
+                "legal.contoso.com",
+                "x.example",
+                "not a domain"
+            ]
+        );
+        assert!(super::list_values(" \n ").is_empty());
     }
 }
