@@ -592,3 +592,81 @@ async fn the_setup_page_sets_up_public_folders_over_ews() {
     assert!(c.find(Locator::Id("clear-ews-password")).await.is_err());
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_page_keeps_mail_out_and_makes_contacts_by_domain() {
+    use email_logging_e2e::{ANDY, JO, message};
+    const INJECTED: &str = "x\"></textarea><b id=\"injected\">bold</b>";
+    let mut newcomer = message("<new@x>", "Quote", JO, &[], &[]);
+    newcomer["toRecipients"] = serde_json::json!([{"emailAddress": {"name": "Ann New", "address": "ann.new@adatum.example"}}]);
+    let h = Harness::start_in(
+        email_logging_host::runtime::Experience::Graph,
+        vec![
+            newcomer,
+            message("<hr@x>", "Salary review", JO, &[ANDY], &[]),
+        ],
+        vec![],
+    )
+    .await;
+    h.enable(50).await;
+    let web_port = free_port();
+    let token = email_logging_host::web::new_token();
+    serve_web(h.dir.path(), &h.base, web_port, &token).await;
+    let web = format!("http://127.0.0.1:{web_port}");
+    let driver = Driver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let c = driver.browser(profile.path()).await;
+    c.goto(&format!("{web}/?token={token}")).await.unwrap();
+    see(&c, "Interaction log entries").await;
+
+    c.goto(&format!("{web}/c/CRONUS/policy")).await.unwrap();
+    see(&c, "Email logging policy").await;
+    click(&c, "#company-by-domain").await;
+    fill(&c, "never-log", &format!("{ANDY}\n{INJECTED}")).await;
+    submit(&c, "#save-policy").await;
+    let page = see(&c, "Nothing was saved").await;
+    assert!(page.contains("not an e-mail address or a domain"), "{page}");
+    assert!(
+        c.find(Locator::Id("injected")).await.is_err(),
+        "what was typed is escaped, never markup"
+    );
+    let typed = element(&c, Locator::Id("never-log"))
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(typed.contains(INJECTED), "nothing typed is lost: {typed:?}");
+    let policy = h.erp.policy(h.company).unwrap();
+    assert!(
+        !policy.company_by_domain && policy.never_log.is_empty(),
+        "all or nothing"
+    );
+
+    fill(&c, "never-log", ANDY).await;
+    let checked = element(&c, Locator::Id("company-by-domain"))
+        .await
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(
+        checked.as_deref(),
+        Some("true"),
+        "the ticked box is kept too"
+    );
+    submit(&c, "#save-policy").await;
+    see(&c, "The policy was saved").await;
+    shot(&c, "policy").await;
+    let policy = h.erp.policy(h.company).unwrap();
+    assert!(policy.company_by_domain);
+    assert_eq!(policy.never_log, [ANDY]);
+
+    let r = h.run().await;
+    assert_eq!(r.messages_logged, 1, "{r:?}");
+    assert_eq!(email_logging_e2e::not_logged(&r, "skipped-by-erp"), 1);
+    c.goto(&format!("{web}/c/CRONUS/contacts")).await.unwrap();
+    let page = see(&c, "Ann New").await;
+    assert!(page.contains("created by email logging"), "{page}");
+    assert!(page.contains("adatum.example") || page.contains("Adatum"));
+    shot(&c, "contacts-with-a-contact-made-by-domain").await;
+}
