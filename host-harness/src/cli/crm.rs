@@ -52,7 +52,7 @@ pub struct PolicyArgs {
     /// Make an unknown address at a domain that exactly one company contact
     /// owns (its e-mail's domain, or one of its domains) a person contact of
     /// that company, so its mail is logged: on or off.
-    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true)]
     company_by_domain: Option<bool>,
     /// Never log mail from or to this address, or any address at this
     /// domain or its subdomains (hr@contoso.com, legal.contoso.com or
