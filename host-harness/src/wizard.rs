@@ -486,14 +486,15 @@ async fn mailbox(
     batch_size(erp, company, input, s).await
 }
 
-/// Steps 2 (Graph) and 3 (EWS), the page size.
+/// Steps 2 (Graph) and 3 (EWS), the page size, then whether private mail
+/// is logged.
 async fn batch_size(
     erp: &Erp,
     company: i64,
     input: &mut dyn BufRead,
     s: SetupRecord,
 ) -> anyhow::Result<SetupRecord> {
-    field(
+    let s = field(
         erp,
         company,
         input,
@@ -506,6 +507,25 @@ async fn batch_size(
                     ..Default::default()
                 })
                 .map_err(|_| format!("'{a}' is not a number from 1 to 1000"))
+        },
+    )
+    .await?;
+    field(
+        erp,
+        company,
+        input,
+        "Log mail its sender marked private or confidential? (yes/no)",
+        Some(if s.log_sensitive { "yes" } else { "no" }),
+        |a| {
+            let on = match a.trim().to_lowercase().as_str() {
+                "y" | "yes" => true,
+                "n" | "no" => false,
+                _ => return Err(format!("answer yes or no, not '{a}'")),
+            };
+            Ok(SetupForm {
+                log_sensitive: Some(on),
+                ..Default::default()
+            })
         },
     )
     .await

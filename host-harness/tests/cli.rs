@@ -634,11 +634,13 @@ fn the_wizard_walks_through_the_setup_with_re_prompts() {
         "",               // redirect URL: the default
         "not-an-address", // mailbox: asked again
         graph_emulator::SAMPLE_MAILBOX,
-        "",     // storage folder: default archive
-        "5000", // batch size: asked again
-        "abc",  // asked again
-        "",     // default 50
-        "yes",  // enable (not reached: validation fails)
+        "",      // storage folder: default archive
+        "5000",  // batch size: asked again
+        "abc",   // asked again
+        "",      // default 50
+        "maybe", // private mail: asked again
+        "",      // not logged, the default
+        "yes",   // enable (not reached: validation fails)
     ]
     .join("\n");
     let o = st.run_with_input(&["setup", "wizard"], &format!("{script}\n"));
@@ -655,6 +657,11 @@ fn the_wizard_walks_through_the_setup_with_re_prompts() {
     assert!(out.contains("5000 is out of range"), "{out}");
     assert!(out.contains("'abc' is not a number"), "{out}");
     assert!(
+        out.contains("Log mail its sender marked private or confidential? (yes/no) [no]: "),
+        "{out}"
+    );
+    assert!(out.contains("answer yes or no, not 'maybe'"), "{out}");
+    assert!(
         out.contains("[FAIL] token: application sign-in needs the tenant"),
         "{out}"
     );
@@ -668,6 +675,7 @@ fn the_wizard_walks_through_the_setup_with_re_prompts() {
         "",
         "",
         graph_emulator::DEMO_TENANT_ID,
+        "",
         "",
         "",
         "",
@@ -709,6 +717,7 @@ fn the_wizard_signs_in_for_delegated_mode_and_stops_cleanly_on_end_of_input() {
         graph_emulator::SAMPLE_MAILBOX,
         "",
         "",
+        "yes",                       // private mail is logged
         graph_emulator::DEMO_USER_2, // the job account
         "yes",
     ]
@@ -721,6 +730,8 @@ fn the_wizard_signs_in_for_delegated_mode_and_stops_cleanly_on_end_of_input() {
         "{out}"
     );
     assert!(out.contains("Enabled:         yes"), "{out}");
+    let shown = text(&st.run(&["setup", "show"]));
+    assert!(shown.contains("Sensitive mail:      logged"), "{shown}");
 
     let o = st.run_with_input(&["setup", "wizard"], "\ndelegated\n");
     assert_eq!(o.status.code(), Some(1));
@@ -876,6 +887,7 @@ fn the_wizard_sets_up_public_folders_over_ews_with_basic_authentication() {
         "email logging/QUEUE", // the storage folder: the queue itself, refused
         "",                    // the storage folder: the default
         "",                    // messages per page: the default
+        "",                    // private mail: not logged, the default
         "yes",                 // enable
     ]);
     assert!(ok, "{out}");
@@ -911,7 +923,7 @@ fn the_wizard_sets_up_public_folders_over_ews_with_basic_authentication() {
     let mut printed = out;
 
     // Again, Enter all the way: the stored choices, the password kept.
-    let (ok, out) = wizard(&["", "", "", "", "", "", "", "", "yes"]);
+    let (ok, out) = wizard(&["", "", "", "", "", "", "", "", "", "yes"]);
     assert!(ok, "{out}");
     assert!(out.contains("(graph or ews) [ews]: "), "{out}");
     assert!(
