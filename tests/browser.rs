@@ -119,6 +119,36 @@ async fn serve_web(dir: &std::path::Path, emulator: &url::Url, port: u16, token:
     tokio::spawn(async move { axum::serve(listener, app).await });
 }
 
+/// The web page served over a harness's database, and a fresh headless
+/// browser on it (its own profile, its own chromedriver).
+struct Page {
+    /// The browser session (a handle: tests take clones of it).
+    c: Client,
+    /// The page's base address.
+    web: String,
+    /// The token that opens it.
+    token: String,
+    _profile: tempfile::TempDir,
+    _driver: Driver,
+}
+
+impl Page {
+    async fn open(h: &Harness, web_port: u16) -> Self {
+        let token = email_logging_host::web::new_token();
+        serve_web(h.dir.path(), &h.base, web_port, &token).await;
+        let driver = Driver::start();
+        let profile = tempfile::tempdir().unwrap();
+        let c = driver.browser(profile.path()).await;
+        Self {
+            c,
+            web: format!("http://127.0.0.1:{web_port}"),
+            token,
+            _profile: profile,
+            _driver: driver,
+        }
+    }
+}
+
 /// The sample mailbox, with the web page's callback registered for the demo app.
 async fn product(web_port: u16) -> Harness {
     let seed: serde_json::Value = serde_json::from_str(graph_emulator::SAMPLE_SEED).unwrap();
@@ -211,12 +241,8 @@ async fn submit(c: &Client, css: &str) {
 async fn admin_and_salesperson_in_a_real_browser() {
     let web_port = free_port();
     let h = product(web_port).await;
-    let token = email_logging_host::web::new_token();
-    serve_web(h.dir.path(), &h.base, web_port, &token).await;
-    let web = format!("http://127.0.0.1:{web_port}");
-    let driver = Driver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let c = driver.browser(profile.path()).await;
+    let page = Page::open(&h, web_port).await;
+    let (c, web, token) = (page.c.clone(), page.web.clone(), page.token.clone());
 
     // Without the token there is nothing to see.
     c.goto(&format!("{web}/c/CRONUS/setup")).await.unwrap();
@@ -449,12 +475,8 @@ async fn the_setup_page_sets_up_public_folders_over_ews() {
         AppRegistration::default(),
     )
     .await;
-    let token = email_logging_host::web::new_token();
-    serve_web(h.dir.path(), &h.base, web_port, &token).await;
-    let web = format!("http://127.0.0.1:{web_port}");
-    let driver = Driver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let c = driver.browser(profile.path()).await;
+    let page = Page::open(&h, web_port).await;
+    let (c, web, token) = (page.c.clone(), page.web.clone(), page.token.clone());
     // Tall enough for the whole setup page in the screenshots.
     c.set_window_size(1280, 3200).await.unwrap();
     let setup = || async { h.erp.runtime.setup_get(h.company).await.unwrap().unwrap() };
@@ -610,12 +632,8 @@ async fn the_policy_page_keeps_mail_out_and_makes_contacts_by_domain() {
     .await;
     h.enable(50).await;
     let web_port = free_port();
-    let token = email_logging_host::web::new_token();
-    serve_web(h.dir.path(), &h.base, web_port, &token).await;
-    let web = format!("http://127.0.0.1:{web_port}");
-    let driver = Driver::start();
-    let profile = tempfile::tempdir().unwrap();
-    let c = driver.browser(profile.path()).await;
+    let page = Page::open(&h, web_port).await;
+    let (c, web, token) = (page.c.clone(), page.web.clone(), page.token.clone());
     c.goto(&format!("{web}/?token={token}")).await.unwrap();
     see(&c, "Interaction log entries").await;
 
