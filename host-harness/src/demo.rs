@@ -10,6 +10,7 @@ use crate::crm::{self, EntryView};
 use crate::erp::{Erp, ErpOptions, JobOutcome, follow_authorize_url};
 use crate::runtime::{Outcome, RunError, RunReport};
 use crate::setup_form::{MailStoreChoice, SetupForm};
+use crate::store::Location;
 use anyhow::{Context as _, bail};
 use graph_emulator::{Emulator, EmulatorConfig, Seed};
 use serde::Serialize;
@@ -106,6 +107,8 @@ pub async fn run(
     crm_seed: &str,
     realism: &crate::realism::Realism,
     store: MailStoreChoice,
+    database: &Location,
+    home: &std::path::Path,
 ) -> anyhow::Result<DemoResult> {
     let ews = match store {
         MailStoreChoice::Graph => None,
@@ -119,8 +122,8 @@ pub async fn run(
         base,
         erp,
         dir: _data,
-    } = Sandbox::start(seed).await?;
-    let company = erp.company(DEMO_COMPANY)?;
+    } = Sandbox::start_on(seed, database, Some(home)).await?;
+    let company = erp.company(&demo_company(database))?;
     erp.import_seed(company, &crm_seed)?;
     // The seed's `log_sensitive` is the component's setup field.
     erp.apply_seed_setup(company, &crm_seed).await?;
@@ -194,9 +197,37 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
+/// The demo's company: CRONUS in its own temporary SQLite database; in a
+/// shared database, a new company of its own (`CRONUS demo 20261204-102312-7f3a`),
+/// so that the demo starts from nothing and touches nobody's records.
+fn demo_company(database: &Location) -> String {
+    match database {
+        Location::Embedded => DEMO_COMPANY.to_string(),
+        Location::Postgres(_) => format!(
+            "{DEMO_COMPANY} demo {}-{:04x}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S"),
+            rand::random::<u16>()
+        ),
+    }
+}
+
 impl Sandbox {
-    /// Starts the emulator with `seed` and opens the ERP.
+    /// Starts the emulator with `seed` and opens the ERP on a temporary
+    /// SQLite database.
     pub async fn start(seed: Seed) -> anyhow::Result<Self> {
+        Self::start_on(seed, &Location::Embedded, None).await
+    }
+
+    /// Starts the emulator with `seed` and opens the ERP on `database`. A
+    /// shared database keeps its secrets under the key of its hosts: the
+    /// key file of `home` (or `EMAIL_LOGGING_KEY`), where the temporary
+    /// directory would make a new key each time; otherwise the key file is
+    /// in the temporary directory.
+    pub async fn start_on(
+        seed: Seed,
+        database: &Location,
+        home: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let emulator = Emulator::new(seed, EmulatorConfig::default());
         let addr = emulator
             .start(([127, 0, 0, 1], 0).into())
@@ -204,9 +235,14 @@ impl Sandbox {
             .context("cannot start the Graph emulator")?;
         let base = url::Url::parse(&format!("http://{addr}/"))?;
         let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+        let data_dir = match (database, home) {
+            (Location::Postgres(_), Some(home)) => home.to_path_buf(),
+            _ => dir.path().to_path_buf(),
+        };
         let erp = Erp::open(ErpOptions {
-            data_dir: dir.path().to_path_buf(),
+            data_dir,
             emulator: Some(base.clone()),
+            database: database.clone(),
             ..Default::default()
         })?;
         Ok(Self {

@@ -6,7 +6,7 @@ use crate::host::http::HttpPolicy;
 use crate::host::{AfterLogFault, AppRegistration, CrashHook, HostContext};
 use crate::jobs::{self, RunEnd};
 use crate::runtime::{CallError, Limits, Outcome, RunError, RunReport, Runtime, SetupError};
-use crate::store::{CompanyId, Store};
+use crate::store::{self, CompanyId, Store};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +35,12 @@ pub struct ErpOptions {
     pub crash_hook: Option<CrashHook>,
     /// Test hook: make the `after-log` extension point fail.
     pub after_log_fault: Option<AfterLogFault>,
+    /// The database: the SQLite file in `data_dir` unless a PostgreSQL URL
+    /// is given (the key file stays in `data_dir` either way).
+    pub database: crate::store::Location,
+    /// How long a job's lease holds without renewal (default
+    /// [`jobs::DEFAULT_LEASE`]).
+    pub lease: Option<Duration>,
 }
 
 /// The ERP with the Email Logging component loaded.
@@ -47,6 +53,8 @@ pub struct Erp {
     emulator: Option<Url>,
     /// One run at a time per company (the job queue and "run now" may meet).
     run_locks: std::sync::Mutex<std::collections::HashMap<CompanyId, Arc<tokio::sync::Mutex<()>>>>,
+    /// How long a job's lease holds without renewal.
+    lease: Duration,
 }
 
 /// How one job run ended.
@@ -69,7 +77,7 @@ impl Erp {
                 opts.data_dir.display()
             )
         })?;
-        let db = Store::open(&opts.data_dir.join("email-logging.db"))
+        let db = Store::open_at(&opts.database, &opts.data_dir.join("email-logging.db"))
             .context("cannot open the database")?;
         let key_file = opts.data_dir.join("secret.key");
         crate::crypto::recover_rotation(&db, &key_file)
@@ -97,6 +105,7 @@ impl Erp {
             runtime,
             emulator: opts.emulator,
             run_locks: Default::default(),
+            lease: opts.lease.unwrap_or(jobs::DEFAULT_LEASE),
         })
     }
 
@@ -228,7 +237,7 @@ impl Erp {
         &self,
         company: CompanyId,
         files: &[crm::csv_import::CsvFile],
-        progress: &dyn Fn(u64, u64),
+        progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<crm::csv_import::CsvSummary, crm::csv_import::CsvError> {
         crm::csv_import::import_with_progress(&self.db, company, files, progress)
     }
@@ -321,8 +330,9 @@ impl Erp {
         Ok(jobs::log(&self.db, company, limit)?)
     }
 
-    /// Runs the job once now and records the outcome in the job queue, the
-    /// run reports and (for failures) the activity log.
+    /// Runs the job once now, under its lease (refused while another worker
+    /// runs it), and records the outcome in the job queue, the run reports
+    /// and (for failures) the activity log.
     pub async fn run_job(
         &self,
         company: CompanyId,
@@ -330,16 +340,56 @@ impl Erp {
     ) -> anyhow::Result<JobOutcome> {
         // A second run of the same company waits for the first and then
         // finds its work done, rather than racing it over the same messages.
-        let lock = self
-            .run_locks
+        let lock = self.run_lock(company);
+        let _running = lock.lock().await;
+        let taken = jobs::take(&self.db, company, JOB, self.lease)?;
+        self.run_taken(company, taken, budget).await
+    }
+
+    /// The lock that keeps this process to one run of `company` at a time.
+    fn run_lock(&self, company: CompanyId) -> Arc<tokio::sync::Mutex<()>> {
+        self.run_locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(company)
             .or_default()
-            .clone();
-        let _running = lock.lock().await;
-        jobs::start(&self.db, company, JOB)?;
-        let outcome = match self.runtime.run(company, budget).await {
+            .clone()
+    }
+
+    /// Runs a job whose lease this worker took (`None`: a company without
+    /// the job, run unfenced) and records the outcome, all of it fenced by
+    /// the lease, which is renewed while the run goes on. A run whose lease
+    /// was taken over ends with [`store::StoreError::LeaseLost`] and leaves
+    /// the recording to the worker that holds it now.
+    async fn run_taken(
+        &self,
+        company: CompanyId,
+        taken: Option<jobs::Taken>,
+        budget: Duration,
+    ) -> anyhow::Result<JobOutcome> {
+        if let Some(run) = taken.as_ref().and_then(|t| t.interrupted.as_ref()) {
+            tracing::warn!(
+                company,
+                owner = run.owner.as_deref().unwrap_or("unknown"),
+                "took over a run whose worker stopped renewing its lease"
+            );
+        }
+        let fence = taken.map(|t| t.fence);
+        let stamp = jobs::RunStamp {
+            worker: jobs::this_process(),
+            started_at_ms: jobs::now_ms(),
+            lease_token: fence.as_ref().map(|f| f.token),
+        };
+        let db = match &fence {
+            Some(f) => self.db.fenced(f.clone()),
+            None => self.db.clone(),
+        };
+        let run = self.runtime.run(company, budget, fence.clone());
+        let outcome = match &fence {
+            Some(f) => renewing(&self.db, f, self.lease, run).await,
+            None => run.await,
+        };
+        let outcome = match outcome {
             Ok(Ok(report)) => JobOutcome::Report(report),
             Ok(Err(e)) => JobOutcome::Error(e),
             Err(e @ (CallError::Trap(_) | CallError::Timeout(_) | CallError::Instantiate(_))) => {
@@ -360,7 +410,7 @@ impl Erp {
                 ),
             },
             JobOutcome::Error(RunError::Throttled(s)) => {
-                jobs::postpone(&self.db, company, JOB, jobs::now() + i64::from(*s))?;
+                jobs::postpone(&db, company, JOB, jobs::now() + i64::from(*s))?;
                 ("throttled", None, RunEnd::Success)
             }
             JobOutcome::Error(RunError::NotEnabled) => ("not-enabled", None, RunEnd::Success),
@@ -374,7 +424,7 @@ impl Erp {
         };
         match &end {
             RunEnd::Failed(m) | RunEnd::NeedsAttention(m) => crm::log_activity(
-                &self.db,
+                &db,
                 company,
                 "job-queue",
                 "error",
@@ -382,7 +432,7 @@ impl Erp {
                 None,
             )?,
             RunEnd::PartlyDone(m) => crm::log_activity(
-                &self.db,
+                &db,
                 company,
                 "job-queue",
                 "warning",
@@ -411,13 +461,15 @@ impl Erp {
                 .collect(),
             _ => Vec::new(),
         };
-        jobs::record_report(&self.db, company, JOB, label, json.as_deref(), &ledger)?;
+        jobs::record_report(&db, company, JOB, label, json.as_deref(), &ledger, &stamp)?;
 
-        jobs::finish(&self.db, company, JOB, end)?;
+        jobs::finish(&db, company, JOB, end)?;
         Ok(outcome)
     }
 
     /// Runs due jobs until `stop` resolves, checking the queue every `poll`.
+    /// Any number of hosts may serve one database: each job is taken under
+    /// a lease, so one worker at a time runs it.
     pub async fn serve(
         &self,
         poll: Duration,
@@ -425,30 +477,75 @@ impl Erp {
     ) -> anyhow::Result<()> {
         tokio::pin!(stop);
         loop {
-            for job in jobs::due(&self.db, jobs::now())? {
-                if job.job != JOB {
-                    continue;
-                }
-                tracing::info!(company = job.company_id, "running Email Logging");
-                match self.run_job(job.company_id, RUN_BUDGET).await? {
+            while let Some(taken) = jobs::take_next(&self.db, JOB, self.lease)? {
+                let company = taken.entry.company_id;
+                tracing::info!(company, "running Email Logging");
+                let lock = self.run_lock(company);
+                let _running = lock.lock().await;
+                let outcome = match self.run_taken(company, Some(taken), RUN_BUDGET).await {
+                    Ok(outcome) => outcome,
+                    Err(e) if lease_lost(&e) => {
+                        tracing::warn!(company, error = %format!("{e:#}"), "run abandoned: its lease was taken over");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                match outcome {
                     JobOutcome::Report(r) => tracing::info!(
-                        company = job.company_id,
+                        company,
                         seen = r.messages_seen,
                         logged = r.messages_logged,
                         entries = r.entries_created,
                         "run finished"
                     ),
                     JobOutcome::Error(e) => {
-                        tracing::warn!(company = job.company_id, error = %describe(&e), "run ended")
+                        tracing::warn!(company, error = %describe(&e), "run ended")
                     }
                     JobOutcome::Fault(e) => {
-                        tracing::error!(company = job.company_id, error = %e, "run faulted")
+                        tracing::error!(company, error = %e, "run faulted")
                     }
                 }
             }
             tokio::select! {
                 _ = &mut stop => return Ok(()),
                 _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+}
+
+/// Whether a run failed because its lease was taken over.
+fn lease_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<store::StoreError>()
+            .is_some_and(store::StoreError::is_lease_lost)
+    })
+}
+
+/// Drives `run` while renewing `fence`'s lease every third of its length;
+/// a renewal that finds the lease gone is logged, and the run's own writes
+/// then fail on the fence.
+async fn renewing<T>(
+    db: &Store,
+    fence: &store::Fence,
+    lease: Duration,
+    run: impl std::future::Future<Output = T>,
+) -> T {
+    tokio::pin!(run);
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            out = &mut run => return out,
+            _ = tick.tick() => {
+                let until = jobs::now_ms() + lease.as_millis() as i64;
+                match jobs::renew(db, fence, until) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(company = fence.company, "the job's lease was taken over; this run's writes are refused from now on");
+                    }
+                    Err(e) => tracing::warn!(company = fence.company, error = %e, "cannot renew the job's lease"),
+                }
             }
         }
     }

@@ -3,13 +3,18 @@
 //! job runs again, when a run counts as interrupted) live here; the records
 //! in [`crate::store::jobs`].
 
-use crate::store::jobs::{Closing, Failure, Recurrence};
+use crate::store::jobs::{Claim, Closing, Failure, Pick, Recurrence, Running};
 use crate::store::{self, CompanyId, Store};
+use std::time::Duration;
 
 pub use crate::store::jobs::{
-    JobLogLine, JobQueueEntry, LedgerRow, due, get, ledger_totals, list, log, postpone,
-    record_report, remove, runs,
+    JobLogLine, JobQueueEntry, LedgerRow, RunStamp, Taken, due, get, ledger_totals, list, log,
+    postpone, record_report, remove, renew, runs,
 };
+
+/// How long a worker's lease on a job holds without renewal: a worker that
+/// dies is taken for dead this long after its last renewal.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// Unix seconds now.
 pub fn now() -> i64 {
@@ -35,11 +40,27 @@ pub fn ensure(
     Ok(store::jobs::ensure(db, company, job, &recurrence)?)
 }
 
-/// This process, as a job's run owner: its pid and, where the system tells,
-/// its start time, so that a later process with the same pid is not taken
-/// for it.
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// This process, as a job's run owner: its machine, its pid and, where the
+/// system tells, its start time, so that a later process with the same pid
+/// is not taken for it.
 pub fn this_process() -> String {
-    owner_of(std::process::id()).unwrap_or_else(|| std::process::id().to_string())
+    let pid = owner_of(std::process::id()).unwrap_or_else(|| std::process::id().to_string());
+    format!("{}/{pid}", this_machine())
+}
+
+/// The machine's name, as owners carry it: a process is judged alive or
+/// gone only on its own machine (elsewhere its lease tells).
+fn this_machine() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty() && !h.contains('/'))
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// The owner name of a live process, if it is alive.
@@ -52,8 +73,15 @@ fn owner_of(pid: u32) -> Option<String> {
     Some(format!("{pid}:{start}"))
 }
 
-/// Whether the process that owns a run is gone.
+/// Whether the process that owns a run is known to be gone: it ran on this
+/// machine and is no longer alive. A process of another machine is not
+/// judged here: its lease runs out when it stops renewing it.
 fn owner_is_gone(owner: &str) -> bool {
+    let owner = match owner.split_once('/') {
+        Some((machine, _)) if machine != this_machine() => return false,
+        Some((_, process)) => process,
+        None => owner,
+    };
     let Some(pid) = owner.split(':').next().and_then(|p| p.parse::<u32>().ok()) else {
         return true;
     };
@@ -67,15 +95,84 @@ fn owner_is_gone(owner: &str) -> bool {
     !alive
 }
 
-/// Marks a job as running in this process.
-pub fn start(db: &Store, company: CompanyId, job: &str) -> anyhow::Result<()> {
-    Ok(store::jobs::start(
-        db,
-        company,
-        job,
-        now(),
-        &this_process(),
-    )?)
+/// What [`take`] found the job held by.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    /// Another worker runs the job now.
+    #[error(
+        "a run of this job is going on in another worker ({owner}, its lease holds until {until})"
+    )]
+    Held {
+        /// The worker.
+        owner: String,
+        /// Until when, RFC 3339.
+        until: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// Takes the lease on the oldest due `job` no live worker holds, for this
+/// process and `lease`; closes the run it cuts short, if any.
+pub fn take_next(db: &Store, job: &str, lease: Duration) -> anyhow::Result<Option<Taken>> {
+    let pick = Pick::NextDue { job, at: now() };
+    Ok(take_with(db, &pick, lease)?)
+}
+
+/// Takes the lease on `company`'s `job`, due or not ("run now"); `None`
+/// when the company has no such job, an error when another worker runs it.
+pub fn take(
+    db: &Store,
+    company: CompanyId,
+    job: &str,
+    lease: Duration,
+) -> Result<Option<Taken>, TakeError> {
+    if get(db, company, job)?.is_none() {
+        return Ok(None);
+    }
+    if let Some(taken) = take_with(db, &Pick::Company { company, job }, lease)? {
+        return Ok(Some(taken));
+    }
+    let (owner, until) = store::jobs::lease_holder(db, company, job, now_ms())?.unwrap_or_default();
+    let until = chrono::DateTime::from_timestamp_millis(until)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    Err(TakeError::Held { owner, until })
+}
+
+fn take_with(
+    db: &Store,
+    pick: &Pick<'_>,
+    lease: Duration,
+) -> Result<Option<Taken>, store::StoreError> {
+    let owner = this_process();
+    let now = now_ms();
+    let claim = Claim {
+        owner: &owner,
+        now_ms: now,
+        until_ms: now + lease.as_millis() as i64,
+    };
+    store::jobs::take(db, pick, &claim, |run| {
+        let text = format!(
+            "the run started at {} was interrupted: its worker ({}) stopped renewing its lease; this run takes it over and finishes its work",
+            started(run),
+            run.owner.as_deref().unwrap_or("unknown")
+        );
+        Closing {
+            activity: format!("Email Logging: {text}"),
+            last_error: text,
+            due_by: now / 1000,
+        }
+    })
+}
+
+/// When a run started, as its messages tell it.
+fn started(run: &Running) -> String {
+    run.started_at
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "an unknown time".into())
 }
 
 /// A run that died with its process.
@@ -98,13 +195,9 @@ pub fn close_interrupted(db: &Store) -> anyhow::Result<Vec<Interrupted>> {
         if run.owner.as_deref().is_some_and(|o| !owner_is_gone(o)) {
             return None;
         }
-        let when = run
-            .started_at
-            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_else(|| "an unknown time".into());
         let text = format!(
-            "the run started at {when} was interrupted: the host process stopped before it finished; the next run finishes its work"
+            "the run started at {} was interrupted: the host process stopped before it finished; the next run finishes its work",
+            started(run)
         );
         Some(Closing {
             activity: format!("Email Logging: {text}"),
@@ -204,7 +297,7 @@ mod tests {
         let db = Store::open_in_memory().unwrap();
         let c = db.company("C").unwrap();
         ensure(&db, c, "j", 600, 600, 3, 60).unwrap();
-        start(&db, c, "j").unwrap();
+        take(&db, c, "j", DEFAULT_LEASE).unwrap().unwrap();
         assert!(
             close_interrupted(&db).unwrap().is_empty(),
             "a run of this live process is not interrupted"

@@ -12,6 +12,7 @@ pub mod erp;
 pub mod host;
 pub mod jobs;
 pub mod link_repair;
+pub mod pg_cluster;
 pub mod progress;
 pub mod realism;
 pub mod runtime;

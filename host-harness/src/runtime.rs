@@ -244,9 +244,12 @@ pub struct Runtime {
 
 /// Calls one export in a fresh store and maps traps and timeouts.
 macro_rules! call {
-    ($self:ident, $company:expr, $wall:expr, |$p:ident, $s:ident| $body:expr) => {{
+    ($self:ident, $company:expr, $wall:expr, |$p:ident, $s:ident| $body:expr) => {
+        call!($self, $company, $wall, None, |$p, $s| $body)
+    };
+    ($self:ident, $company:expr, $wall:expr, $fence:expr, |$p:ident, $s:ident| $body:expr) => {{
         let wall: Duration = $wall;
-        let (mut $s, $p) = $self.instance($company, wall).await?;
+        let (mut $s, $p) = $self.instance($company, wall, $fence).await?;
         let result = tokio::time::timeout(wall, async { $body.await }).await;
         $self.finish(&$s, result, wall)
     }};
@@ -279,6 +282,7 @@ impl Runtime {
         &self,
         company: CompanyId,
         wall: Duration,
+        fence: Option<crate::store::Fence>,
     ) -> Result<(Store<PluginState>, EmailLogging), CallError> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)
@@ -288,7 +292,7 @@ impl Runtime {
             .build();
         let mut store = Store::new(
             engine(),
-            PluginState::new(self.ctx.clone(), company, limits),
+            PluginState::new(self.ctx.clone(), company, limits, fence),
         );
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline((wall.as_millis() / TICK.as_millis()) as u64 + 100);
@@ -325,16 +329,22 @@ impl Runtime {
         }
     }
 
-    /// One job run with a time budget.
+    /// One job run with a time budget; with a fence, every write of the
+    /// run checks that the job's lease is still the run's.
     pub async fn run(
         &self,
         company: CompanyId,
         budget: Duration,
+        fence: Option<crate::store::Fence>,
     ) -> Result<Result<RunReport, RunError>, CallError> {
         let budget_ms = budget.as_millis().min(u128::from(u32::MAX)) as u32;
-        call!(self, company, budget + self.limits.run_grace, |p, s| p
-            .erp_plugin_processing()
-            .call_run(&mut s, budget_ms))
+        call!(
+            self,
+            company,
+            budget + self.limits.run_grace,
+            fence,
+            |p, s| p.erp_plugin_processing().call_run(&mut s, budget_ms)
+        )
     }
 
     /// Finds logged messages again (link repair); one resolution per ref.

@@ -155,7 +155,7 @@ pub fn jobs(entries: &[JobQueueEntry], log: &[JobLogLine]) -> String {
     };
     if !log.is_empty() {
         let mut t = table(&[
-            "Run", "Ended", "Outcome", "Seen", "Logged", "Entries", "Warnings",
+            "Run", "Ended", "Outcome", "Seen", "Logged", "Entries", "Warnings", "Worker",
         ]);
         for l in log {
             let n = |k: &str| {
@@ -180,6 +180,7 @@ pub fn jobs(entries: &[JobQueueEntry], log: &[JobLogLine]) -> String {
                 right(n("messages_logged")),
                 right(n("entries_created")),
                 right(warnings),
+                text(l.worker.as_deref().unwrap_or_default()),
             ]);
         }
         out.push_str("\n\nLatest runs (job queue log):\n");

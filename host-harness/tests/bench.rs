@@ -36,6 +36,12 @@ const KEYS: &[&str] = &[
     "peak_rss_mb_100k",
     "pacing_msgs_per_s_with",
     "pacing_msgs_per_s_without",
+    "workers_1_msgs_per_s",
+    "workers_2_msgs_per_s",
+    "workers_4_msgs_per_s",
+    "workers_db_cpu_us_per_message",
+    "workers_db_commits_per_message",
+    "workers_db_rows_per_message",
 ];
 
 /// `bench --quick` with `extra` arguments, which must succeed: its table and its JSON.
@@ -64,7 +70,12 @@ fn quick_bench(extra: &[&str]) -> (String, serde_json::Value) {
 #[test]
 fn quick_bench_reports_every_figure() {
     let (stdout, v) = quick_bench(&[]);
-    for row in ["drain, one mailbox", "CPU per message", "peak RSS"] {
+    for row in [
+        "drain, one mailbox",
+        "CPU per message",
+        "peak RSS",
+        "workers on PostgreSQL",
+    ] {
         assert!(stdout.contains(row), "the table lacks {row:?}:\n{stdout}");
     }
     for key in KEYS {

@@ -186,7 +186,7 @@ pub(super) async fn measure(s: &Sizes, r: &mut Results) -> anyhow::Result<()> {
     let limits = StoreLimitsBuilder::new().memory_size(256 << 20).build();
     let mut store = Store::new(
         engine(),
-        PluginState::new(erp.runtime.context().clone(), company, limits),
+        PluginState::new(erp.runtime.context().clone(), company, limits, None),
     );
     store.limiter(|s| &mut s.limits);
     // About ten minutes of epoch ticks: the drain takes far less.

@@ -14,6 +14,7 @@ mod mailboxes;
 mod memory;
 mod startup;
 mod wasm_native;
+pub mod workers;
 
 pub use drain::{PacingRun, pacing_run};
 
@@ -67,6 +68,8 @@ pub enum Part {
     Mailboxes,
     /// Peak memory in a child process.
     Memory,
+    /// 1, 2 and 4 `serve` workers on one PostgreSQL.
+    Workers,
 }
 
 /// Every figure of one bench run (the JSON written by `--json`).
@@ -144,6 +147,20 @@ pub struct Results {
     pub rss_runs: u64,
     /// Peak resident set of a host process draining `rss_messages` messages.
     pub peak_rss_mb_100k: f64,
+    /// Mailboxes (companies) the workers figures drain.
+    pub worker_mailboxes: u64,
+    /// Aggregate messages per second, one `serve` worker on PostgreSQL.
+    pub workers_1_msgs_per_s: f64,
+    /// … two workers.
+    pub workers_2_msgs_per_s: f64,
+    /// … four workers.
+    pub workers_4_msgs_per_s: f64,
+    /// PostgreSQL server CPU per message (its backends for the workers).
+    pub workers_db_cpu_us_per_message: f64,
+    /// Committed transactions per message.
+    pub workers_db_commits_per_message: f64,
+    /// Rows inserted, updated or deleted per message.
+    pub workers_db_rows_per_message: f64,
 }
 
 /// Runs the suite, prints the table and writes the JSON.
@@ -211,6 +228,10 @@ pub async fn main(args: BenchArgs) -> anyhow::Result<()> {
                 progress("peak memory in a child process");
                 memory::measure(&sizes, &mut r).await?;
             }
+            Part::Workers => {
+                progress("many workers on one PostgreSQL");
+                workers::measure(&sizes, latency, &mut r).await?;
+            }
         }
         save(&r)?;
     }
@@ -239,6 +260,8 @@ pub(crate) struct Sizes {
     /// Mailbox counts, and messages per mailbox.
     pub mailbox_counts: [usize; 3],
     pub messages_per_mailbox: usize,
+    /// Mailboxes the workers figures drain (as many companies).
+    pub worker_mailboxes: usize,
     /// Messages the child drains for the memory figure.
     pub rss_messages: usize,
     /// Repetitions of the cold start figures.
@@ -259,6 +282,7 @@ impl Sizes {
                 lookups: 500,
                 mailbox_counts: [1, 3, 6],
                 messages_per_mailbox: 20,
+                worker_mailboxes: 4,
                 rss_messages: 300,
                 startups: 2,
             }
@@ -274,6 +298,7 @@ impl Sizes {
                 lookups: 20_000,
                 mailbox_counts: [1, 10, 100],
                 messages_per_mailbox: 100,
+                worker_mailboxes: 50,
                 rss_messages: 100_000,
                 startups: 10,
             }
@@ -311,7 +336,7 @@ const SALESPEOPLE: [&str; 3] = [
 /// The `i`th generated message: mostly loggable mail in both directions,
 /// and some internal, unknown-sender and draft mail that is not logged, as
 /// a real shared mailbox receives it.
-pub(crate) fn message(mailbox: &str, i: usize) -> Value {
+pub fn message(mailbox: &str, i: usize) -> Value {
     let r = |a: &str| json!({"emailAddress": {"address": a}});
     let contact = CONTACTS[i % CONTACTS.len()];
     let sp = SALESPEOPLE[i % SALESPEOPLE.len()];
@@ -340,24 +365,45 @@ pub(crate) fn message(mailbox: &str, i: usize) -> Value {
 }
 
 /// The mailbox address of the `i`th benchmark company.
-pub(crate) fn mailbox_address(i: usize) -> String {
+pub fn mailbox_address(i: usize) -> String {
     format!("bench-{i}@cronus.example")
 }
 
-/// An emulator, an ERP in a temporary directory, and companies connected
-/// to their own mailboxes with the sample CRM.
-pub(crate) struct World {
+/// An emulator, an ERP (its key file in a temporary directory), and
+/// companies connected to their own mailboxes with the sample CRM: what the
+/// benchmarks and the many-worker test run on.
+pub struct World {
+    /// The Graph emulator with every company's mailbox.
     pub emulator: Emulator,
+    /// Its base URL.
     pub base: url::Url,
+    /// The ERP.
     pub erp: Erp,
     /// Company and its mailbox.
     pub companies: Vec<(CompanyId, String)>,
+    /// The data directory (the key file; the SQLite database unless another is given).
     pub dir: tempfile::TempDir,
 }
 
 impl World {
     /// `mailboxes` mailboxes of `messages` generated messages each, pages of `batch_size`.
     pub async fn new(mailboxes: usize, messages: usize, batch_size: u32) -> anyhow::Result<Self> {
+        Self::new_on(
+            mailboxes,
+            messages,
+            batch_size,
+            &crate::store::Location::Embedded,
+        )
+        .await
+    }
+
+    /// The same, on `database`.
+    pub async fn new_on(
+        mailboxes: usize,
+        messages: usize,
+        batch_size: u32,
+        database: &crate::store::Location,
+    ) -> anyhow::Result<Self> {
         let mut boxes = serde_json::Map::new();
         for m in 0..mailboxes {
             let address = mailbox_address(m);
@@ -371,7 +417,7 @@ impl World {
             base,
             erp,
             dir,
-        } = crate::demo::Sandbox::start(seed).await?;
+        } = crate::demo::Sandbox::start_on(seed, database, None).await?;
         let seed = crm::parse_seed(graph_emulator::SAMPLE_CRM)?;
         let mut companies = Vec::new();
         for m in 0..mailboxes {
@@ -568,6 +614,29 @@ fn print_table(r: &Results) {
                 r.mailboxes_100_zero_latency_msgs_per_s, r.mailbox_counts[2]
             ),
             ">= 5000",
+        ),
+        (
+            Part::Workers,
+            "workers on PostgreSQL",
+            format!(
+                "{:.1} / {:.1} / {:.1} msg/s with 1 / 2 / 4 workers, {} mailboxes",
+                r.workers_1_msgs_per_s,
+                r.workers_2_msgs_per_s,
+                r.workers_4_msgs_per_s,
+                r.worker_mailboxes
+            ),
+            "",
+        ),
+        (
+            Part::Workers,
+            "  database load",
+            format!(
+                "{:.0} us server CPU, {:.2} commits, {:.1} rows written per message",
+                r.workers_db_cpu_us_per_message,
+                r.workers_db_commits_per_message,
+                r.workers_db_rows_per_message
+            ),
+            "",
         ),
         (
             Part::Memory,

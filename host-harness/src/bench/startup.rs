@@ -62,7 +62,7 @@ pub(super) async fn measure(s: &Sizes, r: &mut Results) -> anyhow::Result<()> {
             .build();
         let mut store = Store::new(
             engine(),
-            PluginState::new(erp.runtime.context().clone(), company, limits),
+            PluginState::new(erp.runtime.context().clone(), company, limits, None),
         );
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1_000);

@@ -12,6 +12,8 @@ pub(super) async fn demo(
     json: bool,
     experience: crate::setup_form::MailStoreChoice,
     realism: &Realism,
+    database: &crate::store::Location,
+    home: &std::path::Path,
 ) -> anyhow::Result<()> {
     let read = |p: Option<PathBuf>, default: &str| -> anyhow::Result<String> {
         match p {
@@ -26,6 +28,8 @@ pub(super) async fn demo(
         &read(crm, graph_emulator::SAMPLE_CRM)?,
         realism,
         experience,
+        database,
+        home,
     )
     .await?;
     if json {

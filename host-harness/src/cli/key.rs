@@ -24,8 +24,12 @@ pub enum KeyCommand {
 
 /// `key reset`: forgets every stored secret and starts a new key. It works
 /// on the database alone, since the ERP does not open with a lost key.
-pub(super) fn reset(data_dir: &Path, forget_secrets: bool) -> anyhow::Result<()> {
-    let db = crate::store::Store::open(&data_dir.join("email-logging.db"))
+pub(super) fn reset(
+    data_dir: &Path,
+    database: &crate::store::Location,
+    forget_secrets: bool,
+) -> anyhow::Result<()> {
+    let db = crate::store::Store::open_at(database, &data_dir.join("email-logging.db"))
         .context("cannot open the database")?;
     let n = crate::crypto::secret_count(&db)?;
     anyhow::ensure!(

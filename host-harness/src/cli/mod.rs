@@ -48,6 +48,18 @@ pub struct Cli {
     /// URL (for example http://127.0.0.1:8470) instead of Microsoft.
     #[arg(long, env = "EMAIL_LOGGING_EMULATOR", global = true, value_parser = emulator_url)]
     pub emulator: Option<url::Url>,
+    /// The database: `sqlite` (the embedded file in the data directory, the
+    /// default) or a PostgreSQL database that many hosts share,
+    /// postgres://user:password@host:port/database.
+    #[arg(
+        long,
+        env = "EMAIL_LOGGING_DATABASE",
+        default_value = "sqlite",
+        hide_env_values = true,
+        hide_default_value = true,
+        global = true
+    )]
+    pub database: crate::store::Location,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -116,6 +128,11 @@ pub enum Command {
         /// The path of the redirect URL registered for the app.
         #[arg(long, default_value = "/email-logging/callback")]
         callback_path: String,
+        /// Seconds a job's lease holds without renewal (it is renewed every
+        /// third of that while the run goes on): after a worker dies, another
+        /// takes its job over this long after the last renewal.
+        #[arg(long, default_value_t = crate::jobs::DEFAULT_LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(3..=3600))]
+        lease_seconds: u64,
     },
     /// The key that encrypts secrets at rest.
     #[command(subcommand)]
@@ -234,7 +251,19 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             json,
             experience,
             realism,
-        } => emulator::demo(mailbox, crm, json, experience, &realism).await,
+        } => {
+            let home = &cli.data_dir;
+            emulator::demo(
+                mailbox,
+                crm,
+                json,
+                experience,
+                &realism,
+                &cli.database,
+                home,
+            )
+            .await
+        }
         Command::Bench(args) => crate::bench::main(args).await,
         Command::Emulator {
             seed,
@@ -244,13 +273,21 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         } => emulator::serve(seed, listen, &redirect_uri, &realism).await,
         // Before the ERP opens: opening it refuses a key that is lost.
         Command::Key(key::KeyCommand::Reset { forget_secrets }) => {
-            key::reset(&cli.data_dir, forget_secrets)
+            key::reset(&cli.data_dir, &cli.database, forget_secrets)
         }
         command => {
+            let lease = match &command {
+                Command::Serve { lease_seconds, .. } => {
+                    Some(std::time::Duration::from_secs(*lease_seconds))
+                }
+                _ => None,
+            };
             let erp = Erp::open(ErpOptions {
                 data_dir: cli.data_dir.clone(),
                 emulator: cli.emulator.clone(),
                 app: app_from_env(),
+                database: cli.database.clone(),
+                lease,
                 ..Default::default()
             })?;
             if let Command::Key(key::KeyCommand::Rotate) = command {
@@ -269,6 +306,7 @@ async fn with_erp(erp: Arc<Erp>, company: CompanyId, command: Command) -> anyhow
             poll_seconds,
             listen,
             callback_path,
+            lease_seconds: _,
         } => run::serve(erp, poll_seconds, listen, &callback_path).await,
         Command::Run {
             budget_seconds,

@@ -285,7 +285,7 @@ pub fn import_records_and(
     db: &Store,
     company: CompanyId,
     sets: &[RecordSet],
-    also: impl FnOnce(&RecordWriter<'_>) -> Result<(), StoreError>,
+    also: impl FnOnce(&RecordWriter<'_>) -> Result<(), StoreError> + Send,
 ) -> Result<CsvSummary, CsvError> {
     let mut problems = Vec::new();
     let parsed: Vec<(Source, Vec<Row>)> = sets
@@ -315,7 +315,7 @@ pub fn import_with_progress(
     db: &Store,
     company: CompanyId,
     files: &[CsvFile],
-    progress: &dyn Fn(u64, u64),
+    progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<CsvSummary, CsvError> {
     let mut problems = Vec::new();
     let parsed: Vec<(Source, Vec<Row>)> = files
@@ -341,8 +341,8 @@ fn write(
     db: &Store,
     company: CompanyId,
     mut parsed: Vec<(Source, Vec<Row>)>,
-    progress: &dyn Fn(u64, u64),
-    also: impl FnOnce(&RecordWriter<'_>) -> Result<(), StoreError>,
+    progress: &(dyn Fn(u64, u64) + Sync),
+    also: impl FnOnce(&RecordWriter<'_>) -> Result<(), StoreError> + Send,
 ) -> Result<CsvSummary, CsvError> {
     let total: u64 = parsed.iter().map(|(_, rows)| rows.len() as u64).sum();
     let mut written = 0u64;

@@ -50,7 +50,7 @@ impl Host for PluginState {
                 "at most {MAX_LOOKUP} addresses per lookup"
             ))));
         }
-        let found = match crm::lookup_many(&self.ctx.db, self.company, &addresses) {
+        let found = match crm::lookup_many(&self.db, self.company, &addresses) {
             Ok(found) => found,
             Err(e) => return Ok(Err(internal("cannot look up addresses", e))),
         };
@@ -73,7 +73,7 @@ impl Host for PluginState {
     }
 
     async fn address_fields(&mut self) -> R<Vec<AddressField>> {
-        Ok(crm::address_fields(&self.ctx.db, self.company)
+        Ok(crm::address_fields(&self.db, self.company)
             .map(|rows| {
                 rows.into_iter()
                     .filter_map(|(owner, no, field, value)| {
@@ -91,7 +91,7 @@ impl Host for PluginState {
     }
 
     async fn email_interaction_template(&mut self) -> R<Option<String>> {
-        Ok(crm::email_template(&self.ctx.db, self.company)
+        Ok(crm::email_template(&self.db, self.company)
             .map_err(|e| internal("cannot read the interaction templates", e)))
     }
 
@@ -123,7 +123,7 @@ impl Host for PluginState {
         {
             wasmtime::bail!("simulated host crash before logging {}", m.key);
         }
-        let recorded = match crm::log_page(&self.ctx.db, self.company, &messages) {
+        let recorded = match crm::log_page(&self.db, self.company, &messages) {
             Ok(r) => r,
             Err(e) => return Ok(Err(unavailable("cannot save interaction log entries", e))),
         };
@@ -152,7 +152,7 @@ impl Host for PluginState {
             .into_iter()
             .map(|u| (u.message_key, u.previous_message_id, link(u.link)))
             .collect();
-        Ok(crm::update_links(&self.ctx.db, self.company, &changes)
+        Ok(crm::update_links(&self.db, self.company, &changes)
             .map(|_| ())
             .map_err(|e| unavailable("cannot update the message links", e)))
     }
@@ -173,7 +173,7 @@ impl Host for PluginState {
             .map(|(a, d)| (a.severity.name(), d.as_str(), a.message_key.as_deref()))
             .collect();
         Ok(
-            crm::log_activities(&self.ctx.db, self.company, "email-logging", &rows)
+            crm::log_activities(&self.db, self.company, "email-logging", &rows)
                 .map_err(|e| unavailable("cannot write the activity log", e)),
         )
     }

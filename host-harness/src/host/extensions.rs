@@ -38,7 +38,7 @@ impl Host for PluginState {
             ))));
         }
         // One read for the whole page.
-        let policy = match policy::policy(&self.ctx.db, self.company) {
+        let policy = match policy::policy(&self.db, self.company) {
             Ok(p) => p,
             Err(e) => return Ok(Err(unavailable("cannot read the email-logging policy", e))),
         };
@@ -73,7 +73,7 @@ impl Host for PluginState {
             })
             .collect();
         Ok(
-            crm::company_domain::resolve(&self.ctx.db, self.company, &parties)
+            crm::company_domain::resolve(&self.db, self.company, &parties)
                 .map(|answers| {
                     answers
                         .into_iter()
@@ -108,7 +108,7 @@ impl Host for PluginState {
                 Err(why) => return Ok(Err(WitError::Invalid(why))),
             }
         }
-        Ok(crm::last_email::record(&self.ctx.db, self.company, &dates)
+        Ok(crm::last_email::record(&self.db, self.company, &dates)
             .map(|_| ())
             .map_err(|e| unavailable("cannot record the contacts' latest e-mail", e)))
     }
@@ -155,7 +155,7 @@ mod tests {
             after_log_fault: fault,
             progress: Default::default(),
         });
-        PluginState::new(ctx, company, Default::default())
+        PluginState::new(ctx, company, Default::default(), None)
     }
 
     fn facts(sender: &str, recipients: &[&str]) -> MessageFacts {
@@ -277,8 +277,7 @@ mod tests {
         .await
         .unwrap()
         .unwrap();
-        let at =
-            |s: &PluginState| crm::last_email::last_email_at(&s.ctx.db, s.company, "P1").unwrap();
+        let at = |s: &PluginState| crm::last_email::last_email_at(&s.db, s.company, "P1").unwrap();
         assert_eq!(at(&s).as_deref(), Some("2026-11-02T09:00:00Z"));
         assert!(matches!(
             s.after_log(vec![logged("P1", "yesterday")]).await.unwrap(),

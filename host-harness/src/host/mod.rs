@@ -117,6 +117,10 @@ pub struct HostContext {
 /// The data of one store.
 pub struct PluginState {
     pub(crate) ctx: Arc<HostContext>,
+    /// The database as this call writes it: fenced by the job's lease
+    /// during a job run, so that a run whose lease was taken over commits
+    /// nothing more.
+    pub(crate) db: crate::store::Store,
     pub(crate) company: CompanyId,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -128,15 +132,25 @@ pub struct PluginState {
 
 impl PluginState {
     /// Fresh state for one call in `company`'s context.
-    pub fn new(ctx: Arc<HostContext>, company: CompanyId, limits: StoreLimits) -> Self {
+    pub fn new(
+        ctx: Arc<HostContext>,
+        company: CompanyId,
+        limits: StoreLimits,
+        fence: Option<crate::store::Fence>,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(64 << 10);
         // Deny-all WASI: no files, no environment, no sockets; stderr is kept
         // so a guest panic message reaches the host's log.
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         // Unreadable, it is no host at all: the component then meets a denial.
         let exchange_host = ctx.db.exchange_host(company).ok().flatten();
+        let db = match fence {
+            Some(fence) => ctx.db.fenced(fence),
+            None => ctx.db.clone(),
+        };
         Self {
             exchange_host,
+            db,
             ctx,
             company,
             wasi,

@@ -9,7 +9,7 @@ type R<T> = wasmtime::Result<Result<T, WitError>>;
 impl Host for PluginState {
     async fn ensure_recurring(&mut self, job: String, r: Recurrence) -> R<()> {
         Ok(jobs::ensure(
-            &self.ctx.db,
+            &self.db,
             self.company,
             &job,
             r.every_seconds,
@@ -21,18 +21,18 @@ impl Host for PluginState {
     }
 
     async fn remove(&mut self, job: String) -> R<()> {
-        Ok(jobs::remove(&self.ctx.db, self.company, &job)
+        Ok(jobs::remove(&self.db, self.company, &job)
             .map_err(|e| internal("cannot remove the job queue entry", e)))
     }
 
     async fn postpone(&mut self, job: String, until: u64) -> R<()> {
         let until = i64::try_from(until).unwrap_or(i64::MAX);
-        Ok(jobs::postpone(&self.ctx.db, self.company, &job, until)
+        Ok(jobs::postpone(&self.db, self.company, &job, until)
             .map_err(|e| internal("cannot postpone the job", e)))
     }
 
     async fn status(&mut self, job: String) -> R<Option<JobStatus>> {
-        Ok(jobs::get(&self.ctx.db, self.company, &job)
+        Ok(jobs::get(&self.db, self.company, &job)
             .map(|o| {
                 o.map(|e| JobStatus {
                     // An unknown status in the store is a job that should

@@ -18,7 +18,7 @@ impl PluginState {
 
     /// Reads and decrypts a secret (also used by host code, never logged).
     pub(crate) fn read_secret(&self, name: &str) -> anyhow::Result<Option<SecretString>> {
-        match plugin_state::sealed_secret(&self.ctx.db, self.company, name)? {
+        match plugin_state::sealed_secret(&self.db, self.company, name)? {
             None => Ok(None),
             Some((nonce, ct)) => Ok(Some(
                 self.ctx
@@ -32,7 +32,7 @@ impl PluginState {
 
 impl Host for PluginState {
     async fn get(&mut self, key: String) -> R<Option<Versioned>> {
-        let row = plugin_state::get(&self.ctx.db, self.company, &key).map(|v| {
+        let row = plugin_state::get(&self.db, self.company, &key).map(|v| {
             v.map(|v| Versioned {
                 value: v.value,
                 version: v.version,
@@ -48,7 +48,7 @@ impl Host for PluginState {
             ))));
         }
         let changed =
-            plugin_state::compare_and_swap(&self.ctx.db, self.company, &key, &value, expected);
+            plugin_state::compare_and_swap(&self.db, self.company, &key, &value, expected);
         Ok(match changed {
             Ok(false) => Err(WitError::Conflict(format!(
                 "'{key}' was changed by someone else; read it again"
@@ -59,7 +59,7 @@ impl Host for PluginState {
     }
 
     async fn remove(&mut self, key: String) -> R<()> {
-        Ok(plugin_state::remove(&self.ctx.db, self.company, &key)
+        Ok(plugin_state::remove(&self.db, self.company, &key)
             .map_err(|e| internal("cannot remove plugin state", e)))
     }
 
@@ -83,15 +83,13 @@ impl Host for PluginState {
         }
         let (nonce, ct) = self.ctx.secret_box.seal(&self.context(&name), &value);
         Ok(
-            plugin_state::put_sealed_secret(&self.ctx.db, self.company, &name, &nonce, &ct)
+            plugin_state::put_sealed_secret(&self.db, self.company, &name, &nonce, &ct)
                 .map_err(|e| internal("cannot store a secret", e)),
         )
     }
 
     async fn remove_secret(&mut self, name: String) -> R<()> {
-        Ok(
-            plugin_state::remove_secret(&self.ctx.db, self.company, &name)
-                .map_err(|e| internal("cannot remove a secret", e)),
-        )
+        Ok(plugin_state::remove_secret(&self.db, self.company, &name)
+            .map_err(|e| internal("cannot remove a secret", e)))
     }
 }

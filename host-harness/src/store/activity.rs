@@ -1,7 +1,7 @@
 //! The activity log: what the component and the job queue say happened.
 
+use super::sql::{Conn, params};
 use super::{CompanyId, Result, Store};
-use rusqlite::params;
 use serde::Serialize;
 
 /// An activity line to append: severity, description and message key.
@@ -14,27 +14,23 @@ pub fn log_activities(
     source: &str,
     lines: &[NewActivity<'_>],
 ) -> Result<()> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    append(&tx, company, source, lines)?;
-    tx.commit()?;
-    Ok(())
+    db.write(|tx| append(tx, company, source, lines))
 }
 
 /// Appends lines on a connection already held, as part of its transaction
 /// (a host write that must be logged together with what it did).
 pub(super) fn append(
-    conn: &rusqlite::Connection,
+    conn: &Conn<'_>,
     company: CompanyId,
     source: &str,
     lines: &[NewActivity<'_>],
 ) -> Result<()> {
     let at = chrono::Utc::now().to_rfc3339();
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO activity_log(company_id, at, source, severity, description, message_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
     for (severity, description, key) in lines {
-        insert.execute(params![company, at, source, severity, description, key])?;
+        conn.execute(
+            "INSERT INTO activity_log(company_id, at, source, severity, description, message_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![company, at, source, severity, description, key],
+        )?;
     }
     Ok(())
 }
@@ -68,20 +64,21 @@ pub struct ActivityView {
 
 /// The activity log, newest last.
 pub fn activities(db: &Store, company: CompanyId) -> Result<Vec<ActivityView>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(
-        "SELECT at, source, severity, description, message_key FROM activity_log WHERE company_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map(params![company], |r| {
-        Ok(ActivityView {
-            at: r.get(0)?,
-            source: r.get(1)?,
-            severity: r.get(2)?,
-            description: r.get(3)?,
-            message_key: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    db.read(|c| {
+        c.query(
+            "SELECT at, source, severity, description, message_key FROM activity_log WHERE company_id = ?1 ORDER BY id",
+            params![company],
+            |r| {
+                Ok(ActivityView {
+                    at: r.get(0)?,
+                    source: r.get(1)?,
+                    severity: r.get(2)?,
+                    description: r.get(3)?,
+                    message_key: r.get(4)?,
+                })
+            },
+        )
+    })
 }
 
 /// The activity log, newest first, at most `limit` lines.

@@ -4,7 +4,7 @@
 use super::Result;
 pub use super::records::CREATED_BY_EMAIL_LOGGING;
 use super::records::{ContactMatch, RecordWriter};
-use rusqlite::params;
+use super::sql::{Dialect, params};
 
 /// The prefix of the numbers of contacts email logging creates. Imports
 /// may use any number; a generated one is checked against every existing
@@ -39,12 +39,11 @@ impl RecordWriter<'_> {
 
     /// Adds a domain (normalised) to a contact's domains.
     pub fn add_contact_domain(&self, contact_no: &str, domain: &str) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO contact_domain(company_id, domain, contact_no) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![self.company, domain, contact_no])?;
+        self.tx.execute(
+            "INSERT INTO contact_domain(company_id, domain, contact_no) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![self.company, domain, contact_no],
+        )?;
         Ok(())
     }
 
@@ -54,22 +53,30 @@ impl RecordWriter<'_> {
     pub fn domain_owners(&self, domain: &str) -> Result<Vec<(String, String)>> {
         // Two statements, no ORDER BY: with one, SQLite walks the company's
         // contacts in number order instead of using the domain indexes.
+        // The first spells the expression of the index on the domain of a
+        // company contact's e-mail exactly as each database's schema does.
+        let by_email = match self.tx.dialect() {
+            Dialect::Sqlite => {
+                "SELECT no, name FROM contact
+                  WHERE company_id = ?1 AND type = 'company' AND email IS NOT NULL
+                    AND substr(email, instr(email, '@') + 1) = ?2 AND instr(email, '@') > 0"
+            }
+            Dialect::Postgres => {
+                "SELECT no, name FROM contact
+                  WHERE company_id = ?1 AND type = 'company' AND email IS NOT NULL
+                    AND substr(email, strpos(email, '@') + 1) = ?2 AND strpos(email, '@') > 0"
+            }
+        };
         let mut owners: Vec<(String, String)> = Vec::new();
         for sql in [
-            "SELECT no, name FROM contact
-              WHERE company_id = ?1 AND type = 'company' AND email IS NOT NULL
-                AND substr(email, instr(email, '@') + 1) = ?2 AND instr(email, '@') > 0",
+            by_email,
             "SELECT c.no, c.name FROM contact_domain d
                JOIN contact c ON c.company_id = d.company_id AND c.no = d.contact_no
               WHERE d.company_id = ?1 AND d.domain = ?2 AND c.type = 'company'",
         ] {
-            let mut stmt = self.tx.prepare_cached(sql)?;
-            let rows = stmt.query_map(params![self.company, domain], |r| {
+            owners.extend(self.tx.query(sql, params![self.company, domain], |r| {
                 Ok((r.get(0)?, r.get(1)?))
-            })?;
-            for row in rows {
-                owners.push(row?);
-            }
+            })?);
         }
         owners.sort();
         owners.dedup_by(|a, b| a.0 == b.0);
@@ -88,17 +95,29 @@ impl RecordWriter<'_> {
     /// The next number for a contact email logging creates: one more than
     /// the highest given so far, and free.
     pub fn next_generated_contact_no(&self) -> Result<String> {
-        let highest: Option<i64> = self.tx.query_row(
-            // The range lets the primary key find the prefix's numbers.
-            "SELECT MAX(CAST(substr(no, ?3) AS INTEGER)) FROM contact
-              WHERE company_id = ?1 AND no >= 'EL-' AND no < 'EL.' AND no GLOB ?2",
-            params![
-                self.company,
+        let (sql, pattern) = match self.tx.dialect() {
+            Dialect::Sqlite => (
+                // The range lets the primary key find the prefix's numbers.
+                "SELECT MAX(CAST(substr(no, ?3) AS BIGINT)) FROM contact
+                  WHERE company_id = ?1 AND no >= 'EL-' AND no < 'EL.' AND no GLOB ?2",
                 format!("{GENERATED_NO_PREFIX}[0-9]*"),
-                GENERATED_NO_PREFIX.len() + 1
-            ],
-            |r| r.get(0),
-        )?;
+            ),
+            // PostgreSQL has no GLOB, compares text in the database's
+            // collation (where the range may not hold the prefix's numbers)
+            // and refuses to cast text that is not all digits (SQLite casts
+            // the leading ones): a pattern anchored at both ends, of at most
+            // the digits a BIGINT holds.
+            Dialect::Postgres => (
+                "SELECT MAX(CAST(substr(no, ?3) AS BIGINT)) FROM contact
+                  WHERE company_id = ?1 AND no ~ ?2",
+                format!("^{GENERATED_NO_PREFIX}[0-9]{{1,18}}$"),
+            ),
+        };
+        // `substr`'s position is an `int` (not a BIGINT) on PostgreSQL.
+        let start = i32::try_from(GENERATED_NO_PREFIX.len() + 1).unwrap_or(i32::MAX);
+        let highest: Option<i64> =
+            self.tx
+                .query_one(sql, params![self.company, pattern, start], |r| r.get(0))?;
         let mut n = highest.unwrap_or(0).max(0) + 1;
         loop {
             let no = format!("{GENERATED_NO_PREFIX}{n:06}");

@@ -1,8 +1,8 @@
 //! Interaction log entries, the logged-message keys that make logging
 //! idempotent, and each logged message's link (attachment) record.
 
+use super::sql::{Conn, Dialect, Row, params};
 use super::{CompanyId, Result, Store};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// Business Central's Interaction Log Entry `Subject` and `Description` are
@@ -127,85 +127,84 @@ pub fn log_page(
     company: CompanyId,
     messages: &[NewMessage],
 ) -> Result<Vec<Result<bool>>> {
-    let mut conn = db.lock();
     let logged_at = chrono::Utc::now().to_rfc3339();
-    // Every message at once; only when one fails is the page done again,
-    // each message on a savepoint of its own (a savepoint journals every
-    // page it changes, which cost more than the inserts).
-    let tx = conn.transaction()?;
-    let mut next = next_entry_no(&tx, company)?;
-    let mut outcomes = Vec::with_capacity(messages.len());
-    for m in messages {
-        match insert_message(&tx, company, m, next, &logged_at) {
-            Ok(inserted) => {
-                if inserted {
-                    next += m.entries.len() as i64;
+    db.with_conn(|conn| {
+        // Every message at once; only when one fails is the page done
+        // again, each message on a savepoint of its own (a savepoint
+        // journals every page it changes, which cost more than the inserts).
+        let tx = conn.begin()?;
+        let mut next = next_entry_no(&tx, company)?;
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for m in messages {
+            match insert_message(&tx, company, m, next, &logged_at) {
+                Ok(inserted) => {
+                    if inserted {
+                        next += m.entries.len() as i64;
+                    }
+                    outcomes.push(Ok(inserted));
                 }
-                outcomes.push(Ok(inserted));
+                Err(_) => break,
             }
-            Err(_) => break,
         }
-    }
-    if outcomes.len() == messages.len() {
+        if outcomes.len() == messages.len() {
+            tx.commit()?;
+            return Ok(outcomes);
+        }
+        drop(tx);
+        let tx = conn.begin()?;
+        let mut next = next_entry_no(&tx, company)?;
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for m in messages {
+            // A failed savepoint rolls this message's rows back.
+            let outcome = tx.savepoint(|sp| insert_message(sp, company, m, next, &logged_at));
+            if let Ok(true) = outcome {
+                next += m.entries.len() as i64;
+            }
+            outcomes.push(outcome);
+        }
         tx.commit()?;
-        return Ok(outcomes);
-    }
-    drop(tx);
-    let mut tx = conn.transaction()?;
-    let mut next = next_entry_no(&tx, company)?;
-    let mut outcomes = Vec::with_capacity(messages.len());
-    for m in messages {
-        let sp = tx.savepoint()?;
-        let outcome = insert_message(&sp, company, m, next, &logged_at);
-        match outcome {
-            Ok(inserted) => {
-                sp.commit()?;
-                if inserted {
-                    next += m.entries.len() as i64;
-                }
-            }
-            // Dropping the savepoint rolls this message's rows back.
-            Err(_) => drop(sp),
-        }
-        outcomes.push(outcome);
-    }
-    tx.commit()?;
-    Ok(outcomes)
+        Ok(outcomes)
+    })?
 }
 
-/// The number the company's next interaction log entry gets.
-fn next_entry_no(conn: &rusqlite::Connection, company: CompanyId) -> Result<i64> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT COALESCE(MAX(entry_no), 0) + 1 FROM interaction_log_entry WHERE company_id = ?1",
-        )?
-        .query_row(params![company], |r| r.get(0))?)
+/// The number the company's next interaction log entry gets. On
+/// PostgreSQL the company's row is locked first, so that two writers of
+/// one company (a run and a "run now" elsewhere) cannot take one number.
+fn next_entry_no(conn: &Conn<'_>, company: CompanyId) -> Result<i64> {
+    if conn.dialect() == Dialect::Postgres {
+        conn.execute(
+            "SELECT id FROM company WHERE id = ?1 FOR UPDATE",
+            params![company],
+        )?;
+    }
+    conn.query_one(
+        "SELECT COALESCE(MAX(entry_no), 0) + 1 FROM interaction_log_entry WHERE company_id = ?1",
+        params![company],
+        |r| r.get(0),
+    )
 }
 
 /// One message's rows, entry numbers from `first`; `false` when its key was
 /// logged already.
 fn insert_message(
-    conn: &rusqlite::Connection,
+    conn: &Conn<'_>,
     company: CompanyId,
     m: &NewMessage,
     first: i64,
     logged_at: &str,
 ) -> Result<bool> {
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO logged_message(company_id, message_key, logged_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![company, m.key, logged_at])?;
+    let inserted = conn.execute(
+        "INSERT INTO logged_message(company_id, message_key, logged_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
+        params![company, m.key, logged_at],
+    )?;
     if inserted == 0 {
         return Ok(false);
     }
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO interaction_log_entry(company_id, entry_no, contact_no, contact_company_no, contact_alt_address_code,
+    let insert = "INSERT INTO interaction_log_entry(company_id, entry_no, contact_no, contact_company_no, contact_alt_address_code,
            salesperson_code, interaction_template_code, information_flow, initiated_by, description, subject, datetime, message_key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)
-         ON CONFLICT DO NOTHING",
-    )?;
+         ON CONFLICT DO NOTHING";
     for (next, e) in (first..).zip(&m.entries) {
         // Control characters (NUL, escapes) have no place in an ERP field.
         let subject: String = e
@@ -214,27 +213,30 @@ fn insert_message(
             .map(|c| if c.is_control() { ' ' } else { c })
             .take(SUBJECT_LEN)
             .collect();
-        insert.execute(params![
-            company,
-            next,
-            e.contact_no,
-            e.contact_company_no,
-            e.contact_alt_address_code,
-            e.salesperson_code,
-            e.interaction_template_code,
-            e.information_flow,
-            e.initiated_by,
-            subject,
-            e.datetime,
-            m.key
-        ])?;
+        conn.execute(
+            insert,
+            params![
+                company,
+                next,
+                e.contact_no,
+                e.contact_company_no,
+                e.contact_alt_address_code,
+                e.salesperson_code,
+                e.interaction_template_code,
+                e.information_flow,
+                e.initiated_by,
+                subject,
+                e.datetime,
+                m.key
+            ],
+        )?;
     }
     let l = &m.link;
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO attachment(company_id, message_key, message_id, internet_message_id, web_link, mailbox, folder)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![company, m.key, l.message_id, l.internet_message_id, l.web_link, l.mailbox, l.folder])?;
+        params![company, m.key, l.message_id, l.internet_message_id, l.web_link, l.mailbox, l.folder],
+    )?;
     Ok(true)
 }
 
@@ -264,30 +266,27 @@ pub type LinkChange = (String, String, Link);
 /// it is the same message (same id as `previous`): a duplicate copy never
 /// takes over the original's link. Answers how many changed.
 pub fn update_links(db: &Store, company: CompanyId, changes: &[LinkChange]) -> Result<usize> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let mut changed = 0;
-    {
-        let mut update = tx.prepare_cached(
-            "UPDATE attachment SET web_link = ?3, internet_message_id = COALESCE(?4, internet_message_id),
-               folder = COALESCE(?6, folder), mailbox = ?7, link_status = 'ok', message_id = ?5
-             WHERE company_id = ?1 AND message_key = ?2 AND message_id = ?8",
-        )?;
+    db.write(|tx| {
+        let mut changed = 0;
         for (key, previous_id, link) in changes {
-            changed += update.execute(params![
-                company,
-                key,
-                link.web_link,
-                link.internet_message_id,
-                link.message_id,
-                link.folder,
-                link.mailbox,
-                previous_id
-            ])?;
+            changed += tx.execute(
+                "UPDATE attachment SET web_link = ?3, internet_message_id = COALESCE(?4, internet_message_id),
+                   folder = COALESCE(?6, folder), mailbox = ?7, link_status = 'ok', message_id = ?5
+                 WHERE company_id = ?1 AND message_key = ?2 AND message_id = ?8",
+                params![
+                    company,
+                    key,
+                    link.web_link,
+                    link.internet_message_id,
+                    link.message_id,
+                    link.folder,
+                    link.mailbox,
+                    previous_id
+                ],
+            )?;
         }
-    }
-    tx.commit()?;
-    Ok(changed)
+        Ok(changed)
+    })
 }
 
 /// Replaces the link of a logged message, if it is the same message (same
@@ -310,7 +309,7 @@ const ENTRY_SELECT: &str = "SELECT e.entry_no, e.contact_no, e.contact_company_n
  FROM interaction_log_entry e
  LEFT JOIN attachment a ON a.company_id = e.company_id AND a.message_key = e.message_key";
 
-fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryView> {
+fn entry_row(r: &Row<'_>) -> Result<EntryView> {
     Ok(EntryView {
         entry_no: r.get(0)?,
         contact_no: r.get(1)?,
@@ -323,8 +322,8 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryView> {
         subject: r.get(8)?,
         datetime: r.get(9)?,
         internet_message_id: r.get(10)?,
-        message_id: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
-        web_link: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+        message_id: r.get::<Option<String>>(11)?.unwrap_or_default(),
+        web_link: r.get::<Option<String>>(12)?.unwrap_or_default(),
         email_logged: r.get(13)?,
         mailbox: r.get(14)?,
         folder: r.get(15)?,
@@ -335,40 +334,34 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryView> {
 
 /// Interaction log entries that pass the filter, by entry number.
 pub fn entries(db: &Store, company: CompanyId, filter: &EntryFilter) -> Result<Vec<EntryView>> {
-    let conn = db.lock();
     let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string());
-    let mut stmt = conn.prepare(&format!(
-        "{ENTRY_SELECT}
-         WHERE e.company_id = ?1
-           AND (?2 IS NULL OR e.contact_no = ?2 OR e.contact_company_no = ?2)
-           AND (?3 IS NULL OR e.salesperson_code = ?3)
-           AND (?4 IS NULL OR substr(e.datetime, 1, 10) >= ?4)
-           AND (?5 IS NULL OR substr(e.datetime, 1, 10) <= ?5)
-         ORDER BY e.entry_no"
-    ))?;
-    let rows = stmt.query_map(
-        params![
-            company,
-            filter.contact,
-            filter.salesperson,
-            day(filter.from),
-            day(filter.to)
-        ],
-        entry_row,
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let (from, to) = (day(filter.from), day(filter.to));
+    db.read(|c| {
+        c.query(
+            &format!(
+                "{ENTRY_SELECT}
+                 WHERE e.company_id = ?1
+                   AND (CAST(?2 AS TEXT) IS NULL OR e.contact_no = ?2 OR e.contact_company_no = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR e.salesperson_code = ?3)
+                   AND (CAST(?4 AS TEXT) IS NULL OR substr(e.datetime, 1, 10) >= ?4)
+                   AND (CAST(?5 AS TEXT) IS NULL OR substr(e.datetime, 1, 10) <= ?5)
+                 ORDER BY e.entry_no"
+            ),
+            params![company, filter.contact, filter.salesperson, from, to],
+            entry_row,
+        )
+    })
 }
 
 /// One interaction log entry by number.
 pub fn entry(db: &Store, company: CompanyId, entry_no: i64) -> Result<Option<EntryView>> {
-    Ok(db
-        .lock()
-        .query_row(
+    db.read(|c| {
+        c.query_opt(
             &format!("{ENTRY_SELECT} WHERE e.company_id = ?1 AND e.entry_no = ?2"),
             params![company, entry_no],
             entry_row,
         )
-        .optional()?)
+    })
 }
 
 /// A logged message's link, as link repair needs it.
@@ -394,17 +387,15 @@ pub struct StoredLink {
 
 /// Every stored link of the company, oldest first.
 pub fn stored_links(db: &Store, company: CompanyId) -> Result<Vec<StoredLink>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(
+    db.read(|c| c.query(
         "SELECT a.message_key, a.mailbox, a.message_id, a.internet_message_id, a.web_link, a.folder,
-                group_concat(e.entry_no), MIN(e.subject)
+                string_agg(CAST(e.entry_no AS TEXT), ','), MIN(e.subject)
          FROM attachment a
          JOIN interaction_log_entry e ON e.company_id = a.company_id AND e.message_key = a.message_key
          WHERE a.company_id = ?1
-         GROUP BY a.message_key
+         GROUP BY a.company_id, a.message_key
          ORDER BY MIN(e.entry_no)",
-    )?;
-    let rows = stmt.query_map(params![company], |r| {
+        params![company], |r| {
         let nos: String = r.get(6)?;
         Ok(StoredLink {
             message_key: r.get(0)?,
@@ -416,8 +407,7 @@ pub fn stored_links(db: &Store, company: CompanyId) -> Result<Vec<StoredLink>> {
             entry_nos: nos.split(',').filter_map(|n| n.parse().ok()).collect(),
             subject: r.get(7)?,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    }))
 }
 
 /// Records what link repair found: the message where it is now, or that it
@@ -429,8 +419,7 @@ pub fn record_link_check(
     found: Option<&Link>,
 ) -> Result<()> {
     let now = chrono::Utc::now().to_rfc3339();
-    let conn = db.lock();
-    match found {
+    db.write(|conn| match found {
         Some(l) => conn.execute(
             "UPDATE attachment SET message_id = ?3, web_link = ?4, folder = ?5, mailbox = ?6,
                link_status = 'ok', link_checked_at = ?7
@@ -444,40 +433,46 @@ pub fn record_link_check(
                 l.mailbox,
                 now
             ],
-        )?,
+        ),
         None => conn.execute(
             "UPDATE attachment SET link_status = 'not-found', link_checked_at = ?3
              WHERE company_id = ?1 AND message_key = ?2",
             params![company, key, now],
-        )?,
-    };
+        ),
+    })?;
     Ok(())
 }
 
 /// Points a logged message's link at another immutable id, as if the
 /// message had been moved and its old id had gone stale.
 pub fn set_message_id(db: &Store, company: CompanyId, key: &str, message_id: &str) -> Result<()> {
-    db.lock().execute(
-        "UPDATE attachment SET message_id = ?3 WHERE company_id = ?1 AND message_key = ?2",
-        params![company, key, message_id],
-    )?;
+    db.write(|c| {
+        c.execute(
+            "UPDATE attachment SET message_id = ?3 WHERE company_id = ?1 AND message_key = ?2",
+            params![company, key, message_id],
+        )
+    })?;
     Ok(())
 }
 
 /// How many messages the company has logged (each once, whatever its entries).
 pub fn logged_count(db: &Store, company: CompanyId) -> Result<i64> {
-    Ok(db.lock().query_row(
-        "SELECT COUNT(*) FROM logged_message WHERE company_id = ?1",
-        params![company],
-        |r| r.get(0),
-    )?)
+    db.read(|c| {
+        c.query_one(
+            "SELECT COUNT(*) FROM logged_message WHERE company_id = ?1",
+            params![company],
+            |r| r.get(0),
+        )
+    })
 }
 
 /// How many interaction log entries the company has.
 pub fn count_for_company(db: &Store, company: CompanyId) -> Result<i64> {
-    Ok(db.lock().query_row(
-        "SELECT COUNT(*) FROM interaction_log_entry WHERE company_id = ?1",
-        params![company],
-        |r| r.get(0),
-    )?)
+    db.read(|c| {
+        c.query_one(
+            "SELECT COUNT(*) FROM interaction_log_entry WHERE company_id = ?1",
+            params![company],
+            |r| r.get(0),
+        )
+    })
 }

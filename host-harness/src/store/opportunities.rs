@@ -1,7 +1,7 @@
 //! Sales opportunities, each made from at most one interaction log entry.
 
+use super::sql::{Dialect, Row, params};
 use super::{CompanyId, Store, StoreError};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 /// An opportunity.
@@ -48,7 +48,7 @@ pub enum Created {
 const SELECT: &str = "SELECT no, description, contact_no, contact_company_no, salesperson_code, status, created_at, from_entry_no
                       FROM opportunity";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Opportunity> {
+fn row(r: &Row<'_>) -> Result<Opportunity, StoreError> {
     Ok(Opportunity {
         no: r.get(0)?,
         description: r.get(1)?,
@@ -61,12 +61,6 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Opportunity> {
     })
 }
 
-impl From<rusqlite::Error> for OpportunityError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Db(e.into())
-    }
-}
-
 /// Makes the entry's opportunity, once, in one transaction: `make` gets the
 /// next free number (`OP00001`, ...) and gives the new opportunity; when the
 /// entry has one already, that one is given back and `make` is not called.
@@ -74,48 +68,54 @@ pub fn create_from_entry(
     db: &Store,
     company: CompanyId,
     entry_no: i64,
-    make: impl FnOnce(String) -> Opportunity,
+    make: impl FnOnce(String) -> Opportunity + Send,
 ) -> Result<Created, OpportunityError> {
-    let mut conn = db.lock();
-    let tx = conn.transaction()?;
-    let exists: Option<i64> = tx
-        .query_row(
+    db.write(|tx| {
+        let exists = tx.query_opt(
             "SELECT 1 FROM interaction_log_entry WHERE company_id = ?1 AND entry_no = ?2",
             params![company, entry_no],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_none() {
-        return Err(OpportunityError::NoEntry(entry_no));
-    }
-    let existing = tx
-        .query_row(
+            |_| Ok(()),
+        )?;
+        if exists.is_none() {
+            return Err(OpportunityError::NoEntry(entry_no));
+        }
+        let existing = tx.query_opt(
             &format!("{SELECT} WHERE company_id = ?1 AND from_entry_no = ?2"),
             params![company, entry_no],
             row,
-        )
-        .optional()?;
-    if let Some(o) = existing {
-        return Ok(Created::Existing(o));
-    }
-    let next: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(CAST(substr(no, 3) AS INTEGER)), 0) + 1 FROM opportunity
-         WHERE company_id = ?1 AND no GLOB 'OP[0-9]*'",
-        params![company],
-        |r| r.get(0),
-    )?;
-    let o = make(format!("OP{next:05}"));
-    tx.execute(
-        "INSERT INTO opportunity(company_id, no, description, contact_no, contact_company_no, salesperson_code, status, created_at, from_entry_no)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![company, o.no, o.description, o.contact_no, o.contact_company_no, o.salesperson_code, o.status, o.created_at, o.from_entry_no],
-    )?;
-    tx.execute(
-        "UPDATE interaction_log_entry SET opportunity_no = ?3 WHERE company_id = ?1 AND entry_no = ?2",
-        params![company, entry_no, o.no],
-    )?;
-    tx.commit()?;
-    Ok(Created::New(o))
+        )?;
+        if let Some(o) = existing {
+            return Ok(Created::Existing(o));
+        }
+        let next: i64 = tx.query_one(
+            match tx.dialect() {
+                Dialect::Sqlite => {
+                    "SELECT COALESCE(MAX(CAST(substr(no, 3) AS BIGINT)), 0) + 1 FROM opportunity
+                     WHERE company_id = ?1 AND no GLOB 'OP[0-9]*'"
+                }
+                // No GLOB, and a CAST that refuses text that is not all
+                // digits (SQLite's casts the leading ones): a pattern anchored
+                // at both ends, of at most the digits a BIGINT holds.
+                Dialect::Postgres => {
+                    "SELECT COALESCE(MAX(CAST(substr(no, 3) AS BIGINT)), 0) + 1 FROM opportunity
+                     WHERE company_id = ?1 AND no ~ '^OP[0-9]{1,18}$'"
+                }
+            },
+            params![company],
+            |r| r.get(0),
+        )?;
+        let o = make(format!("OP{next:05}"));
+        tx.execute(
+            "INSERT INTO opportunity(company_id, no, description, contact_no, contact_company_no, salesperson_code, status, created_at, from_entry_no)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![company, o.no, o.description, o.contact_no, o.contact_company_no, o.salesperson_code, o.status, o.created_at, o.from_entry_no],
+        )?;
+        tx.execute(
+            "UPDATE interaction_log_entry SET opportunity_no = ?3 WHERE company_id = ?1 AND entry_no = ?2",
+            params![company, entry_no, o.no],
+        )?;
+        Ok(Created::New(o))
+    })
 }
 
 /// Opportunities by number, optionally for one contact (or its company).
@@ -124,10 +124,13 @@ pub fn list(
     company: CompanyId,
     contact: Option<&str>,
 ) -> Result<Vec<Opportunity>, OpportunityError> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(&format!(
-        "{SELECT} WHERE company_id = ?1 AND (?2 IS NULL OR contact_no = ?2 OR contact_company_no = ?2) ORDER BY no"
-    ))?;
-    let rows = stmt.query_map(params![company, contact], row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(db.read(|c| {
+        c.query(
+            &format!(
+                "{SELECT} WHERE company_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR contact_no = ?2 OR contact_company_no = ?2) ORDER BY no"
+            ),
+            params![company, contact],
+            row,
+        )
+    })?)
 }

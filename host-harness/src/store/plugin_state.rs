@@ -2,8 +2,8 @@
 //! compare-and-swap) and plugin secrets (nonce and ciphertext only; the key
 //! never enters the database: the host's crypto module holds it).
 
+use super::sql::{Row, params};
 use super::{CompanyId, Result, Store};
-use rusqlite::{OptionalExtension, params};
 
 /// A stored value and its version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,19 +16,18 @@ pub struct Versioned {
 
 /// A plugin state value.
 pub fn get(db: &Store, company: CompanyId, key: &str) -> Result<Option<Versioned>> {
-    Ok(db
-        .lock()
-        .query_row(
+    db.read(|c| {
+        c.query_opt(
             "SELECT value, version FROM plugin_state WHERE company_id = ?1 AND key = ?2",
             params![company, key],
             |r| {
                 Ok(Versioned {
                     value: r.get(0)?,
-                    version: r.get::<_, i64>(1)? as u64,
+                    version: r.get::<i64>(1)? as u64,
                 })
             },
         )
-        .optional()?)
+    })
 }
 
 /// Writes a value if its version is still `expected` (`None`: if it does
@@ -40,37 +39,40 @@ pub fn compare_and_swap(
     value: &str,
     expected: Option<u64>,
 ) -> Result<bool> {
-    let conn = db.lock();
-    let changed = match expected {
+    let changed = db.write(|conn| match expected {
         None => conn.execute(
             "INSERT INTO plugin_state(company_id, key, value, version) VALUES (?1, ?2, ?3, 1) ON CONFLICT DO NOTHING",
             params![company, key, value],
-        )?,
+        ),
         Some(v) => conn.execute(
             "UPDATE plugin_state SET value = ?3, version = version + 1 WHERE company_id = ?1 AND key = ?2 AND version = ?4",
             params![company, key, value, v as i64],
-        )?,
-    };
+        ),
+    })?;
     Ok(changed > 0)
 }
 
 /// Writes a value whatever its version (the host's own settings for the
 /// component, such as the bench's Graph limits).
 pub fn set(db: &Store, company: CompanyId, key: &str, value: &str) -> Result<()> {
-    db.lock().execute(
-        "INSERT INTO plugin_state (company_id, key, value, version) VALUES (?1, ?2, ?3, 1)
-         ON CONFLICT (company_id, key) DO UPDATE SET value = excluded.value, version = version + 1",
-        params![company, key, value],
-    )?;
+    db.write(|c| {
+        c.execute(
+            "INSERT INTO plugin_state (company_id, key, value, version) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (company_id, key) DO UPDATE SET value = excluded.value, version = plugin_state.version + 1",
+            params![company, key, value],
+        )
+    })?;
     Ok(())
 }
 
 /// Removes a value.
 pub fn remove(db: &Store, company: CompanyId, key: &str) -> Result<()> {
-    db.lock().execute(
-        "DELETE FROM plugin_state WHERE company_id = ?1 AND key = ?2",
-        params![company, key],
-    )?;
+    db.write(|c| {
+        c.execute(
+            "DELETE FROM plugin_state WHERE company_id = ?1 AND key = ?2",
+            params![company, key],
+        )
+    })?;
     Ok(())
 }
 
@@ -93,14 +95,13 @@ pub fn sealed_secret(
     company: CompanyId,
     name: &str,
 ) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-    Ok(db
-        .lock()
-        .query_row(
+    db.read(|c| {
+        c.query_opt(
             "SELECT nonce, ciphertext FROM plugin_secret WHERE company_id = ?1 AND name = ?2",
             params![company, name],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?)
+    })
 }
 
 /// Stores (or replaces) a secret's nonce and ciphertext.
@@ -111,24 +112,28 @@ pub fn put_sealed_secret(
     nonce: &[u8],
     ciphertext: &[u8],
 ) -> Result<()> {
-    db.lock().execute(
-        "INSERT INTO plugin_secret(company_id, name, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(company_id, name) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext",
-        params![company, name, nonce, ciphertext],
-    )?;
+    db.write(|c| {
+        c.execute(
+            "INSERT INTO plugin_secret(company_id, name, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(company_id, name) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+            params![company, name, nonce, ciphertext],
+        )
+    })?;
     Ok(())
 }
 
 /// Removes a secret.
 pub fn remove_secret(db: &Store, company: CompanyId, name: &str) -> Result<()> {
-    db.lock().execute(
-        "DELETE FROM plugin_secret WHERE company_id = ?1 AND name = ?2",
-        params![company, name],
-    )?;
+    db.write(|c| {
+        c.execute(
+            "DELETE FROM plugin_secret WHERE company_id = ?1 AND name = ?2",
+            params![company, name],
+        )
+    })?;
     Ok(())
 }
 
-fn sealed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedSecret> {
+fn sealed_row(r: &Row<'_>) -> Result<SealedSecret> {
     Ok(SealedSecret {
         company_id: r.get(0)?,
         name: r.get(1)?,
@@ -139,64 +144,61 @@ fn sealed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedSecret> {
 
 /// Every stored secret of every company, encrypted.
 pub fn sealed_secrets(db: &Store) -> Result<Vec<SealedSecret>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare("SELECT company_id, name, nonce, ciphertext FROM plugin_secret")?;
-    let rows = stmt.query_map([], sealed_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    db.read(|c| {
+        c.query(
+            "SELECT company_id, name, nonce, ciphertext FROM plugin_secret",
+            params![],
+            sealed_row,
+        )
+    })
 }
 
 /// One stored secret of any company, to try a key on.
 pub fn any_sealed_secret(db: &Store) -> Result<Option<SealedSecret>> {
-    Ok(db
-        .lock()
-        .query_row(
+    db.read(|c| {
+        c.query_opt(
             "SELECT company_id, name, nonce, ciphertext FROM plugin_secret LIMIT 1",
-            [],
+            params![],
             sealed_row,
         )
-        .optional()?)
+    })
 }
 
 /// Replaces every secret with what `reseal` makes of it, in one
 /// transaction: all of them or, when `reseal` fails for one, none.
 /// Returns how many were rewritten.
-pub fn reseal_all<E: From<super::StoreError>>(
+pub fn reseal_all<E: From<super::StoreError> + Send>(
     db: &Store,
-    reseal: impl Fn(&SealedSecret) -> Result<(Vec<u8>, Vec<u8>), E>,
+    reseal: impl Fn(&SealedSecret) -> Result<(Vec<u8>, Vec<u8>), E> + Send + Sync,
 ) -> Result<usize, E> {
-    let mut conn = db.lock();
-    let tx = conn.transaction().map_err(super::StoreError::from)?;
-    let rows: Vec<SealedSecret> = {
-        let mut stmt = tx
-            .prepare("SELECT company_id, name, nonce, ciphertext FROM plugin_secret")
-            .map_err(super::StoreError::from)?;
-        let rows = stmt
-            .query_map([], sealed_row)
-            .map_err(super::StoreError::from)?;
-        rows.collect::<Result<_, _>>()
-            .map_err(super::StoreError::from)?
-    };
-    for row in &rows {
-        let (nonce, ct) = reseal(row)?;
-        tx.execute(
-            "UPDATE plugin_secret SET nonce = ?3, ciphertext = ?4 WHERE company_id = ?1 AND name = ?2",
-            params![row.company_id, row.name, nonce, ct],
-        )
-        .map_err(super::StoreError::from)?;
-    }
-    tx.commit().map_err(super::StoreError::from)?;
-    Ok(rows.len())
+    db.write(|tx| {
+        let rows = tx.query(
+            "SELECT company_id, name, nonce, ciphertext FROM plugin_secret",
+            params![],
+            sealed_row,
+        )?;
+        for row in &rows {
+            let (nonce, ct) = reseal(row)?;
+            tx.execute(
+                "UPDATE plugin_secret SET nonce = ?3, ciphertext = ?4 WHERE company_id = ?1 AND name = ?2",
+                params![row.company_id, row.name, nonce, ct],
+            )?;
+        }
+        Ok(rows.len())
+    })
 }
 
 /// How many secrets the database holds, of every company.
 pub fn secret_count(db: &Store) -> Result<usize> {
-    let n: i64 = db
-        .lock()
-        .query_row("SELECT COUNT(*) FROM plugin_secret", [], |r| r.get(0))?;
+    let n: i64 = db.read(|c| {
+        c.query_one("SELECT COUNT(*) FROM plugin_secret", params![], |r| {
+            r.get(0)
+        })
+    })?;
     Ok(n as usize)
 }
 
 /// Forgets every secret of every company; returns how many there were.
 pub fn remove_all_secrets(db: &Store) -> Result<usize> {
-    Ok(db.lock().execute("DELETE FROM plugin_secret", [])?)
+    db.write(|c| c.execute("DELETE FROM plugin_secret", params![]))
 }

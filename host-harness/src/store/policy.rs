@@ -3,8 +3,8 @@
 //! subject. Values arrive checked and normalised by `crm::policy`.
 
 use super::records::RecordWriter;
+use super::sql::params;
 use super::{CompanyId, Result, Store};
-use rusqlite::params;
 
 /// The policy as stored; a company that never set one has the defaults
 /// (company by domain off, both lists empty).
@@ -41,19 +41,19 @@ impl Store {
     /// The company's policy, read in one statement (one snapshot, so the
     /// flag and the lists always belong together).
     pub fn email_logging_policy(&self, company: CompanyId) -> Result<StoredPolicy> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT 0, CAST(company_by_domain AS TEXT) FROM email_logging_policy WHERE company_id = ?1
-             UNION ALL SELECT 1, entry FROM never_log WHERE company_id = ?1
-             UNION ALL SELECT 2, domain FROM withheld_subject_domain WHERE company_id = ?1
-             ORDER BY 1, 2",
-        )?;
-        let rows = stmt.query_map(params![company], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        let rows = self.read(|c| {
+            c.query(
+                "SELECT CAST(0 AS BIGINT), CAST(company_by_domain AS TEXT) FROM email_logging_policy WHERE company_id = ?1
+                 UNION ALL SELECT CAST(1 AS BIGINT), entry FROM never_log WHERE company_id = ?1
+                 UNION ALL SELECT CAST(2 AS BIGINT), domain FROM withheld_subject_domain WHERE company_id = ?1
+                 ORDER BY 1, 2",
+                params![company],
+                |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+            )
         })?;
         let mut policy = StoredPolicy::default();
         for row in rows {
-            match row? {
+            match row {
                 (0, flag) => policy.company_by_domain = flag != "0",
                 (1, entry) => policy.never_log.push(entry),
                 (_, domain) => policy.withheld_subject_domains.push(domain),
@@ -69,7 +69,8 @@ impl RecordWriter<'_> {
         self.tx.execute(
             "INSERT INTO email_logging_policy(company_id, company_by_domain) VALUES (?1, ?2)
              ON CONFLICT(company_id) DO UPDATE SET company_by_domain = excluded.company_by_domain",
-            params![self.company, on],
+            // The flag is an integer column on both databases.
+            params![self.company, i64::from(on)],
         )?;
         Ok(())
     }
@@ -87,12 +88,12 @@ impl RecordWriter<'_> {
     /// Adds a value to a list; says whether it was new.
     pub fn add_to_policy_list(&self, list: PolicyList, value: &str) -> Result<bool> {
         let (table, column) = list.table();
-        let added = self
-            .tx
-            .prepare_cached(&format!(
+        let added = self.tx.execute(
+            &format!(
                 "INSERT INTO {table}(company_id, {column}) VALUES (?1, ?2) ON CONFLICT DO NOTHING"
-            ))?
-            .execute(params![self.company, value])?;
+            ),
+            params![self.company, value],
+        )?;
         Ok(added > 0)
     }
 
@@ -155,9 +156,7 @@ mod tests {
         // A writer dropped before its commit leaves nothing behind.
         let _ = db.write_records(a, |w| {
             w.set_company_by_domain(true)?;
-            Err::<(), _>(crate::store::StoreError::Sqlite(
-                rusqlite::Error::QueryReturnedNoRows,
-            ))
+            Err::<(), _>(crate::store::StoreError::NoRow)
         });
         assert!(!db.email_logging_policy(a).unwrap().company_by_domain);
     }

@@ -1,62 +1,69 @@
 //! Companies and the CRM records the component matches addresses against:
 //! salespeople, contacts, their alternative addresses, interaction templates.
 
-use super::{CompanyId, Result, Store};
-use rusqlite::{OptionalExtension, params};
+use super::sql::{Conn, Param, Tx, params};
+use super::{CompanyId, Result, Store, StoreError};
 use serde::Serialize;
 
 impl Store {
     /// The Exchange server the company's component may reach, if it reads
     /// public folders over EWS.
     pub fn exchange_host(&self, company: CompanyId) -> anyhow::Result<Option<String>> {
-        Ok(self.lock().query_row(
-            "SELECT exchange_host FROM company WHERE id = ?1",
-            params![company],
-            |r| r.get(0),
-        )?)
+        Ok(self.read(|c| {
+            c.query_one(
+                "SELECT exchange_host FROM company WHERE id = ?1",
+                params![company],
+                |r| r.get(0),
+            )
+        })?)
     }
 
     /// Records (or clears) the company's Exchange server.
     pub fn set_exchange_host(&self, company: CompanyId, host: Option<&str>) -> anyhow::Result<()> {
-        self.lock().execute(
-            "UPDATE company SET exchange_host = ?2 WHERE id = ?1",
-            params![company, host],
-        )?;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE company SET exchange_host = ?2 WHERE id = ?1",
+                params![company, host],
+            )
+        })?;
         Ok(())
     }
 
     /// The company's id, creating the company when it does not exist.
     pub fn company(&self, name: &str) -> anyhow::Result<CompanyId> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO company(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
-            params![name],
-        )?;
-        Ok(conn.query_row(
-            "SELECT id FROM company WHERE name = ?1",
-            params![name],
-            |r| r.get(0),
-        )?)
-    }
-
-    /// The company's id, if it exists.
-    pub fn find_company(&self, name: &str) -> anyhow::Result<Option<CompanyId>> {
-        Ok(self
-            .lock()
-            .query_row(
+        Ok(self.write(|tx| -> Result<CompanyId> {
+            tx.execute(
+                "INSERT INTO company(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+                params![name],
+            )?;
+            tx.query_one(
                 "SELECT id FROM company WHERE name = ?1",
                 params![name],
                 |r| r.get(0),
             )
-            .optional()?)
+        })?)
+    }
+
+    /// The company's id, if it exists.
+    pub fn find_company(&self, name: &str) -> anyhow::Result<Option<CompanyId>> {
+        Ok(self.read(|c| {
+            c.query_opt(
+                "SELECT id FROM company WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+        })?)
     }
 
     /// All companies, by name.
     pub fn companies(&self) -> anyhow::Result<Vec<(CompanyId, String)>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare("SELECT id, name FROM company ORDER BY name")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.read(|c| {
+            c.query(
+                "SELECT id, name FROM company ORDER BY name",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })?)
     }
 }
 
@@ -79,51 +86,49 @@ pub struct ContactRow<'a> {
 /// Writes records of one company in one transaction: all of them on
 /// [`RecordWriter::commit`], none when it is dropped first.
 pub struct RecordWriter<'a> {
-    pub(super) tx: rusqlite::Transaction<'a>,
+    pub(super) tx: Tx<'a>,
     pub(super) company: CompanyId,
 }
 
 impl Store {
     /// Runs `write` in one transaction of record writes for `company`; the
     /// writer commits only when `write` calls [`RecordWriter::commit`].
-    pub fn write_records<T, E: From<super::StoreError>>(
+    pub fn write_records<T: Send, E: From<StoreError> + Send>(
         &self,
         company: CompanyId,
-        write: impl FnOnce(RecordWriter<'_>) -> Result<T, E>,
+        write: impl FnOnce(RecordWriter<'_>) -> Result<T, E> + Send,
     ) -> Result<T, E> {
-        let mut conn = self.lock();
-        // Writers read before they write (does the contact exist, which
-        // number is free): taking the write lock first makes a concurrent
-        // writer in another process wait out the busy timeout, where a
-        // deferred transaction would fail on its stale snapshot.
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(super::StoreError::from)?;
-        write(RecordWriter { tx, company })
+        self.with_conn(|c| {
+            // Writers read before they write (does the contact exist, which
+            // number is free): `begin` takes SQLite's write lock first, which
+            // makes a concurrent writer in another process wait out the busy
+            // timeout, where a deferred transaction would fail on its stale
+            // snapshot.
+            let tx = c.begin()?;
+            write(RecordWriter { tx, company })
+        })?
     }
 }
 
 impl RecordWriter<'_> {
     /// Inserts or updates a salesperson by code.
     pub fn upsert_salesperson(&self, code: &str, name: &str, email: Option<&str>) -> Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO salesperson(company_id, code, name, email) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(company_id, code) DO UPDATE SET name = excluded.name, email = excluded.email",
-            )?
-            .execute(params![self.company, code, name, email])?;
+        self.tx.execute(
+            "INSERT INTO salesperson(company_id, code, name, email) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(company_id, code) DO UPDATE SET name = excluded.name, email = excluded.email",
+            params![self.company, code, name, email],
+        )?;
         Ok(())
     }
 
     /// Inserts or updates a contact by number.
     pub fn upsert_contact(&self, c: &ContactRow<'_>) -> Result<()> {
-        self.tx.prepare_cached(
-        "INSERT INTO contact(company_id, no, name, type, company_no, email, email2) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT(company_id, no) DO UPDATE SET name = excluded.name, type = excluded.type,
-           company_no = excluded.company_no, email = excluded.email, email2 = excluded.email2",
-        )?.execute(
-        params![self.company, c.no, c.name, c.kind, c.company_no, c.email, c.email2],
-    )?;
+        self.tx.execute(
+            "INSERT INTO contact(company_id, no, name, type, company_no, email, email2) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(company_id, no) DO UPDATE SET name = excluded.name, type = excluded.type,
+               company_no = excluded.company_no, email = excluded.email, email2 = excluded.email2",
+            params![self.company, c.no, c.name, c.kind, c.company_no, c.email, c.email2],
+        )?;
         Ok(())
     }
 
@@ -143,12 +148,11 @@ impl RecordWriter<'_> {
         code: &str,
         email: Option<&str>,
     ) -> Result<()> {
-        self.tx.prepare_cached(
-        "INSERT INTO contact_alt_address(company_id, contact_no, code, email) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(company_id, contact_no, code) DO UPDATE SET email = excluded.email",
-        )?.execute(
-        params![self.company, contact_no, code, email],
-    )?;
+        self.tx.execute(
+            "INSERT INTO contact_alt_address(company_id, contact_no, code, email) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(company_id, contact_no, code) DO UPDATE SET email = excluded.email",
+            params![self.company, contact_no, code, email],
+        )?;
         Ok(())
     }
 
@@ -169,9 +173,10 @@ impl RecordWriter<'_> {
         self.tx.execute(
             "INSERT INTO interaction_template(company_id, code, description, is_email_template)
          VALUES (?1, ?2, COALESCE(?3, 'E-mail'), ?4)
-         ON CONFLICT(company_id, code) DO UPDATE SET description = COALESCE(?3, description),
+         ON CONFLICT(company_id, code) DO UPDATE SET description = COALESCE(?3, interaction_template.description),
            is_email_template = excluded.is_email_template",
-            params![self.company, code, description, for_email],
+            // The flag is an integer column on both databases.
+            params![self.company, code, description, i64::from(for_email)],
         )?;
         Ok(())
     }
@@ -184,20 +189,16 @@ impl RecordWriter<'_> {
 
     /// The contact's type (`company` or `person`), if it exists.
     pub fn contact_kind(&self, no: &str) -> Result<Option<String>> {
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT type FROM contact WHERE company_id = ?1 AND no = ?2",
-                params![self.company, no],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.tx.query_opt(
+            "SELECT type FROM contact WHERE company_id = ?1 AND no = ?2",
+            params![self.company, no],
+            |r| r.get(0),
+        )
     }
 
     /// Makes every write of this writer last.
     pub fn commit(self) -> Result<()> {
-        self.tx.commit()?;
-        Ok(())
+        self.tx.commit()
     }
 }
 
@@ -207,46 +208,43 @@ pub type SalespersonMatch = (String, String);
 pub type ContactMatch = (String, Option<String>, Option<String>);
 
 /// The salesperson and contacts of each address (normalised), in order:
-/// one lock and the same prepared statements for all of them.
+/// one connection and the same prepared statements for all of them.
 pub fn lookup_many(
     db: &Store,
     company: CompanyId,
     addresses: &[String],
 ) -> Result<Vec<(Option<SalespersonMatch>, Vec<ContactMatch>)>> {
-    lookup_in(&db.lock(), company, addresses)
+    db.read(|c| lookup_in(c, company, addresses))
 }
 
 /// [`lookup_many`] on a connection already held (a writer's transaction).
 pub(super) fn lookup_in(
-    conn: &rusqlite::Connection,
+    conn: &Conn<'_>,
     company: CompanyId,
     addresses: &[String],
 ) -> Result<Vec<(Option<SalespersonMatch>, Vec<ContactMatch>)>> {
-    let mut salesperson = conn.prepare_cached(
-        "SELECT code, name FROM salesperson WHERE company_id = ?1 AND email = ?2 ORDER BY code LIMIT 1",
-    )?;
-    // Best match first: e-mail, then e-mail 2, then alternative address.
-    let mut contact = conn.prepare_cached(
-        "SELECT no, company_no, NULL, 0 AS rank FROM contact WHERE company_id = ?1 AND email = ?2
-         UNION ALL
-         SELECT no, company_no, NULL, 1 FROM contact WHERE company_id = ?1 AND email2 = ?2
-         UNION ALL
-         SELECT c.no, c.company_no, a.code, 2 FROM contact_alt_address a
-           JOIN contact c ON c.company_id = a.company_id AND c.no = a.contact_no
-           WHERE a.company_id = ?1 AND a.email = ?2
-         ORDER BY rank, 1",
-    )?;
     let mut out = Vec::with_capacity(addresses.len());
     for address in addresses {
-        let sp = salesperson
-            .query_row(params![company, address], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let rows = contact.query_map(params![company, address], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
+        let sp = conn.query_opt(
+            "SELECT code, name FROM salesperson WHERE company_id = ?1 AND email = ?2 ORDER BY code LIMIT 1",
+            params![company, address],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        // Best match first: e-mail, then e-mail 2, then alternative address.
+        let rows: Vec<ContactMatch> = conn.query(
+            "SELECT no, company_no, NULL, 0 AS rank FROM contact WHERE company_id = ?1 AND email = ?2
+             UNION ALL
+             SELECT no, company_no, NULL, 1 FROM contact WHERE company_id = ?1 AND email2 = ?2
+             UNION ALL
+             SELECT c.no, c.company_no, a.code, 2 FROM contact_alt_address a
+               JOIN contact c ON c.company_id = a.company_id AND c.no = a.contact_no
+               WHERE a.company_id = ?1 AND a.email = ?2
+             ORDER BY rank, 1",
+            params![company, address],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         let mut contacts: Vec<ContactMatch> = Vec::new();
         for row in rows {
-            let row = row?;
             if !contacts.iter().any(|c| c.0 == row.0) {
                 contacts.push(row);
             }
@@ -272,42 +270,42 @@ pub type AddressFieldRow = (String, String, String, Option<String>);
 /// Every salesperson's e-mail, every person contact's e-mail, and every
 /// e-mail 2 and alternative address that is filled in, for validation.
 pub fn address_fields(db: &Store, company: CompanyId) -> Result<Vec<AddressFieldRow>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(
-        "SELECT 'salesperson', code, 'e-mail', email, 0 FROM salesperson WHERE company_id = ?1
-         UNION ALL
-         SELECT 'contact', no, 'e-mail', email, 1 FROM contact WHERE company_id = ?1 AND (type = 'person' OR email IS NOT NULL)
-         UNION ALL
-         SELECT 'contact', no, 'e-mail 2', email2, 1 FROM contact WHERE company_id = ?1 AND email2 IS NOT NULL
-         UNION ALL
-         SELECT 'contact', contact_no, 'alternative address ' || code, email, 1 FROM contact_alt_address WHERE company_id = ?1
-         ORDER BY 5, 2, 3",
-    )?;
-    let rows = stmt.query_map(params![company], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    db.read(|c| {
+        c.query(
+            "SELECT 'salesperson', code, 'e-mail', email, 0 FROM salesperson WHERE company_id = ?1
+             UNION ALL
+             SELECT 'contact', no, 'e-mail', email, 1 FROM contact WHERE company_id = ?1 AND (type = 'person' OR email IS NOT NULL)
+             UNION ALL
+             SELECT 'contact', no, 'e-mail 2', email2, 1 FROM contact WHERE company_id = ?1 AND email2 IS NOT NULL
+             UNION ALL
+             SELECT 'contact', contact_no, 'alternative address ' || code, email, 1 FROM contact_alt_address WHERE company_id = ?1
+             ORDER BY 5, 2, 3",
+            params![company],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+    })
 }
 
 /// The interaction template code marked for e-mails.
 pub fn email_template(db: &Store, company: CompanyId) -> Result<Option<String>> {
-    Ok(db
-        .lock()
-        .query_row(
+    db.read(|c| {
+        c.query_opt(
             "SELECT code FROM interaction_template WHERE company_id = ?1 AND is_email_template = 1",
             params![company],
             |r| r.get(0),
         )
-        .optional()?)
+    })
 }
 
 /// Unmarks the company's e-mail interaction template, leaving it without
 /// one (as an ERP whose template was deleted).
 pub fn unmark_email_template(db: &Store, company: CompanyId) -> Result<()> {
-    db.lock().execute(
-        "UPDATE interaction_template SET is_email_template = 0 WHERE company_id = ?1",
-        params![company],
-    )?;
+    db.write(|tx| {
+        tx.execute(
+            "UPDATE interaction_template SET is_email_template = 0 WHERE company_id = ?1",
+            params![company],
+        )
+    })?;
     Ok(())
 }
 
@@ -319,10 +317,12 @@ pub fn set_contact_email_unchecked(
     no: &str,
     email: Option<&str>,
 ) -> Result<()> {
-    db.lock().execute(
-        "UPDATE contact SET email = ?3 WHERE company_id = ?1 AND no = ?2",
-        params![company, no, email],
-    )?;
+    db.write(|tx| {
+        tx.execute(
+            "UPDATE contact SET email = ?3 WHERE company_id = ?1 AND no = ?2",
+            params![company, no, email],
+        )
+    })?;
     Ok(())
 }
 
@@ -334,10 +334,12 @@ pub fn set_alt_addresses_unchecked(
     contact_no: &str,
     email: Option<&str>,
 ) -> Result<()> {
-    db.lock().execute(
-        "UPDATE contact_alt_address SET email = ?3 WHERE company_id = ?1 AND contact_no = ?2",
-        params![company, contact_no, email],
-    )?;
+    db.write(|tx| {
+        tx.execute(
+            "UPDATE contact_alt_address SET email = ?3 WHERE company_id = ?1 AND contact_no = ?2",
+            params![company, contact_no, email],
+        )
+    })?;
     Ok(())
 }
 
@@ -356,21 +358,23 @@ pub struct RecordCounts {
 
 /// How many records of each kind the company has.
 pub fn record_counts(db: &Store, company: CompanyId) -> Result<RecordCounts> {
-    Ok(db.lock().query_row(
-        "SELECT (SELECT COUNT(*) FROM salesperson WHERE company_id = ?1),
-                (SELECT COUNT(*) FROM contact WHERE company_id = ?1),
-                (SELECT COUNT(*) FROM contact_alt_address WHERE company_id = ?1),
-                (SELECT COUNT(*) FROM interaction_template WHERE company_id = ?1)",
-        params![company],
-        |r| {
-            Ok(RecordCounts {
-                salespeople: r.get(0)?,
-                contacts: r.get(1)?,
-                alt_addresses: r.get(2)?,
-                interaction_templates: r.get(3)?,
-            })
-        },
-    )?)
+    db.read(|c| {
+        c.query_one(
+            "SELECT (SELECT COUNT(*) FROM salesperson WHERE company_id = ?1),
+                    (SELECT COUNT(*) FROM contact WHERE company_id = ?1),
+                    (SELECT COUNT(*) FROM contact_alt_address WHERE company_id = ?1),
+                    (SELECT COUNT(*) FROM interaction_template WHERE company_id = ?1)",
+            params![company],
+            |r| {
+                Ok(RecordCounts {
+                    salespeople: r.get(0)?,
+                    contacts: r.get(1)?,
+                    alt_addresses: r.get(2)?,
+                    interaction_templates: r.get(3)?,
+                })
+            },
+        )
+    })
 }
 
 /// A contact as the contact card shows it.
@@ -423,10 +427,17 @@ pub fn contacts(
     let pattern = search
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| format!("%{}%", s.replace(['%', '_'], "")));
+        // A backslash is doubled to match itself: PostgreSQL's LIKE escapes
+        // with it by default, so both databases are told to (SQLite has no
+        // default escape).
+        .map(|s| format!("%{}%", s.replace(['%', '_'], "").replace('\\', "\\\\")));
+    // LOWER on both sides: PostgreSQL's LIKE is case-sensitive, SQLite's
+    // ignores ASCII case (and so does its LOWER: ASCII only).
     contact_rows(
         db,
-        "c.company_id = ?1 AND (?2 IS NULL OR c.no LIKE ?2 OR c.name LIKE ?2 OR c.email LIKE ?2)
+        "c.company_id = ?1 AND (CAST(?2 AS TEXT) IS NULL
+           OR LOWER(c.no) LIKE LOWER(?2) ESCAPE '\\' OR LOWER(c.name) LIKE LOWER(?2) ESCAPE '\\'
+           OR LOWER(c.email) LIKE LOWER(?2) ESCAPE '\\')
          ORDER BY c.no LIMIT ?3",
         params![company, pattern, i64::try_from(limit).unwrap_or(i64::MAX)],
     )
@@ -434,12 +445,14 @@ pub fn contacts(
 
 /// How many contacts and interaction log entries the company has.
 pub fn counts(db: &Store, company: CompanyId) -> Result<(i64, i64)> {
-    Ok(db.lock().query_row(
-        "SELECT (SELECT COUNT(*) FROM contact WHERE company_id = ?1),
-                (SELECT COUNT(*) FROM interaction_log_entry WHERE company_id = ?1)",
-        params![company],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    db.read(|c| {
+        c.query_one(
+            "SELECT (SELECT COUNT(*) FROM contact WHERE company_id = ?1),
+                    (SELECT COUNT(*) FROM interaction_log_entry WHERE company_id = ?1)",
+            params![company],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    })
 }
 
 /// One contact by number.
@@ -451,41 +464,37 @@ pub fn contact(db: &Store, company: CompanyId, no: &str) -> Result<Option<Contac
     )
 }
 
-fn contact_rows(
-    db: &Store,
-    condition: &str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<ContactView>> {
-    let conn = db.lock();
-    let mut stmt = conn.prepare(&format!(
+fn contact_rows(db: &Store, condition: &str, params: &[&dyn Param]) -> Result<Vec<ContactView>> {
+    let sql = format!(
         "SELECT c.no, c.name, c.type, c.company_no, c.email, c.email2,
                 (SELECT COUNT(*) FROM interaction_log_entry e
                   WHERE e.company_id = c.company_id AND (e.contact_no = c.no OR e.contact_company_no = c.no)),
-                (SELECT group_concat(domain, ' ') FROM (SELECT d.domain FROM contact_domain d
-                  WHERE d.company_id = c.company_id AND d.contact_no = c.no ORDER BY d.domain)),
+                (SELECT string_agg(d.domain, ' ' ORDER BY d.domain) FROM contact_domain d
+                  WHERE d.company_id = c.company_id AND d.contact_no = c.no),
                 c.created_by, c.created_at, c.last_email_at
          FROM contact c WHERE {condition}"
-    ))?;
-    let rows = stmt.query_map(params, |r| {
-        Ok(ContactView {
-            no: r.get(0)?,
-            name: r.get(1)?,
-            kind: r.get(2)?,
-            company_no: r.get(3)?,
-            email: r.get(4)?,
-            email2: r.get(5)?,
-            entries: r.get(6)?,
-            // Domains hold no spaces (they are checked on the way in).
-            domains: r
-                .get::<_, Option<String>>(7)?
-                .map(|d| d.split(' ').map(str::to_string).collect())
-                .unwrap_or_default(),
-            created_by: r.get(8)?,
-            created_at: r.get(9)?,
-            last_email_at: r.get(10)?,
+    );
+    db.read(|c| {
+        c.query(&sql, params, |r| {
+            Ok(ContactView {
+                no: r.get(0)?,
+                name: r.get(1)?,
+                kind: r.get(2)?,
+                company_no: r.get(3)?,
+                email: r.get(4)?,
+                email2: r.get(5)?,
+                entries: r.get(6)?,
+                // Domains hold no spaces (they are checked on the way in).
+                domains: r
+                    .get::<Option<String>>(7)?
+                    .map(|d| d.split(' ').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                created_by: r.get(8)?,
+                created_at: r.get(9)?,
+                last_email_at: r.get(10)?,
+            })
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    })
 }
 
 /// Moves each contact's latest e-mail date forward to the date given for
@@ -498,14 +507,12 @@ pub fn record_last_email(
 ) -> Result<usize> {
     db.write_records(company, |w| {
         let mut moved = 0;
-        {
-            let mut update = w.tx.prepare_cached(
+        for (contact_no, at) in dates {
+            moved += w.tx.execute(
                 "UPDATE contact SET last_email_at = ?3
                   WHERE company_id = ?1 AND no = ?2 AND (last_email_at IS NULL OR last_email_at < ?3)",
+                params![company, contact_no, at],
             )?;
-            for (contact_no, at) in dates {
-                moved += update.execute(params![company, contact_no, at])?;
-            }
         }
         w.commit()?;
         Ok(moved)
@@ -515,12 +522,12 @@ pub fn record_last_email(
 /// A contact's latest e-mail date, if one was recorded.
 pub fn last_email_at(db: &Store, company: CompanyId, contact_no: &str) -> Result<Option<String>> {
     Ok(db
-        .lock()
-        .query_row(
-            "SELECT last_email_at FROM contact WHERE company_id = ?1 AND no = ?2",
-            params![company, contact_no],
-            |r| r.get(0),
-        )
-        .optional()?
+        .read(|c| {
+            c.query_opt(
+                "SELECT last_email_at FROM contact WHERE company_id = ?1 AND no = ?2",
+                params![company, contact_no],
+                |r| r.get::<Option<String>>(0),
+            )
+        })?
         .flatten())
 }
