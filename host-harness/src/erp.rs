@@ -41,7 +41,14 @@ pub struct ErpOptions {
     /// How long a job's lease holds without renewal (default
     /// [`jobs::DEFAULT_LEASE`]).
     pub lease: Option<Duration>,
+    /// How many runs `serve` has going at once (default
+    /// [`DEFAULT_CONCURRENT_RUNS`]).
+    pub concurrent_runs: Option<usize>,
 }
+
+/// Runs `serve` has going at once unless told otherwise: a run mostly waits
+/// (on Graph's latency and throttling), so a few at once use the machine.
+pub const DEFAULT_CONCURRENT_RUNS: u16 = 4;
 
 /// The ERP with the Email Logging component loaded.
 pub struct Erp {
@@ -55,6 +62,8 @@ pub struct Erp {
     run_locks: std::sync::Mutex<std::collections::HashMap<CompanyId, Arc<tokio::sync::Mutex<()>>>>,
     /// How long a job's lease holds without renewal.
     lease: Duration,
+    /// How many runs `serve` has going at once.
+    concurrent_runs: usize,
 }
 
 /// How one job run ended.
@@ -106,6 +115,10 @@ impl Erp {
             emulator: opts.emulator,
             run_locks: Default::default(),
             lease: opts.lease.unwrap_or(jobs::DEFAULT_LEASE),
+            concurrent_runs: opts
+                .concurrent_runs
+                .unwrap_or(usize::from(DEFAULT_CONCURRENT_RUNS))
+                .max(1),
         })
     }
 
@@ -467,50 +480,69 @@ impl Erp {
         Ok(outcome)
     }
 
-    /// Runs due jobs until `stop` resolves, checking the queue every `poll`.
+    /// Runs due jobs until `stop` resolves, checking the queue every `poll`,
+    /// up to [`ErpOptions::concurrent_runs`] at once (each of another
+    /// company: a run waits on throttling and latency, not on this process).
     /// Any number of hosts may serve one database: each job is taken under
-    /// a lease, so one worker at a time runs it.
+    /// a lease, so one worker at a time runs it. On `stop`, no new run
+    /// starts and the runs going on finish.
     pub async fn serve(
         &self,
         poll: Duration,
         stop: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
+        use futures::StreamExt as _;
         tokio::pin!(stop);
+        let mut running = futures::stream::FuturesUnordered::new();
+        let mut stopping = false;
         loop {
-            while let Some(taken) = jobs::take_next(&self.db, JOB, self.lease)? {
-                let company = taken.entry.company_id;
-                tracing::info!(company, "running Email Logging");
-                let lock = self.run_lock(company);
-                let _running = lock.lock().await;
-                let outcome = match self.run_taken(company, Some(taken), RUN_BUDGET).await {
-                    Ok(outcome) => outcome,
-                    Err(e) if lease_lost(&e) => {
-                        tracing::warn!(company, error = %format!("{e:#}"), "run abandoned: its lease was taken over");
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                match outcome {
-                    JobOutcome::Report(r) => tracing::info!(
-                        company,
-                        seen = r.messages_seen,
-                        logged = r.messages_logged,
-                        entries = r.entries_created,
-                        "run finished"
-                    ),
-                    JobOutcome::Error(e) => {
-                        tracing::warn!(company, error = %describe(&e), "run ended")
-                    }
-                    JobOutcome::Fault(e) => {
-                        tracing::error!(company, error = %e, "run faulted")
-                    }
+            while !stopping && running.len() < self.concurrent_runs {
+                match jobs::take_next(&self.db, JOB, self.lease)? {
+                    Some(taken) => running.push(self.serve_one(taken)),
+                    None => break,
                 }
             }
+            if stopping && running.is_empty() {
+                return Ok(());
+            }
+            let full = running.len() >= self.concurrent_runs;
             tokio::select! {
-                _ = &mut stop => return Ok(()),
-                _ = tokio::time::sleep(poll) => {}
+                _ = &mut stop, if !stopping => stopping = true,
+                Some(done) = running.next(), if !running.is_empty() => done?,
+                _ = tokio::time::sleep(poll), if !full && !stopping => {}
             }
         }
+    }
+
+    /// One run the job queue gave this worker, logged; a run whose lease
+    /// was taken over is left to the worker that holds it now.
+    async fn serve_one(&self, taken: jobs::Taken) -> anyhow::Result<()> {
+        let company = taken.entry.company_id;
+        tracing::info!(company, "running Email Logging");
+        let lock = self.run_lock(company);
+        let _running = lock.lock().await;
+        let outcome = match self.run_taken(company, Some(taken), RUN_BUDGET).await {
+            Ok(outcome) => outcome,
+            Err(e) if lease_lost(&e) => {
+                tracing::warn!(company, error = %format!("{e:#}"), "run abandoned: its lease was taken over");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        match outcome {
+            JobOutcome::Report(r) => tracing::info!(
+                company,
+                seen = r.messages_seen,
+                logged = r.messages_logged,
+                entries = r.entries_created,
+                "run finished"
+            ),
+            JobOutcome::Error(e) => {
+                tracing::warn!(company, error = %describe(&e), "run ended")
+            }
+            JobOutcome::Fault(e) => tracing::error!(company, error = %e, "run faulted"),
+        }
+        Ok(())
     }
 }
 

@@ -200,6 +200,7 @@ fn three_workers_fifty_companies_faults_and_sigkills() {
     let mut interrupted = 0;
     let mut taken_over = 0;
     let mut workers_seen = std::collections::BTreeSet::new();
+    let mut all_runs: Vec<JobLogLine> = Vec::new();
     for (company, mailbox) in &world.companies {
         let counts = world.emulator.folder_counts(mailbox);
         assert_eq!(counts["inbox"], 0, "{mailbox}: {counts:?}");
@@ -225,6 +226,7 @@ fn three_workers_fifty_companies_faults_and_sigkills() {
             assert_balanced(&world, *company, line);
             workers_seen.extend(line.worker.clone());
         }
+        all_runs.extend(log.iter().filter(|l| l.worker.is_some()).cloned());
         interrupted += log.iter().filter(|l| l.outcome == "interrupted").count();
         taken_over += email_logging_host::crm::activities(db, *company)
             .unwrap()
@@ -239,6 +241,18 @@ fn three_workers_fifty_companies_faults_and_sigkills() {
     assert!(
         taken_over >= KILLS / 2,
         "a run whose worker died is taken over when its lease runs out"
+    );
+    let overlapping = all_runs.iter().any(|a| {
+        all_runs.iter().any(|b| {
+            a.id != b.id
+                && a.worker == b.worker
+                && a.started_at_ms < b.ended_at_ms
+                && b.started_at_ms < a.ended_at_ms
+        })
+    });
+    assert!(
+        overlapping,
+        "a worker has several runs (of other companies) going at once"
     );
     assert!(
         workers_seen.len() > WORKERS,

@@ -133,6 +133,10 @@ pub enum Command {
         /// takes its job over this long after the last renewal.
         #[arg(long, default_value_t = crate::jobs::DEFAULT_LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(3..=3600))]
         lease_seconds: u64,
+        /// How many runs (of different companies) this worker has going at
+        /// once.
+        #[arg(long, default_value_t = crate::erp::DEFAULT_CONCURRENT_RUNS, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrent_runs: u16,
     },
     /// The key that encrypts secrets at rest.
     #[command(subcommand)]
@@ -276,11 +280,16 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             key::reset(&cli.data_dir, &cli.database, forget_secrets)
         }
         command => {
-            let lease = match &command {
-                Command::Serve { lease_seconds, .. } => {
-                    Some(std::time::Duration::from_secs(*lease_seconds))
-                }
-                _ => None,
+            let (lease, concurrent_runs) = match &command {
+                Command::Serve {
+                    lease_seconds,
+                    concurrent_runs,
+                    ..
+                } => (
+                    Some(std::time::Duration::from_secs(*lease_seconds)),
+                    Some(usize::from(*concurrent_runs)),
+                ),
+                _ => (None, None),
             };
             let erp = Erp::open(ErpOptions {
                 data_dir: cli.data_dir.clone(),
@@ -288,6 +297,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 app: app_from_env(),
                 database: cli.database.clone(),
                 lease,
+                concurrent_runs,
                 ..Default::default()
             })?;
             if let Command::Key(key::KeyCommand::Rotate) = command {
@@ -307,6 +317,7 @@ async fn with_erp(erp: Arc<Erp>, company: CompanyId, command: Command) -> anyhow
             listen,
             callback_path,
             lease_seconds: _,
+            concurrent_runs: _,
         } => run::serve(erp, poll_seconds, listen, &callback_path).await,
         Command::Run {
             budget_seconds,
