@@ -42,6 +42,8 @@ const KEYS: &[&str] = &[
     "workers_db_cpu_us_per_message",
     "workers_db_commits_per_message",
     "workers_db_rows_per_message",
+    "workers_db_cpu_us_per_empty_run",
+    "workers_db_commits_per_empty_run",
 ];
 
 /// `bench --quick` with `extra` arguments, which must succeed: its table and its JSON.

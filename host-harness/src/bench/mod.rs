@@ -161,6 +161,10 @@ pub struct Results {
     pub workers_db_commits_per_message: f64,
     /// Rows inserted, updated or deleted per message.
     pub workers_db_rows_per_message: f64,
+    /// PostgreSQL server CPU of one run over an empty Inbox.
+    pub workers_db_cpu_us_per_empty_run: f64,
+    /// Committed transactions of one run over an empty Inbox.
+    pub workers_db_commits_per_empty_run: f64,
 }
 
 /// Runs the suite, prints the table and writes the JSON.
@@ -635,6 +639,15 @@ fn print_table(r: &Results) {
                 r.workers_db_cpu_us_per_message,
                 r.workers_db_commits_per_message,
                 r.workers_db_rows_per_message
+            ),
+            "",
+        ),
+        (
+            Part::Workers,
+            "  a run with nothing to log",
+            format!(
+                "{:.0} us server CPU, {:.1} commits",
+                r.workers_db_cpu_us_per_empty_run, r.workers_db_commits_per_empty_run
             ),
             "",
         ),

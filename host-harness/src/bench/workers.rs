@@ -167,6 +167,33 @@ struct Figure {
     db_cpu_us_per_msg: f64,
     commits_per_msg: f64,
     rows_per_msg: f64,
+    db_cpu_us_per_empty_run: f64,
+    commits_per_empty_run: f64,
+}
+
+/// Waits until every company has recorded `runs` runs; answers how many
+/// statements the waiting itself sent to the database (one per company per
+/// look: each counts as a transaction of its own).
+async fn wait_runs(world: &World, runs: usize, limit: Duration) -> anyhow::Result<i64> {
+    let started = Instant::now();
+    let mut statements = 0;
+    loop {
+        statements += world.companies.len() as i64;
+        let mut behind = 0;
+        for (company, _) in &world.companies {
+            if crate::jobs::runs(&world.erp.db, *company)?.len() < runs {
+                behind += 1;
+            }
+        }
+        if behind == 0 {
+            return Ok(statements);
+        }
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "{behind} companies still without their run after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn one(
@@ -201,11 +228,29 @@ async fn one(
     let cpu = cluster.server_cpu()? - cpu_before;
     let after = db_load(&url)?;
     let messages = (s.worker_mailboxes * s.messages_per_mailbox) as f64;
+
+    // What a run costs the database when there is nothing to log: one more
+    // run of every company over its empty Inbox, as every ten minutes.
+    let mut runs = 0;
+    for (company, _) in &world.companies {
+        runs = runs.max(crate::jobs::runs(&world.erp.db, *company)?.len());
+        crate::store::jobs::set_next_run(&world.erp.db, *company, crate::erp::JOB, 0)?;
+    }
+    let cpu_before_empty = cluster.server_cpu()?;
+    pool.start(workers)?;
+    let observer = wait_runs(&world, runs + 1, Duration::from_secs(600)).await?;
+    pool.stop();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let empty_cpu = cluster.server_cpu()? - cpu_before_empty;
+    let after_empty = db_load(&url)?;
+    let companies = world.companies.len() as f64;
     Ok(Figure {
         msgs_per_s: messages / took.as_secs_f64(),
         db_cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / messages,
         commits_per_msg: (after.commits - before.commits) as f64 / messages,
         rows_per_msg: (after.rows_written - before.rows_written) as f64 / messages,
+        db_cpu_us_per_empty_run: empty_cpu.as_secs_f64() * 1e6 / companies,
+        commits_per_empty_run: (after_empty.commits - after.commits - observer) as f64 / companies,
     })
 }
 
@@ -231,5 +276,12 @@ pub(super) async fn measure(s: &Sizes, latency: Latency, r: &mut Results) -> any
     r.workers_db_cpu_us_per_message = figures.iter().map(|f| f.db_cpu_us_per_msg).sum::<f64>() / n;
     r.workers_db_commits_per_message = figures.iter().map(|f| f.commits_per_msg).sum::<f64>() / n;
     r.workers_db_rows_per_message = figures.iter().map(|f| f.rows_per_msg).sum::<f64>() / n;
+    r.workers_db_cpu_us_per_empty_run = figures
+        .iter()
+        .map(|f| f.db_cpu_us_per_empty_run)
+        .sum::<f64>()
+        / n;
+    r.workers_db_commits_per_empty_run =
+        figures.iter().map(|f| f.commits_per_empty_run).sum::<f64>() / n;
     Ok(())
 }
