@@ -306,3 +306,29 @@ fn the_demo_on_postgresql_gives_the_same_output_in_a_company_of_its_own() {
     assert_eq!(companies.len(), 2, "{companies:?}");
     assert!(companies.iter().all(|(_, n)| n.starts_with("CRONUS demo ")));
 }
+
+#[test]
+fn a_database_password_is_never_shown() {
+    let run = |database: &str| {
+        let home = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_email-logging-host"))
+            .args(["--database", database, "jobs"])
+            .env("EMAIL_LOGGING_HOME", home.path())
+            .env("EMAIL_LOGGING_LOG", "debug")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{database} cannot work");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains("hunter2"), "the password leaked: {all}");
+        all
+    };
+    let typo = run("postgress://erp:hunter2@127.0.0.1:1/erp");
+    assert!(typo.contains("is not a database"), "{typo}");
+    // Nobody listens on port 1: the error names the database, not the password.
+    let unreachable = run("postgres://erp:hunter2@127.0.0.1:1/erp");
+    assert!(unreachable.contains("erp:***@127.0.0.1:1"), "{unreachable}");
+}

@@ -51,6 +51,8 @@ pub struct Cli {
     /// The database: `sqlite` (the embedded file in the data directory, the
     /// default) or a PostgreSQL database that many hosts share,
     /// postgres://user:password@host:port/database.
+    // Read as text and checked in `main`: clap would repeat a refused value,
+    // password and all, in its error.
     #[arg(
         long,
         env = "EMAIL_LOGGING_DATABASE",
@@ -59,10 +61,27 @@ pub struct Cli {
         hide_default_value = true,
         global = true
     )]
-    pub database: crate::store::Location,
+    pub database: DatabaseText,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--database` as given: shown only without its password.
+#[derive(Clone)]
+pub struct DatabaseText(String);
+
+impl std::str::FromStr for DatabaseText {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::store::redacted(&self.0))
+    }
 }
 
 /// An emulator base URL: `http` or `https` with a host, nothing else.
@@ -248,6 +267,11 @@ pub fn run() -> std::process::ExitCode {
 
 /// Runs the command line.
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    let database: crate::store::Location = cli
+        .database
+        .0
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--database: {e}"))?;
     match cli.command {
         Command::Demo {
             mailbox,
@@ -257,16 +281,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             realism,
         } => {
             let home = &cli.data_dir;
-            emulator::demo(
-                mailbox,
-                crm,
-                json,
-                experience,
-                &realism,
-                &cli.database,
-                home,
-            )
-            .await
+            emulator::demo(mailbox, crm, json, experience, &realism, &database, home).await
         }
         Command::Bench(args) => crate::bench::main(args).await,
         Command::Emulator {
@@ -277,7 +292,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         } => emulator::serve(seed, listen, &redirect_uri, &realism).await,
         // Before the ERP opens: opening it refuses a key that is lost.
         Command::Key(key::KeyCommand::Reset { forget_secrets }) => {
-            key::reset(&cli.data_dir, &cli.database, forget_secrets)
+            key::reset(&cli.data_dir, &database, forget_secrets)
         }
         command => {
             let (lease, concurrent_runs) = match &command {
@@ -295,7 +310,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
                 data_dir: cli.data_dir.clone(),
                 emulator: cli.emulator.clone(),
                 app: app_from_env(),
-                database: cli.database.clone(),
+                database,
                 lease,
                 concurrent_runs,
                 ..Default::default()

@@ -166,6 +166,15 @@ impl Store {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| anyhow::anyhow!("{} is not a PostgreSQL URL: {e}", redacted(url)))?;
+        // Once by hand first: a wrong address or password is told at once,
+        // with the server's reason, where the pool would retry for its timeout.
+        off_runtime(|| config.connect(postgres::NoTls).map(drop)).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to {}: {:#}",
+                redacted(url),
+                anyhow::Error::from(e)
+            )
+        })?;
         let pool = off_runtime(|| {
             r2d2::Pool::builder()
                 .max_size(POOL_SIZE)
