@@ -72,12 +72,18 @@ fn server_user() -> anyhow::Result<Option<(u32, u32)>> {
     Ok(Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) }))
 }
 
-fn as_server_user(cmd: &mut Command, user: Option<(u32, u32)>) -> &mut Command {
+/// Runs `cmd` as the server's user, in `dir` (a directory that user owns:
+/// the caller's may be closed to it).
+fn as_server_user<'c>(
+    cmd: &'c mut Command,
+    user: Option<(u32, u32)>,
+    dir: &Path,
+) -> &'c mut Command {
     use std::os::unix::process::CommandExt as _;
     if let Some((uid, gid)) = user {
         cmd.uid(uid).gid(gid);
     }
-    cmd
+    cmd.current_dir(dir)
 }
 
 fn chown(path: &Path, user: Option<(u32, u32)>) -> anyhow::Result<()> {
@@ -107,6 +113,7 @@ impl Cluster {
                 .args(["--no-sync", "--no-instructions", "-D"])
                 .arg(&data),
             user,
+            &dir,
         )
         .output()
         .context("cannot run initdb")?;
@@ -228,7 +235,7 @@ fn spawn_server(
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    as_server_user(&mut cmd, user);
+    as_server_user(&mut cmd, user, dir);
     // SAFETY: prctl is async-signal-safe; the child asks to be sent SIGQUIT
     // (PostgreSQL's immediate shutdown) when the thread that started it
     // dies, so a killed test leaves no server behind. It is set after the
